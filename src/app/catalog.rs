@@ -1,0 +1,59 @@
+//! Discovery, the service list and service definitions.
+
+use super::{resolve_jurisdiction, AppState};
+use crate::domain::{AttributeDef, Jurisdiction, Service};
+use crate::error::ApiError;
+use crate::store::catalog;
+use chrono::{DateTime, Utc};
+
+pub struct Discovery {
+    pub jurisdiction: Jurisdiction,
+    pub changeset: DateTime<Utc>,
+    pub endpoint_url: String,
+}
+
+/// The discovery document describes the endpoint; with several jurisdictions it uses the first (clients
+/// still pass jurisdiction_id on every call).
+pub async fn discovery(state: &AppState) -> Result<Discovery, ApiError> {
+    let (jurisdiction, changeset) = state
+        .store
+        .read(|conn| {
+            let all = catalog::jurisdictions(conn)?;
+            let first = all.into_iter().next();
+            let changeset = match &first {
+                Some(j) => catalog::changeset(conn, &j.id)?,
+                None => None,
+            };
+            Ok((first, changeset))
+        })
+        .await?;
+    let jurisdiction = jurisdiction.ok_or_else(|| ApiError::NotFound("no jurisdiction is configured on this server yet".into()))?;
+    Ok(Discovery {
+        jurisdiction,
+        changeset: changeset.map(|t| t.and_utc()).unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+        endpoint_url: format!("{}/open311/v2", state.public_url),
+    })
+}
+
+/// Active services, each with whether it has a definition (`metadata`).
+pub async fn services(state: &AppState, jurisdiction_id: Option<&str>) -> Result<Vec<(Service, bool)>, ApiError> {
+    let j = resolve_jurisdiction(state, jurisdiction_id).await?;
+    Ok(state.store.read(move |conn| catalog::services(conn, &j.id)).await?)
+}
+
+/// A service's attribute definitions (D3: an empty list for a service without metadata).
+pub async fn service_definition(state: &AppState, jurisdiction_id: Option<&str>, code: &str) -> Result<(Service, Vec<AttributeDef>), ApiError> {
+    let j = resolve_jurisdiction(state, jurisdiction_id).await?;
+    let code = code.to_string();
+    let found = state
+        .store
+        .read(move |conn| {
+            let Some(service) = catalog::service(conn, &j.id, &code)? else {
+                return Ok(None);
+            };
+            let attributes = catalog::attributes(conn, &j.id, &code)?;
+            Ok(Some((service, attributes)))
+        })
+        .await?;
+    found.ok_or_else(|| ApiError::NotFound("service_code not found".into()))
+}

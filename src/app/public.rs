@@ -1,0 +1,97 @@
+//! The public projection of a request: what anyone may read without logging in. It is built from stored rows
+//! field by field and has no place for personal data (email, phone, names, device or account ids), so none can
+//! leak through it in any format.
+
+use super::AppState;
+use crate::domain::AttributeDef;
+use crate::store::requests::{AttributeValueRow, MediaRow, RequestRow};
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Clone)]
+pub struct PublicAttribute {
+    pub code: String,
+    pub name: String,
+    pub values: Vec<String>,
+    pub multi: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct PublicRequest {
+    pub id: i64,
+    pub status: String,
+    pub detailed_status: String,
+    pub status_notes: Option<String>,
+    pub service_name: String,
+    pub service_code: String,
+    pub description: Option<String>,
+    pub agency_responsible: Option<String>,
+    pub service_notice: Option<String>,
+    pub requested: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    pub expected: Option<DateTime<Utc>>,
+    pub address: Option<String>,
+    pub address_id: Option<String>,
+    pub zipcode: Option<String>,
+    pub lat: Option<f64>,
+    pub long: Option<f64>,
+    pub media_urls: Vec<String>,
+    pub channel: Option<String>,
+    /// Answers to the attributes the service definition publishes. Unknown codes a client sent are kept for
+    /// staff only: clients such as FixMyStreet put free text (and sometimes contact details) there.
+    pub attributes: Vec<PublicAttribute>,
+}
+
+impl PublicRequest {
+    pub fn build(
+        state: &AppState,
+        row: RequestRow,
+        service_name: String,
+        defs: &[AttributeDef],
+        answers: &[AttributeValueRow],
+        media: &[MediaRow],
+    ) -> Self {
+        let attributes = defs
+            .iter()
+            .filter(|d| d.variable)
+            .filter_map(|d| {
+                let values: Vec<String> = answers.iter().filter(|a| a.code == d.code).map(|a| a.value.clone()).collect();
+                (!values.is_empty()).then(|| PublicAttribute {
+                    code: d.code.clone(),
+                    name: d.description.clone(),
+                    values,
+                    multi: d.datatype == crate::domain::Datatype::MultiValueList,
+                })
+            })
+            .collect();
+        let media_urls = media
+            .iter()
+            .filter_map(|m| match (&m.file_name, &m.external_url) {
+                (Some(file), _) => Some(state.media_url(file)),
+                (None, Some(url)) => Some(url.clone()),
+                (None, None) => None,
+            })
+            .collect();
+        Self {
+            id: row.id,
+            status: row.status,
+            detailed_status: row.detailed_status,
+            status_notes: row.status_notes,
+            service_name,
+            service_code: row.service_code,
+            description: row.description,
+            agency_responsible: row.agency_responsible,
+            service_notice: row.service_notice,
+            requested: row.requested_at.and_utc(),
+            updated: row.updated_at.and_utc(),
+            expected: row.expected_at.map(|t| t.and_utc()),
+            address: row.address,
+            address_id: row.address_id,
+            zipcode: row.zipcode,
+            lat: row.lat,
+            long: row.long,
+            media_urls,
+            channel: row.channel,
+            attributes,
+        }
+    }
+}

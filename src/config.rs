@@ -1,0 +1,146 @@
+//! Settings for every subcommand: each field has a flag and a `CIVIC311_*` variable, so `--help` is the
+//! reference. Nothing here is global: tests build `Settings` themselves.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr};
+
+/// Which database to use, decided once from the URL scheme. Unknown schemes are rejected so that a mistyped
+/// `postgres://` URL can never silently become an empty SQLite file.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err("the database URL is empty".into());
+        }
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            return Ok(Self::Postgres(s.to_string()));
+        }
+        if let Some(path) = s.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err("sqlite:// needs a file path, e.g. sqlite://civic311.db".into());
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        if let Some((scheme, _)) = s.split_once("://") {
+            return Err(format!(
+                "unsupported database URL scheme '{scheme}': use postgres://, postgresql://, sqlite:// or a file path"
+            ));
+        }
+        Ok(Self::Sqlite(PathBuf::from(s)))
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    /// Never print a PostgreSQL password into logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(p) => write!(f, "sqlite://{}", p.display()),
+            Self::Postgres(url) => {
+                let shown = match (url.find("://"), url.rfind('@')) {
+                    (Some(start), Some(at)) if at > start => format!("{}://[redacted]@{}", &url[..start], &url[at + 1..]),
+                    _ => url.clone(),
+                };
+                f.write_str(&shown)
+            }
+        }
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// Where the database lives; shared by every subcommand.
+#[derive(clap::Args, Clone, Debug)]
+pub struct DbArgs {
+    /// postgres://… or postgresql://… selects PostgreSQL; sqlite://PATH or a plain path is a SQLite file.
+    #[arg(long, env = "CIVIC311_DATABASE_URL", default_value = "sqlite://civic311-data/civic311.db")]
+    pub database_url: DatabaseUrl,
+}
+
+/// Settings of the HTTP server.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Settings {
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// host:port to listen on (port 0 picks a free port).
+    #[arg(long, env = "CIVIC311_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Directory for uploaded photos and the generated server secret.
+    #[arg(long, env = "CIVIC311_DATA_DIR", default_value = "civic311-data")]
+    pub data_dir: PathBuf,
+
+    /// The public base URL clients reach this server at (used in media_url and discovery), e.g.
+    /// https://311.example.org. Defaults to http://<bind>.
+    #[arg(long, env = "CIVIC311_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Secret key for hashing device ids. When absent, one is generated into <data-dir>/secret.key on first start.
+    #[arg(long, env = "CIVIC311_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "CIVIC311_WORKERS")]
+    pub workers: Option<usize>,
+
+    /// Largest accepted photo, in bytes (413 past it).
+    #[arg(long, env = "CIVIC311_MAX_PHOTO_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub max_photo_bytes: usize,
+
+    /// Most photos accepted with one report (413 past it).
+    #[arg(long, env = "CIVIC311_MAX_PHOTOS", default_value_t = 5)]
+    pub max_photos: usize,
+}
+
+impl Settings {
+    /// Settings for a given database with every other value at its default (tests, tools).
+    pub fn new(database_url: DatabaseUrl, data_dir: PathBuf) -> Self {
+        Self {
+            db: DbArgs { database_url },
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir,
+            public_url: None,
+            secret: None,
+            workers: None,
+            max_photo_bytes: 10 * 1024 * 1024,
+            max_photos: 5,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheme_selects_the_backend() {
+        assert_eq!(
+            "postgres://u:p@h/db".parse::<DatabaseUrl>(),
+            Ok(DatabaseUrl::Postgres("postgres://u:p@h/db".into()))
+        );
+        assert!(matches!("postgresql://h/db".parse(), Ok(DatabaseUrl::Postgres(_))));
+        assert_eq!("sqlite://a/b.db".parse::<DatabaseUrl>(), Ok(DatabaseUrl::Sqlite("a/b.db".into())));
+        assert_eq!("b.db".parse::<DatabaseUrl>(), Ok(DatabaseUrl::Sqlite("b.db".into())));
+        let err = "mysql://h/db".parse::<DatabaseUrl>().unwrap_err();
+        assert!(err.contains("mysql"), "{err}");
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let url: DatabaseUrl = "postgres://civic:s3cret@db:5432/x".parse().unwrap();
+        let shown = format!("{url:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("db:5432/x"));
+    }
+}

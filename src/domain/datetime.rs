@@ -1,0 +1,128 @@
+//! W3C-DTF datetimes (spec §2.3): strict on output, lenient on input the way real clients need (D12).
+
+use super::Problem;
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+
+/// Parses an input datetime. Accepts `YYYY-MM-DD`, a `T` or a space before the time, optional fractional
+/// seconds, a zone of `Z`, `±hh:mm`, `±hhmm` or `±hh`, a space where a `+` was not percent-encoded, and no
+/// zone at all (taken as UTC).
+pub fn parse_w3c(field: &str, raw: &str) -> Result<DateTime<Utc>, Problem> {
+    let bad = || {
+        Problem::new(
+            field,
+            format!("{field} must be a W3C datetime such as 2024-03-01T07:15:00Z or 2024-03-01T14:15:00+07:00"),
+        )
+    };
+    let s = raw.trim();
+    if !s.is_ascii() {
+        return Err(bad());
+    }
+    let date = NaiveDate::parse_from_str(s.get(..10).ok_or_else(bad)?, "%Y-%m-%d").map_err(|_| bad())?;
+    if s.len() == 10 {
+        return Ok(Utc.from_utc_datetime(&date.and_time(NaiveTime::MIN)));
+    }
+    if !matches!(s.as_bytes()[10], b'T' | b't' | b' ') {
+        return Err(bad());
+    }
+    let rest = &s[11..];
+    let zone_at = rest.find(['Z', 'z', '+', '-', ' ']).unwrap_or(rest.len());
+    let (time, zone) = rest.split_at(zone_at);
+    let time = NaiveTime::parse_from_str(time, "%H:%M:%S%.f")
+        .or_else(|_| NaiveTime::parse_from_str(time, "%H:%M"))
+        .map_err(|_| bad())?;
+    let offset = parse_zone(zone).ok_or_else(bad)?;
+    let local = NaiveDateTime::new(date, time);
+    offset
+        .from_local_datetime(&local)
+        .single()
+        .map(|dt| dt.with_timezone(&Utc))
+        .ok_or_else(bad)
+}
+
+fn parse_zone(zone: &str) -> Option<FixedOffset> {
+    if zone.is_empty() || zone.eq_ignore_ascii_case("z") {
+        return FixedOffset::east_opt(0);
+    }
+    let (sign, digits) = match zone.as_bytes()[0] {
+        b'+' | b' ' => (1, &zone[1..]),
+        b'-' => (-1, &zone[1..]),
+        _ => return None,
+    };
+    let digits: String = digits.chars().filter(|c| *c != ':').collect();
+    if !digits.chars().all(|c| c.is_ascii_digit()) || !matches!(digits.len(), 2 | 4) {
+        return None;
+    }
+    let hours: i32 = digits[..2].parse().ok()?;
+    let minutes: i32 = if digits.len() == 4 { digits[2..].parse().ok()? } else { 0 };
+    if hours > 23 || minutes > 59 {
+        return None;
+    }
+    FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60))
+}
+
+/// Formats a datetime the one way the output contract allows: seconds precision and an explicit zone
+/// (`Z` for UTC, otherwise `±hh:mm`).
+pub fn format_w3c(dt: DateTime<Utc>, utc_offset_minutes: i32) -> String {
+    match FixedOffset::east_opt(utc_offset_minutes * 60) {
+        Some(offset) if utc_offset_minutes != 0 => dt.with_timezone(&offset).format("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+        _ => dt.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn accepts_the_forms_clients_send() {
+        let cases = [
+            ("2024-03-01T07:15:00Z", "2024-03-01T07:15:00Z"),
+            ("2024-03-01T14:15:00+07:00", "2024-03-01T07:15:00Z"),
+            ("2024-03-01T14:15:00 07:00", "2024-03-01T07:15:00Z"),
+            ("2024-03-01T14:15:00+0700", "2024-03-01T07:15:00Z"),
+            ("2024-03-01T02:15:00-05", "2024-03-01T07:15:00Z"),
+            ("2024-03-01T07:15:00.123Z", "2024-03-01T07:15:00.123Z"),
+            ("2024-03-01T07:15:00", "2024-03-01T07:15:00Z"),
+            ("2024-03-01 07:15", "2024-03-01T07:15:00Z"),
+            ("2024-03-01", "2024-03-01T00:00:00Z"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(parse_w3c("start_date", input).unwrap(), utc(expected), "{input}");
+        }
+    }
+
+    #[test]
+    fn rejects_garbage_and_names_the_field() {
+        for bad in ["", "yesterday", "2024-13-01", "2024-02-30T00:00:00Z", "2024-03-01T25:00:00Z", "2024-03-01T07:15:00+99:00", "2024-03-01X07:15", "2024-03-01T07:15:00Zjunk", "２０２４-03-01"] {
+            let p = parse_w3c("end_date", bad).unwrap_err();
+            assert_eq!(p.field, "end_date", "{bad}");
+        }
+    }
+
+    #[test]
+    fn output_is_seconds_with_zone() {
+        let dt = utc("2024-05-02T01:14:03.987Z");
+        assert_eq!(format_w3c(dt, 0), "2024-05-02T01:14:03Z");
+        assert_eq!(format_w3c(dt, 420), "2024-05-02T08:14:03+07:00");
+        assert_eq!(format_w3c(dt, -330), "2024-05-01T19:44:03-05:30");
+    }
+
+    proptest! {
+        #[test]
+        fn output_parses_back_to_the_same_second(secs in 0i64..4_102_444_800, offset in -720i32..=840) {
+            let dt = DateTime::from_timestamp(secs, 0).unwrap();
+            let text = format_w3c(dt, offset);
+            prop_assert_eq!(parse_w3c("d", &text).unwrap(), dt);
+        }
+
+        #[test]
+        fn never_panics(s in ".*") {
+            let _ = parse_w3c("d", &s);
+        }
+    }
+}

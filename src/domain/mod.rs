@@ -1,0 +1,185 @@
+//! Pure types of the GeoReport v2 domain. No IO, no HTTP, no SQL: a value of one of these types proves that
+//! its rules were checked, so later layers never re-validate.
+
+pub mod attributes;
+mod datetime;
+mod location;
+mod request;
+
+pub use attributes::{AttributeDef, Datatype, ListValue, SubmittedAttributes, ValidatedAttribute};
+pub use datetime::{format_w3c, parse_w3c};
+pub use location::LatLong;
+pub use request::{Contact, NewRequest, RawRequest, MAX_MEDIA_URLS};
+
+use std::fmt;
+
+/// One thing wrong with the input, naming the parameter, shown to the citizen as an Open311 error entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub field: String,
+    pub description: String,
+}
+
+impl Problem {
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self { field: field.into(), description: description.into() }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.description)
+    }
+}
+
+/// How a service answers a POST (spec §3.2 `type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceType {
+    /// The answer carries the service_request_id.
+    Realtime,
+    /// The answer carries a token, exchanged later at `tokens/{token}`.
+    Batch,
+    /// The answer carries neither.
+    Blackbox,
+}
+
+impl ServiceType {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "realtime" => Some(Self::Realtime),
+            "batch" => Some(Self::Batch),
+            "blackbox" => Some(Self::Blackbox),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Realtime => "realtime",
+            Self::Batch => "batch",
+            Self::Blackbox => "blackbox",
+        }
+    }
+}
+
+/// A request type as the catalogue defines it.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub jurisdiction_id: String,
+    pub code: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub service_type: ServiceType,
+    pub keywords: Option<String>,
+    pub group: Option<String>,
+    pub service_notice: Option<String>,
+    pub expected_hours: Option<i32>,
+}
+
+/// A jurisdiction served by this endpoint.
+#[derive(Debug, Clone)]
+pub struct Jurisdiction {
+    pub id: String,
+    pub name: String,
+    pub contact: String,
+    pub key_service: String,
+    /// Datetimes are shown in the city's local offset, as its residents read them.
+    pub utc_offset_minutes: i32,
+    pub endpoint_type: String,
+}
+
+/// Core Open311 status (spec §3.9). Richer vocabularies map onto these two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Open,
+    Closed,
+}
+
+impl Status {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "open" => Some(Self::Open),
+            "closed" => Some(Self::Closed),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+/// The longest description the spec allows (D14).
+pub const MAX_DESCRIPTION_CHARS: usize = 4000;
+/// Longest value of any other free-text field; long enough for any real address or name.
+pub const MAX_FIELD_CHARS: usize = 1000;
+
+/// Checks a free-text field: length in characters, and no characters that are not text (NUL and other
+/// C0 controls other than tab and line breaks). Line breaks are allowed only where `multiline`.
+pub fn check_text(field: &str, value: &str, max_chars: usize, multiline: bool) -> Result<(), Problem> {
+    let count = value.chars().count();
+    if count > max_chars {
+        return Err(Problem::new(
+            field,
+            format!("{field} is {count} characters long; at most {max_chars} are allowed"),
+        ));
+    }
+    if value.chars().any(|c| (c == '\n' || c == '\r') && !multiline) {
+        return Err(Problem::new(field, format!("{field} must be a single line")));
+    }
+    if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err(Problem::new(field, format!("{field} contains control characters")));
+    }
+    Ok(())
+}
+
+/// A syntactic e-mail check: one `@`, a non-empty local part, a dotted domain, no spaces.
+pub fn check_email(value: &str) -> Result<(), Problem> {
+    let bad = || Problem::new("email", "email is not a valid e-mail address");
+    let (local, domain) = value.rsplit_once('@').ok_or_else(bad)?;
+    let ok = !local.is_empty()
+        && local.len() <= 64
+        && value.len() <= 254
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !value.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+        && !domain.contains('@');
+    if ok {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_limits_count_characters_not_bytes() {
+        let s = "é".repeat(MAX_DESCRIPTION_CHARS);
+        assert!(check_text("description", &s, MAX_DESCRIPTION_CHARS, true).is_ok());
+        let s = "é".repeat(MAX_DESCRIPTION_CHARS + 1);
+        let p = check_text("description", &s, MAX_DESCRIPTION_CHARS, true).unwrap_err();
+        assert!(p.description.contains("4000"));
+    }
+
+    #[test]
+    fn control_characters_are_refused() {
+        assert!(check_text("description", "a\u{1}b", 100, true).is_err());
+        assert!(check_text("description", "a\nb\tc", 100, true).is_ok());
+        assert!(check_text("address_string", "a\nb", 100, false).is_err());
+    }
+
+    #[test]
+    fn emails() {
+        assert!(check_email("siti@mail.example").is_ok());
+        for bad in ["", "siti", "@x.org", "a@b", "a b@c.org", "a@.org", "a@org."] {
+            assert!(check_email(bad).is_err(), "{bad}");
+        }
+    }
+}

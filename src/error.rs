@@ -1,0 +1,88 @@
+//! The one error type of the API. Every failure maps to an HTTP status and to Open311 `errors` entries whose
+//! integer `code` equals that status (spec §3.8). Causes of server faults go to the log, never to the body.
+
+use crate::domain::Problem;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: one entry per problem, each naming the parameter.
+    #[error("invalid request")]
+    Invalid(Vec<Problem>),
+    /// 403: api_key missing, empty, unknown, revoked, or two different keys given.
+    #[error("api_key is missing or not valid")]
+    Forbidden,
+    /// 404 with a description naming what was not found.
+    #[error("{0}")]
+    NotFound(String),
+    /// 405 with the methods the resource allows.
+    #[error("method not allowed")]
+    MethodNotAllowed(Vec<&'static str>),
+    /// 413: a body or a photo past a documented limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 415: a body in an encoding we do not read.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 503: the database cannot be reached or is saturated; the client may retry.
+    #[error("database unavailable")]
+    Unavailable(#[source] StoreError),
+    /// 500: a bug. The cause is logged, never sent.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn invalid(field: &str, description: impl Into<String>) -> Self {
+        ApiError::Invalid(vec![Problem::new(field, description)])
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::Invalid(_) => 400,
+            ApiError::Forbidden => 403,
+            ApiError::NotFound(_) => 404,
+            ApiError::MethodNotAllowed(_) => 405,
+            ApiError::TooLarge(_) => 413,
+            ApiError::UnsupportedMediaType(_) => 415,
+            ApiError::Unavailable(_) => 503,
+            ApiError::Internal(_) => 500,
+        }
+    }
+
+    /// The `description` of each `errors` entry.
+    pub fn descriptions(&self) -> Vec<String> {
+        match self {
+            ApiError::Invalid(problems) if !problems.is_empty() => problems.iter().map(|p| p.description.clone()).collect(),
+            ApiError::Invalid(_) => vec!["invalid request".into()],
+            ApiError::MethodNotAllowed(allowed) => vec![format!("method not allowed; this resource allows {}", allowed.join(", "))],
+            ApiError::Unavailable(_) => vec!["the service is temporarily unavailable; please retry shortly".into()],
+            ApiError::Internal(_) => vec!["internal server error".into()],
+            other => vec![other.to_string()],
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => ApiError::Unavailable(e),
+            StoreError::Query(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ClosedConnection, _)) => {
+                ApiError::Unavailable(e)
+            }
+            other => ApiError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl From<Vec<Problem>> for ApiError {
+    fn from(p: Vec<Problem>) -> Self {
+        ApiError::Invalid(p)
+    }
+}
+
+impl From<Problem> for ApiError {
+    fn from(p: Problem) -> Self {
+        ApiError::Invalid(vec![p])
+    }
+}

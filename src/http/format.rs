@@ -1,0 +1,121 @@
+//! The response format (the `.json` / `.xml` suffix) and the one place where a result becomes a response.
+
+use super::render::Node;
+use crate::error::ApiError;
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpRequest, HttpResponse};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Xml,
+}
+
+impl Format {
+    /// The format named by the route's `{format}` segment, case-insensitively (D2: anything else is 404).
+    pub fn of(req: &HttpRequest) -> Result<Format, ApiError> {
+        let raw = req.match_info().get("format").unwrap_or("");
+        Self::parse(raw).ok_or_else(|| ApiError::NotFound(format!("unknown format '{raw}': this server speaks .xml and .json")))
+    }
+
+    pub fn parse(s: &str) -> Option<Format> {
+        if s.eq_ignore_ascii_case("json") {
+            Some(Format::Json)
+        } else if s.eq_ignore_ascii_case("xml") {
+            Some(Format::Xml)
+        } else {
+            None
+        }
+    }
+
+    /// For responses made before a route matched: JSON when the path ends in `.json`, XML otherwise (§3.8).
+    pub fn guess(path: &str) -> Format {
+        let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+        match last.rsplit_once('.') {
+            Some((_, ext)) if ext.eq_ignore_ascii_case("json") => Format::Json,
+            _ => Format::Xml,
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Format::Json => "application/json; charset=utf-8",
+            Format::Xml => "text/xml; charset=utf-8",
+        }
+    }
+
+    pub fn body(self, root: &str, node: &Node) -> String {
+        match self {
+            Format::Json => node.to_json().to_string(),
+            Format::Xml => node.to_xml(root),
+        }
+    }
+
+    pub fn ok(self, root: &str, node: &Node) -> HttpResponse {
+        HttpResponse::Ok().content_type(self.content_type()).body(self.body(root, node))
+    }
+
+    /// The Open311 `errors` document for an error, with its status and headers.
+    pub fn error(self, e: &ApiError) -> HttpResponse {
+        let status = e.status();
+        if status >= 500 {
+            tracing::error!(status, error = %ErrorChain(e), "request failed");
+        }
+        let node = Node::List(
+            "error",
+            e.descriptions()
+                .into_iter()
+                .map(|d| Node::Object(vec![("code", Node::Integer(i64::from(status))), ("description", Node::Text(d))]))
+                .collect(),
+        );
+        let mut resp = HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+        resp.content_type(self.content_type());
+        match e {
+            ApiError::MethodNotAllowed(allowed) => {
+                resp.insert_header((header::ALLOW, allowed.join(", ")));
+            }
+            ApiError::Unavailable(_) => {
+                resp.insert_header((header::RETRY_AFTER, "5"));
+            }
+            _ => {}
+        }
+        resp.body(self.body("errors", &node))
+    }
+
+    /// Renders a handler's result: the document on success, the errors document otherwise.
+    pub fn reply(self, root: &str, result: Result<Node, ApiError>) -> HttpResponse {
+        match result {
+            Ok(node) => self.ok(root, &node),
+            Err(e) => self.error(&e),
+        }
+    }
+}
+
+/// Prints an error with its sources, for the log.
+struct ErrorChain<'a>(&'a dyn std::error::Error);
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guesses_from_the_last_segment() {
+        assert_eq!(Format::guess("/open311/v2/requests.JSON"), Format::Json);
+        assert_eq!(Format::guess("/open311/v2/requests.json/"), Format::Json);
+        assert_eq!(Format::guess("/open311/v2/requests.yaml"), Format::Xml);
+        assert_eq!(Format::guess("/open311/v2/requests"), Format::Xml);
+        assert_eq!(Format::guess("/open311/v2.json/requests"), Format::Xml);
+    }
+}

@@ -1,0 +1,140 @@
+//! Handlers: extract, convert wire to domain, call one use case, render. No SQL and no rules here.
+
+use super::intake::{Limits, RequestForm};
+use super::params::Params;
+use super::{wire, Format};
+use crate::app::{self, AppState, ListQuery, PhotoUpload};
+use crate::domain::NewRequest;
+use crate::error::ApiError;
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+type State = web::Data<AppState>;
+
+fn query(req: &HttpRequest) -> Result<Params, ApiError> {
+    Params::parse(req.query_string().as_bytes(), "query string")
+}
+
+/// Runs `f` with the format of the URL; an unknown format is a 404 in XML before anything else happens.
+macro_rules! with_format {
+    ($req:expr, $root:expr, |$fmt:ident| $body:expr) => {{
+        match Format::of(&$req) {
+            Ok($fmt) => {
+                let result: Result<_, ApiError> = async { $body }.await;
+                $fmt.reply($root, result)
+            }
+            Err(e) => Format::Xml.error(&e),
+        }
+    }};
+}
+
+pub async fn discovery(req: HttpRequest, state: State) -> HttpResponse {
+    with_format!(req, "discovery", |fmt| Ok(wire::discovery(&app::discovery(&state).await?)))
+}
+
+pub async fn services(req: HttpRequest, state: State) -> HttpResponse {
+    with_format!(req, "services", |fmt| {
+        let q = query(&req)?;
+        Ok(wire::services(&app::services(&state, q.get("jurisdiction_id")).await?))
+    })
+}
+
+pub async fn service_definition(req: HttpRequest, state: State) -> HttpResponse {
+    with_format!(req, "service_definition", |fmt| {
+        let q = query(&req)?;
+        let code = req.match_info().get("service_code").unwrap_or_default();
+        let (service, attributes) = app::service_definition(&state, q.get("jurisdiction_id"), code).await?;
+        Ok(wire::service_definition(&service, &attributes))
+    })
+}
+
+fn extensions(q: &Params) -> bool {
+    q.get("extensions").is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+pub async fn list_requests(req: HttpRequest, state: State) -> HttpResponse {
+    with_format!(req, "service_requests", |fmt| {
+        let q = query(&req)?;
+        let owned = |name: &str| q.get(name).map(str::to_string);
+        let list_query = ListQuery {
+            jurisdiction_id: owned("jurisdiction_id"),
+            service_request_ids: q.list("service_request_id"),
+            service_codes: q.list("service_code"),
+            statuses: q.list("status"),
+            start_date: owned("start_date"),
+            end_date: owned("end_date"),
+            updated_after: owned("updated_after"),
+            updated_before: owned("updated_before"),
+            page: owned("page"),
+            page_size: owned("page_size"),
+        };
+        let (offset, list) = app::list_requests(&state, list_query).await?;
+        Ok(wire::requests(&list, offset, extensions(&q)))
+    })
+}
+
+pub async fn get_request(req: HttpRequest, state: State) -> HttpResponse {
+    with_format!(req, "service_requests", |fmt| {
+        let q = query(&req)?;
+        let id = req.match_info().get("service_request_id").unwrap_or_default();
+        let (offset, r) = app::get_request(&state, q.get("jurisdiction_id"), id).await?;
+        Ok(wire::requests(std::slice::from_ref(&r), offset, extensions(&q)))
+    })
+}
+
+pub async fn token(req: HttpRequest, state: State) -> HttpResponse {
+    with_format!(req, "service_requests", |fmt| {
+        let q = query(&req)?;
+        let token = req.match_info().get("token").unwrap_or_default();
+        Ok(wire::token(&app::resolve_token(&state, q.get("jurisdiction_id"), token).await?))
+    })
+}
+
+pub async fn post_request(req: HttpRequest, state: State, limits: web::Data<Limits>, payload: web::Payload) -> HttpResponse {
+    with_format!(req, "service_requests", |fmt| {
+        let form = RequestForm::read(&req, payload, &limits).await?;
+        // The key is checked before the fields: a client without a valid key learns nothing else (403).
+        let key = app::authenticate(&state, &form.api_key()?).await?;
+        let new = NewRequest::try_from(form.raw_request()?)?;
+        let photos = form.uploads.into_iter().map(|u| PhotoUpload { bytes: u.bytes }).collect();
+        let submitted = app::submit_request(&state, &key, new, photos).await?;
+        Ok(wire::post_ack(&submitted))
+    })
+}
+
+pub async fn media(req: HttpRequest, state: State) -> HttpResponse {
+    let file_name = req.match_info().get("file_name").unwrap_or_default().to_string();
+    let found = match app::media_file(&state, &file_name).await {
+        Ok(found) => found,
+        Err(e) => return Format::Xml.error(&e),
+    };
+    let (content_type, path) = found;
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => HttpResponse::Ok()
+            .content_type(content_type)
+            .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
+            .insert_header(("X-Content-Type-Options", "nosniff"))
+            .body(bytes),
+        Err(e) => {
+            tracing::error!(file = %file_name, error = %e, "a stored photo is missing");
+            Format::Xml.error(&ApiError::NotFound("media not found".into()))
+        }
+    }
+}
+
+pub async fn health(state: State) -> HttpResponse {
+    let ok = state
+        .store
+        .read(|conn| {
+            use diesel::connection::SimpleConnection;
+            conn.batch_execute("SELECT 1").map_err(crate::store::StoreError::from)
+        })
+        .await;
+    match ok {
+        Ok(()) => HttpResponse::Ok().content_type("application/json; charset=utf-8").body(r#"{"status":"ok"}"#),
+        // Whatever failed, the answer to a load balancer is "not ready".
+        Err(e) => Format::Json.error(&ApiError::Unavailable(e)),
+    }
+}
+
+

@@ -1,0 +1,87 @@
+//! The only module that knows actix. Every URL is in `ROUTES`; the router is built from that table, so the
+//! OpenAPI inventory test and the 405 `Allow` lists can never disagree with what is served.
+
+mod format;
+mod handlers;
+mod intake;
+mod params;
+pub mod render;
+mod wire;
+
+pub use format::Format;
+pub use intake::{Limits, MAX_FORM_BYTES};
+
+use crate::error::ApiError;
+use actix_web::{http::Method, web, HttpRequest, HttpResponse};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handler {
+    Discovery,
+    Services,
+    ServiceDefinition,
+    ListRequests,
+    PostRequest,
+    GetRequest,
+    Token,
+    Media,
+    Health,
+}
+
+pub struct Route {
+    pub path: &'static str,
+    pub methods: &'static [(&'static str, Handler)],
+}
+
+/// Every URL the server answers. Identifiers are matched up to the last `.` of their segment.
+pub const ROUTES: &[Route] = &[
+    Route { path: "/open311/discovery.{format}", methods: &[("GET", Handler::Discovery)] },
+    Route { path: "/open311/v2/discovery.{format}", methods: &[("GET", Handler::Discovery)] },
+    Route { path: "/open311/v2/services.{format}", methods: &[("GET", Handler::Services)] },
+    Route { path: "/open311/v2/services/{service_code}.{format}", methods: &[("GET", Handler::ServiceDefinition)] },
+    // The open311 Python client asks for the singular `service/` (GEOREPORT_V2 §5.3).
+    Route { path: "/open311/v2/service/{service_code}.{format}", methods: &[("GET", Handler::ServiceDefinition)] },
+    Route { path: "/open311/v2/requests.{format}", methods: &[("GET", Handler::ListRequests), ("POST", Handler::PostRequest)] },
+    Route { path: "/open311/v2/requests/{service_request_id}.{format}", methods: &[("GET", Handler::GetRequest)] },
+    Route { path: "/open311/v2/tokens/{token}.{format}", methods: &[("GET", Handler::Token)] },
+    Route { path: "/open311/v2/media/{file_name}", methods: &[("GET", Handler::Media)] },
+    Route { path: "/health", methods: &[("GET", Handler::Health)] },
+];
+
+fn to_route(method: &str, handler: Handler) -> actix_web::Route {
+    let route = web::route().method(Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET));
+    match handler {
+        Handler::Discovery => route.to(handlers::discovery),
+        Handler::Services => route.to(handlers::services),
+        Handler::ServiceDefinition => route.to(handlers::service_definition),
+        Handler::ListRequests => route.to(handlers::list_requests),
+        Handler::PostRequest => route.to(handlers::post_request),
+        Handler::GetRequest => route.to(handlers::get_request),
+        Handler::Token => route.to(handlers::token),
+        Handler::Media => route.to(handlers::media),
+        Handler::Health => route.to(handlers::health),
+    }
+}
+
+/// Registers every route, a 405 with `Allow` for other methods on a known path, and a 404 for unknown paths,
+/// all in the Open311 error shape.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    for r in ROUTES {
+        let allowed: Vec<&'static str> = r.methods.iter().map(|(m, _)| *m).collect();
+        let mut resource = web::resource(r.path);
+        for (method, handler) in r.methods {
+            resource = resource.route(to_route(method, *handler));
+        }
+        resource = resource.default_service(web::to(move |req: HttpRequest| {
+            let allowed = allowed.clone();
+            async move { Format::guess(req.path()).error(&ApiError::MethodNotAllowed(allowed)) }
+        }));
+        cfg.service(resource);
+    }
+    cfg.default_service(web::to(not_found));
+}
+
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    Format::guess(req.path()).error(&ApiError::NotFound(
+        "no such resource: resources end in .xml or .json, see /open311/discovery.json".into(),
+    ))
+}

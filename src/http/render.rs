@@ -1,0 +1,179 @@
+//! One document tree, two encoders. Every response is built once as a `Node` and written as JSON or XML by
+//! the Spark convention (spec §2.7): the XML root is dropped in JSON, list containers become arrays even with
+//! zero or one member, optional values are `null` in JSON and empty elements in XML.
+
+use serde_json::{Map, Number, Value};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node {
+    Null,
+    Text(String),
+    Number(f64),
+    Integer(i64),
+    Bool(bool),
+    /// A list container: XML writes each member as `<item>`.
+    List(&'static str, Vec<Node>),
+    /// An object with its members in output order.
+    Object(Vec<(&'static str, Node)>),
+    /// An object whose keys come from data (attribute codes); XML writes `<entry><key/><value/></entry>`.
+    Map(Vec<(String, Node)>),
+}
+
+impl Node {
+    pub fn text(s: impl Into<String>) -> Node {
+        Node::Text(s.into())
+    }
+
+    pub fn opt_text<S: Into<String>>(s: Option<S>) -> Node {
+        s.map_or(Node::Null, |s| Node::Text(s.into()))
+    }
+
+    pub fn opt_number(n: Option<f64>) -> Node {
+        n.map_or(Node::Null, Node::Number)
+    }
+
+    pub fn to_json(&self) -> Value {
+        match self {
+            Node::Null => Value::Null,
+            Node::Text(s) => Value::String(s.clone()),
+            Node::Number(n) => Number::from_f64(*n).map_or(Value::Null, Value::Number),
+            Node::Integer(i) => Value::Number((*i).into()),
+            Node::Bool(b) => Value::Bool(*b),
+            Node::List(_, items) => Value::Array(items.iter().map(Node::to_json).collect()),
+            Node::Object(members) => Value::Object(members.iter().map(|(k, v)| (k.to_string(), v.to_json())).collect::<Map<_, _>>()),
+            Node::Map(members) => Value::Object(members.iter().map(|(k, v)| (k.clone(), v.to_json())).collect::<Map<_, _>>()),
+        }
+    }
+
+    /// The XML document with `root` as its root element, declaration included.
+    pub fn to_xml(&self, root: &str) -> String {
+        let mut out = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
+        write_element(&mut out, root, self);
+        out.push('\n');
+        out
+    }
+}
+
+fn write_element(out: &mut String, name: &str, node: &Node) {
+    match node {
+        Node::Null => {
+            out.push('<');
+            out.push_str(name);
+            out.push_str("/>");
+        }
+        _ => {
+            out.push('<');
+            out.push_str(name);
+            out.push('>');
+            write_content(out, node);
+            out.push_str("</");
+            out.push_str(name);
+            out.push('>');
+        }
+    }
+}
+
+fn write_content(out: &mut String, node: &Node) {
+    match node {
+        Node::Null => {}
+        Node::Text(s) => escape_into(out, s),
+        Node::Number(n) => out.push_str(&format_number(*n)),
+        Node::Integer(i) => out.push_str(&i.to_string()),
+        Node::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Node::List(item, items) => {
+            for i in items {
+                write_element(out, item, i);
+            }
+        }
+        Node::Object(members) => {
+            for (k, v) in members {
+                write_element(out, k, v);
+            }
+        }
+        Node::Map(members) => {
+            for (k, v) in members {
+                out.push_str("<entry><key>");
+                escape_into(out, k);
+                out.push_str("</key>");
+                write_element(out, "value", v);
+                out.push_str("</entry>");
+            }
+        }
+    }
+}
+
+/// Numbers as JSON writes them, so both formats agree (no exponent for ordinary coordinates).
+fn format_number(n: f64) -> String {
+    if n.is_finite() {
+        n.to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// Escapes text for XML 1.0. Characters XML forbids even as references (C0 controls other than tab and line
+/// breaks, U+FFFE, U+FFFF) become U+FFFD so that a stray control character from a phone keyboard can never
+/// make the document unreadable.
+pub fn escape_into(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' | '\n' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample(text: &str) -> Node {
+        Node::List(
+            "request",
+            vec![Node::Object(vec![
+                ("service_request_id", Node::text("1")),
+                ("description", Node::text(text)),
+                ("lat", Node::Number(-6.2088)),
+                ("media_url", Node::Null),
+            ])],
+        )
+    }
+
+    #[test]
+    fn lists_stay_arrays_and_nulls_stay_keys() {
+        let json = sample("x").to_json();
+        assert!(json.is_array());
+        assert_eq!(json[0]["media_url"], Value::Null);
+        assert_eq!(json[0]["lat"], serde_json::json!(-6.2088));
+    }
+
+    #[test]
+    fn xml_escapes_and_replaces_control_characters() {
+        let xml = sample("a<b & \"c\"\u{1}\u{0}d\r\n").to_xml("service_requests");
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let desc = doc.descendants().find(|n| n.has_tag_name("description")).unwrap();
+        assert_eq!(desc.text().unwrap(), "a<b & \"c\"\u{FFFD}\u{FFFD}d\r\n");
+        assert!(doc.descendants().any(|n| n.has_tag_name("media_url") && n.text().is_none()));
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_makes_well_formed_xml_that_round_trips(s in any::<String>()) {
+            let xml = sample(&s).to_xml("service_requests");
+            let doc = roxmltree::Document::parse(&xml).map_err(|e| TestCaseError::fail(format!("{e}: {xml:?}")))?;
+            let desc = doc.descendants().find(|n| n.has_tag_name("description")).unwrap();
+            let expected: String = s.chars().map(|c| {
+                if ((c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{FFFE}' || c == '\u{FFFF}' { '\u{FFFD}' } else { c }
+            }).collect();
+            prop_assert_eq!(desc.text().unwrap_or(""), expected.as_str());
+        }
+    }
+}

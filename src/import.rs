@@ -1,0 +1,476 @@
+//! `civic311 import <dir>`: a city's configuration from plain TOML files. Everything is validated first and
+//! every problem is reported with its file and item; then one transaction applies it. Rows that did not
+//! change are not touched, so importing the same files twice changes nothing (and the discovery changeset
+//! stays put).
+
+use crate::auth;
+use crate::domain::{Datatype, ListValue, ServiceType};
+use crate::store::api_keys::{self, ApiKeyRow};
+use crate::store::catalog::{self, AttributeRow, JurisdictionRow, ServiceRow};
+use crate::store::{AnyConnection, Store, StoreError};
+use chrono::{DurationRound, NaiveDateTime, TimeDelta, Utc};
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CityFile {
+    #[serde(default)]
+    jurisdictions: Vec<JurisdictionDef>,
+    #[serde(default)]
+    services: Vec<ServiceDef>,
+    #[serde(default)]
+    api_keys: Vec<ApiKeyDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JurisdictionDef {
+    id: String,
+    name: String,
+    contact: String,
+    key_service: String,
+    /// e.g. "+07:00"; datetimes are shown in this offset.
+    #[serde(default)]
+    utc_offset: Option<String>,
+    /// "production" or "test" (discovery `type`).
+    #[serde(default)]
+    endpoint_type: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceDef {
+    #[serde(default)]
+    jurisdiction: Option<String>,
+    code: String,
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default, rename = "type")]
+    service_type: Option<String>,
+    #[serde(default)]
+    keywords: Vec<String>,
+    #[serde(default)]
+    group: Option<String>,
+    #[serde(default)]
+    service_notice: Option<String>,
+    #[serde(default)]
+    expected_hours: Option<i32>,
+    #[serde(default)]
+    active: Option<bool>,
+    #[serde(default)]
+    attributes: Vec<AttributeDefFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AttributeDefFile {
+    code: String,
+    datatype: String,
+    description: String,
+    #[serde(default)]
+    variable: Option<bool>,
+    #[serde(default)]
+    required: Option<bool>,
+    #[serde(default)]
+    datatype_description: Option<String>,
+    #[serde(default)]
+    order: Option<i32>,
+    #[serde(default)]
+    values: Vec<ListValue>,
+    #[serde(default)]
+    min: Option<f64>,
+    #[serde(default)]
+    max: Option<f64>,
+    #[serde(default)]
+    unit: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiKeyDef {
+    name: String,
+    /// The key itself (only its hash is stored). Fine for test keys kept in a repository; for production
+    /// keys prefer `key_sha256` or `civic311 apikey create`.
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    key_sha256: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+/// What an import did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    /// Test keys whose plaintext was in the files, so that `serve` can tell a developer how to post.
+    pub test_keys: Vec<(String, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("the import was refused; nothing was changed:\n  {}", .0.join("\n  "))]
+    Invalid(Vec<String>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+struct Plan {
+    jurisdictions: Vec<JurisdictionRow>,
+    services: Vec<(ServiceRow, Vec<AttributeRow>)>,
+    keys: Vec<(String, String, String, Option<String>)>,
+}
+
+/// Reads every `*.toml` file under `dir` (sorted, recursively), validates the whole set and applies it.
+pub fn import_dir(store: &Store, dir: &Path) -> Result<Summary, ImportError> {
+    let files = toml_files(dir).map_err(|e| ImportError::Invalid(vec![format!("{}: {e}", dir.display())]))?;
+    if files.is_empty() {
+        return Err(ImportError::Invalid(vec![format!("{}: no .toml files found", dir.display())]));
+    }
+    let mut parsed = Vec::new();
+    let mut problems = Vec::new();
+    for path in files {
+        let shown = path.strip_prefix(dir).unwrap_or(&path).display().to_string();
+        match std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|s| toml::from_str::<CityFile>(&s).map_err(|e| e.to_string())) {
+            Ok(file) => parsed.push((shown, file)),
+            Err(e) => problems.push(format!("{shown}: {}", e.trim())),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ImportError::Invalid(problems));
+    }
+    let existing = store.read_blocking(catalog::jurisdictions)?;
+    let plan = validate(&parsed, &existing.iter().map(|j| j.id.clone()).collect::<Vec<_>>())?;
+    Ok(store.write_blocking(|conn| apply(conn, &plan))?)
+}
+
+fn toml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "toml") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn parse_offset(s: &str) -> Option<i32> {
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1, &s[1..]),
+        b'-' => (-1, &s[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    (h <= 14 && m < 60 && h.to_string().len() <= 2 && m.to_string().len() <= 2).then_some(sign * (h * 60 + m))
+}
+
+fn now() -> NaiveDateTime {
+    let t = Utc::now();
+    t.duration_trunc(TimeDelta::seconds(1)).unwrap_or(t).naive_utc()
+}
+
+fn validate(files: &[(String, CityFile)], existing: &[String]) -> Result<Plan, ImportError> {
+    let mut problems = Vec::new();
+    let now = now();
+    let mut jurisdictions = Vec::new();
+    for (file, f) in files {
+        for (i, j) in f.jurisdictions.iter().enumerate() {
+            let at = format!("{file}: jurisdictions[{i}] ({})", j.id);
+            if j.id.trim().is_empty() || j.id.contains(char::is_whitespace) {
+                problems.push(format!("{at}: id must be a non-empty word such as city.example.org"));
+            }
+            if jurisdictions.iter().any(|r: &JurisdictionRow| r.id == j.id) {
+                problems.push(format!("{at}: jurisdiction {} is defined twice", j.id));
+            }
+            let offset = match &j.utc_offset {
+                None => 0,
+                Some(s) => parse_offset(s).unwrap_or_else(|| {
+                    problems.push(format!("{at}: utc_offset must look like +07:00 or -05:30"));
+                    0
+                }),
+            };
+            let endpoint_type = j.endpoint_type.clone().unwrap_or_else(|| "production".into());
+            if endpoint_type != "production" && endpoint_type != "test" {
+                problems.push(format!("{at}: endpoint_type must be production or test"));
+            }
+            jurisdictions.push(JurisdictionRow {
+                id: j.id.clone(),
+                name: j.name.clone(),
+                contact: j.contact.clone(),
+                key_service: j.key_service.clone(),
+                utc_offset_minutes: offset,
+                endpoint_type,
+                updated_at: now,
+            });
+        }
+    }
+    let known: HashSet<String> = jurisdictions.iter().map(|j| j.id.clone()).chain(existing.iter().cloned()).collect();
+    let mut services: Vec<(ServiceRow, Vec<AttributeRow>)> = Vec::new();
+    for (file, f) in files {
+        for (i, s) in f.services.iter().enumerate() {
+            let at = format!("{file}: services[{i}] ({})", s.code);
+            let jurisdiction = match (&s.jurisdiction, known.len()) {
+                (Some(j), _) if known.contains(j) => j.clone(),
+                (Some(j), _) => {
+                    problems.push(format!("{at}: jurisdiction {j} is neither in these files nor in the database"));
+                    continue;
+                }
+                (None, 1) => known.iter().next().cloned().unwrap_or_default(),
+                (None, 0) => {
+                    problems.push(format!("{at}: no jurisdiction is defined; add a [[jurisdictions]] entry"));
+                    continue;
+                }
+                (None, _) => {
+                    problems.push(format!("{at}: several jurisdictions exist; say which with jurisdiction = \"…\""));
+                    continue;
+                }
+            };
+            if s.code.is_empty() || s.code.chars().any(|c| c.is_whitespace() || c == '/' || c == '?' || c == '#' || c == '%' || c.is_control()) {
+                problems.push(format!("{at}: code must be non-empty, without spaces, '/', '?', '#' or '%'"));
+            }
+            if services.iter().any(|(r, _)| r.code == s.code && r.jurisdiction_id == jurisdiction) {
+                problems.push(format!("{at}: service {} is defined twice", s.code));
+            }
+            let service_type = s.service_type.clone().unwrap_or_else(|| "realtime".into());
+            if ServiceType::parse(&service_type).is_none() {
+                problems.push(format!("{at}: type must be realtime, batch or blackbox"));
+            }
+            if s.expected_hours.is_some_and(|h| !(1..=24 * 365).contains(&h)) {
+                problems.push(format!("{at}: expected_hours must be between 1 and 8760"));
+            }
+            let mut attrs: Vec<AttributeRow> = Vec::new();
+            for (k, a) in s.attributes.iter().enumerate() {
+                let at = format!("{at}: attributes[{k}] ({})", a.code);
+                let Some(datatype) = Datatype::parse(&a.datatype) else {
+                    problems.push(format!("{at}: datatype must be string, number, datetime, text, singlevaluelist or multivaluelist"));
+                    continue;
+                };
+                if a.code.is_empty() || a.code.contains(['[', ']']) || a.code.chars().any(char::is_whitespace) {
+                    problems.push(format!("{at}: code must be non-empty, without spaces or brackets"));
+                }
+                if attrs.iter().any(|r| r.code == a.code) {
+                    problems.push(format!("{at}: attribute {} is defined twice", a.code));
+                }
+                let order = a.order.unwrap_or(k as i32 + 1);
+                if order < 1 {
+                    problems.push(format!("{at}: order must be 1 or more"));
+                }
+                if attrs.iter().any(|r| r.position == order) {
+                    problems.push(format!("{at}: order {order} is used twice"));
+                }
+                if datatype.is_list() {
+                    if a.values.is_empty() {
+                        problems.push(format!("{at}: a {} needs values", datatype.as_str()));
+                    }
+                    let mut keys = HashSet::new();
+                    for v in &a.values {
+                        if v.key.is_empty() || !keys.insert(v.key.clone()) {
+                            problems.push(format!("{at}: value key '{}' is empty or used twice", v.key));
+                        }
+                    }
+                } else if !a.values.is_empty() {
+                    problems.push(format!("{at}: only list datatypes take values"));
+                }
+                if (a.min.is_some() || a.max.is_some()) && datatype != Datatype::Number {
+                    problems.push(format!("{at}: min and max apply to number attributes only"));
+                }
+                if let (Some(min), Some(max)) = (a.min, a.max) {
+                    if min > max {
+                        problems.push(format!("{at}: min is greater than max"));
+                    }
+                }
+                let variable = a.variable.unwrap_or(true);
+                let required = a.required.unwrap_or(false);
+                if required && !variable {
+                    problems.push(format!("{at}: an informational attribute (variable = false) cannot be required"));
+                }
+                attrs.push(AttributeRow {
+                    jurisdiction_id: jurisdiction.clone(),
+                    service_code: s.code.clone(),
+                    code: a.code.clone(),
+                    variable,
+                    datatype: datatype.as_str().into(),
+                    required,
+                    datatype_description: a.datatype_description.clone(),
+                    position: order,
+                    description: a.description.clone(),
+                    values_json: serde_json::to_string(&a.values).unwrap_or_else(|_| "[]".into()),
+                    min_value: a.min,
+                    max_value: a.max,
+                    unit: a.unit.clone(),
+                });
+            }
+            attrs.sort_by(|a, b| a.code.cmp(&b.code));
+            let keywords = s.keywords.iter().map(|k| k.trim()).filter(|k| !k.is_empty()).collect::<Vec<_>>().join(",");
+            services.push((
+                ServiceRow {
+                    jurisdiction_id: jurisdiction,
+                    code: s.code.clone(),
+                    name: s.name.clone(),
+                    description: s.description.clone(),
+                    service_type,
+                    keywords: (!keywords.is_empty()).then_some(keywords),
+                    group_name: s.group.clone(),
+                    service_notice: s.service_notice.clone(),
+                    expected_hours: s.expected_hours,
+                    active: s.active.unwrap_or(true),
+                    updated_at: now,
+                },
+                attrs,
+            ));
+        }
+    }
+    let mut keys = Vec::new();
+    for (file, f) in files {
+        for (i, k) in f.api_keys.iter().enumerate() {
+            let at = format!("{file}: api_keys[{i}] ({})", k.name);
+            let kind = k.kind.clone().unwrap_or_else(|| "production".into());
+            if kind != "production" && kind != "test" {
+                problems.push(format!("{at}: kind must be production or test"));
+            }
+            if keys.iter().any(|(n, _, _, _): &(String, String, String, Option<String>)| *n == k.name) {
+                problems.push(format!("{at}: key {} is defined twice", k.name));
+            }
+            let hash = match (&k.key, &k.key_sha256) {
+                (Some(key), None) if key.len() >= 12 => auth::hash_api_key(key),
+                (Some(_), None) => {
+                    problems.push(format!("{at}: key must be at least 12 characters"));
+                    continue;
+                }
+                (None, Some(h)) if h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()) => h.to_ascii_lowercase(),
+                (None, Some(_)) => {
+                    problems.push(format!("{at}: key_sha256 must be 64 hexadecimal characters"));
+                    continue;
+                }
+                _ => {
+                    problems.push(format!("{at}: give exactly one of key and key_sha256"));
+                    continue;
+                }
+            };
+            let shown = (kind == "test").then(|| k.key.clone()).flatten();
+            keys.push((k.name.clone(), hash, kind, shown));
+        }
+    }
+    if problems.is_empty() {
+        Ok(Plan { jurisdictions, services, keys })
+    } else {
+        Err(ImportError::Invalid(problems))
+    }
+}
+
+fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<Summary, StoreError> {
+    let mut summary = Summary::default();
+    let mut count = |existed: bool, changed: bool| match (existed, changed) {
+        (false, _) => summary.created += 1,
+        (true, true) => summary.updated += 1,
+        (true, false) => summary.unchanged += 1,
+    };
+    for row in &plan.jurisdictions {
+        let current = catalog::jurisdiction_row(conn, &row.id)?;
+        let changed = current.as_ref().is_none_or(|c| JurisdictionRow { updated_at: row.updated_at, ..c.clone() } != *row);
+        if changed {
+            catalog::upsert_jurisdiction(conn, row, current.is_some())?;
+        }
+        count(current.is_some(), changed);
+    }
+    for (row, attrs) in &plan.services {
+        let current = catalog::service_row(conn, &row.jurisdiction_id, &row.code)?;
+        let current_attrs = catalog::attribute_rows(conn, &row.jurisdiction_id, &row.code)?;
+        let changed = current.as_ref().is_none_or(|c| ServiceRow { updated_at: row.updated_at, ..c.clone() } != *row) || current_attrs != *attrs;
+        if changed {
+            catalog::upsert_service(conn, row, current.is_some())?;
+            catalog::replace_attributes(conn, &row.jurisdiction_id, &row.code, attrs)?;
+        }
+        count(current.is_some(), changed);
+    }
+    for (name, hash, kind, shown) in &plan.keys {
+        let current = api_keys::by_name(conn, name)?;
+        match &current {
+            Some(c) if c.key_hash == *hash && c.kind == *kind && c.revoked_at.is_none() => count(true, false),
+            Some(c) => {
+                api_keys::update_key(conn, &c.id, hash, kind)?;
+                count(true, true);
+            }
+            None => {
+                api_keys::insert(
+                    conn,
+                    &ApiKeyRow { id: auth::random_id(16), name: name.clone(), key_hash: hash.clone(), kind: kind.clone(), created_at: now(), revoked_at: None },
+                )?;
+                count(false, true);
+            }
+        }
+        if let Some(key) = shown {
+            summary.test_keys.push((name.clone(), key.clone()));
+        }
+    }
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets() {
+        assert_eq!(parse_offset("+07:00"), Some(420));
+        assert_eq!(parse_offset("-05:30"), Some(-330));
+        assert_eq!(parse_offset("07:00"), None);
+        assert_eq!(parse_offset("+7"), None);
+        assert_eq!(parse_offset("+15:00"), None);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_file_and_item() {
+        let file: CityFile = toml::from_str(
+            r#"
+            [[jurisdictions]]
+            id = "x.org"
+            name = "X"
+            contact = "c"
+            key_service = "k"
+            utc_offset = "7"
+
+            [[services]]
+            code = "A B"
+            name = "A"
+            type = "sometimes"
+            [[services.attributes]]
+            code = "L"
+            datatype = "singlevaluelist"
+            description = "?"
+            [[services.attributes]]
+            code = "N"
+            datatype = "number"
+            description = "?"
+            min = 5.0
+            max = 1.0
+            order = 1
+            "#,
+        )
+        .unwrap();
+        let Err(ImportError::Invalid(problems)) = validate(&[("city.toml".into(), file)], &[]) else { panic!("accepted") };
+        let text = problems.join("\n");
+        for needle in ["jurisdictions[0] (x.org): utc_offset", "services[0] (A B): code", "type must be", "attributes[0] (L): a singlevaluelist needs values", "order 1 is used twice", "min is greater than max"] {
+            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
+        assert!(problems.iter().all(|p| p.starts_with("city.toml: ")));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(toml::from_str::<CityFile>("[[services]]\ncode='A'\nname='A'\ncolour='red'\n").is_err());
+    }
+}

@@ -1,0 +1,76 @@
+//! Building the server: open the store, bind the listener (port 0 picks a free one and `port()` tells which),
+//! and run until stopped. Tests use exactly this path.
+
+use crate::app::AppState;
+use crate::config::Settings;
+use crate::http::{self, Limits};
+use crate::store::Store;
+use actix_web::dev::Service;
+use actix_web::{middleware, web, App, HttpServer};
+use anyhow::Context;
+use std::net::TcpListener;
+use std::time::Instant;
+
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let url = settings.db.database_url.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&url)).await??;
+        let secret = match &settings.secret {
+            Some(s) if s.len() >= 32 => s.as_bytes().to_vec(),
+            Some(_) => anyhow::bail!("CIVIC311_SECRET must be at least 32 characters"),
+            None => crate::auth::load_or_create_secret(&settings.data_dir)?,
+        };
+        let listener = TcpListener::bind(settings.bind).with_context(|| format!("binding {}", settings.bind))?;
+        let addr = listener.local_addr()?;
+        let public_url = match &settings.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None if addr.ip().is_unspecified() => format!("http://127.0.0.1:{}", addr.port()),
+            None => format!("http://{addr}"),
+        };
+        let state = AppState { store, public_url, data_dir: settings.data_dir.clone(), secret };
+        let limits = web::Data::new(Limits { max_photo_bytes: settings.max_photo_bytes, max_photos: settings.max_photos });
+        let data = web::Data::new(state.clone());
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(limits.clone())
+                .wrap(middleware::DefaultHeaders::new().add(("Access-Control-Allow-Origin", "*")))
+                // Tolerant paths (§2.1): `//` merged and a trailing `/` dropped before routing.
+                .wrap(middleware::NormalizePath::trim())
+                .wrap_fn(|req, srv| {
+                    // Only method, path and status: query strings and bodies may carry personal data.
+                    let (method, path, start) = (req.method().clone(), req.path().to_string(), Instant::now());
+                    let fut = srv.call(req);
+                    async move {
+                        let res = fut.await?;
+                        tracing::info!(%method, %path, status = res.status().as_u16(), ms = start.elapsed().as_millis() as u64, "http");
+                        Ok(res)
+                    }
+                })
+                .configure(http::configure)
+        })
+        .listen(listener)?;
+        if let Some(workers) = settings.workers {
+            server = server.workers(workers.max(1));
+        }
+        Ok(Self { port: addr.port(), server: server.run(), state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

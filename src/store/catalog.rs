@@ -1,0 +1,226 @@
+//! Jurisdictions, services and their attribute definitions.
+
+use super::schema::{jurisdictions, service_attributes, services};
+use super::{AnyConnection, StoreError};
+use crate::domain::{AttributeDef, Datatype, Jurisdiction, ListValue, Service, ServiceType};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = jurisdictions, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct JurisdictionRow {
+    pub id: String,
+    pub name: String,
+    pub contact: String,
+    pub key_service: String,
+    pub utc_offset_minutes: i32,
+    pub endpoint_type: String,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = services, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+#[diesel(treat_none_as_null = true)]
+pub struct ServiceRow {
+    pub jurisdiction_id: String,
+    pub code: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub service_type: String,
+    pub keywords: Option<String>,
+    pub group_name: Option<String>,
+    pub service_notice: Option<String>,
+    pub expected_hours: Option<i32>,
+    pub active: bool,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = service_attributes, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct AttributeRow {
+    pub jurisdiction_id: String,
+    pub service_code: String,
+    pub code: String,
+    pub variable: bool,
+    pub datatype: String,
+    pub required: bool,
+    pub datatype_description: Option<String>,
+    pub position: i32,
+    pub description: String,
+    pub values_json: String,
+    pub min_value: Option<f64>,
+    pub max_value: Option<f64>,
+    pub unit: Option<String>,
+}
+
+impl From<JurisdictionRow> for Jurisdiction {
+    fn from(r: JurisdictionRow) -> Self {
+        Self {
+            id: r.id,
+            name: r.name,
+            contact: r.contact,
+            key_service: r.key_service,
+            utc_offset_minutes: r.utc_offset_minutes,
+            endpoint_type: r.endpoint_type,
+        }
+    }
+}
+
+impl TryFrom<ServiceRow> for Service {
+    type Error = StoreError;
+    fn try_from(r: ServiceRow) -> Result<Self, StoreError> {
+        let service_type = ServiceType::parse(&r.service_type)
+            .ok_or_else(|| StoreError::Corrupt(format!("service {} has unknown type {}", r.code, r.service_type)))?;
+        Ok(Self {
+            jurisdiction_id: r.jurisdiction_id,
+            code: r.code,
+            name: r.name,
+            description: r.description,
+            service_type,
+            keywords: r.keywords,
+            group: r.group_name,
+            service_notice: r.service_notice,
+            expected_hours: r.expected_hours,
+        })
+    }
+}
+
+impl TryFrom<AttributeRow> for AttributeDef {
+    type Error = StoreError;
+    fn try_from(r: AttributeRow) -> Result<Self, StoreError> {
+        let datatype = Datatype::parse(&r.datatype)
+            .ok_or_else(|| StoreError::Corrupt(format!("attribute {} has unknown datatype {}", r.code, r.datatype)))?;
+        let values: Vec<ListValue> = serde_json::from_str(&r.values_json)
+            .map_err(|e| StoreError::Corrupt(format!("attribute {} values: {e}", r.code)))?;
+        Ok(Self {
+            code: r.code,
+            variable: r.variable,
+            datatype,
+            required: r.required,
+            datatype_description: r.datatype_description,
+            order: r.position,
+            description: r.description,
+            values,
+            min: r.min_value,
+            max: r.max_value,
+            unit: r.unit,
+        })
+    }
+}
+
+pub fn jurisdictions(conn: &mut AnyConnection) -> Result<Vec<Jurisdiction>, StoreError> {
+    let rows = jurisdictions::table
+        .select(JurisdictionRow::as_select())
+        .order(jurisdictions::id)
+        .load(conn)?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// Active services of a jurisdiction, in a stable order (group, then name, then code).
+pub fn services(conn: &mut AnyConnection, jurisdiction_id: &str) -> Result<Vec<(Service, bool)>, StoreError> {
+    let rows = services::table
+        .filter(services::jurisdiction_id.eq(jurisdiction_id))
+        .filter(services::active.eq(true))
+        .select(ServiceRow::as_select())
+        .order((services::group_name, services::name, services::code))
+        .load(conn)?;
+    let with_attributes: Vec<String> = service_attributes::table
+        .filter(service_attributes::jurisdiction_id.eq(jurisdiction_id))
+        .select(service_attributes::service_code)
+        .distinct()
+        .load(conn)?;
+    rows.into_iter()
+        .map(|r| {
+            let has = with_attributes.contains(&r.code);
+            Service::try_from(r).map(|s| (s, has))
+        })
+        .collect()
+}
+
+/// An active service by code.
+pub fn service(conn: &mut AnyConnection, jurisdiction_id: &str, code: &str) -> Result<Option<Service>, StoreError> {
+    services::table
+        .find((jurisdiction_id, code))
+        .filter(services::active.eq(true))
+        .select(ServiceRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Service::try_from)
+        .transpose()
+}
+
+/// Attribute definitions of a service, in display order.
+pub fn attributes(conn: &mut AnyConnection, jurisdiction_id: &str, code: &str) -> Result<Vec<AttributeDef>, StoreError> {
+    service_attributes::table
+        .filter(service_attributes::jurisdiction_id.eq(jurisdiction_id))
+        .filter(service_attributes::service_code.eq(code))
+        .order((service_attributes::position, service_attributes::code))
+        .select(AttributeRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(AttributeDef::try_from)
+        .collect()
+}
+
+/// When the jurisdiction's published catalogue last changed (discovery `changeset`).
+pub fn changeset(conn: &mut AnyConnection, jurisdiction_id: &str) -> Result<Option<NaiveDateTime>, StoreError> {
+    let j: Option<NaiveDateTime> = jurisdictions::table
+        .find(jurisdiction_id)
+        .select(jurisdictions::updated_at)
+        .first(conn)
+        .optional()?;
+    let s: Option<NaiveDateTime> = services::table
+        .filter(services::jurisdiction_id.eq(jurisdiction_id))
+        .select(diesel::dsl::max(services::updated_at))
+        .first(conn)?;
+    Ok(j.max(s))
+}
+
+pub fn jurisdiction_row(conn: &mut AnyConnection, id: &str) -> Result<Option<JurisdictionRow>, StoreError> {
+    Ok(jurisdictions::table.find(id).select(JurisdictionRow::as_select()).first(conn).optional()?)
+}
+
+pub fn service_row(conn: &mut AnyConnection, jurisdiction_id: &str, code: &str) -> Result<Option<ServiceRow>, StoreError> {
+    Ok(services::table.find((jurisdiction_id, code)).select(ServiceRow::as_select()).first(conn).optional()?)
+}
+
+pub fn attribute_rows(conn: &mut AnyConnection, jurisdiction_id: &str, code: &str) -> Result<Vec<AttributeRow>, StoreError> {
+    Ok(service_attributes::table
+        .filter(service_attributes::jurisdiction_id.eq(jurisdiction_id))
+        .filter(service_attributes::service_code.eq(code))
+        .order(service_attributes::code)
+        .select(AttributeRow::as_select())
+        .load(conn)?)
+}
+
+pub fn upsert_jurisdiction(conn: &mut AnyConnection, row: &JurisdictionRow, exists: bool) -> Result<(), StoreError> {
+    if exists {
+        diesel::update(jurisdictions::table.find(&row.id)).set(row).execute(conn)?;
+    } else {
+        diesel::insert_into(jurisdictions::table).values(row).execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn upsert_service(conn: &mut AnyConnection, row: &ServiceRow, exists: bool) -> Result<(), StoreError> {
+    if exists {
+        diesel::update(services::table.find((&row.jurisdiction_id, &row.code))).set(row).execute(conn)?;
+    } else {
+        diesel::insert_into(services::table).values(row).execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Replaces a service's attribute definitions.
+pub fn replace_attributes(conn: &mut AnyConnection, jurisdiction_id: &str, code: &str, rows: &[AttributeRow]) -> Result<(), StoreError> {
+    diesel::delete(
+        service_attributes::table
+            .filter(service_attributes::jurisdiction_id.eq(jurisdiction_id))
+            .filter(service_attributes::service_code.eq(code)),
+    )
+    .execute(conn)?;
+    for row in rows {
+        diesel::insert_into(service_attributes::table).values(row).execute(conn)?;
+    }
+    Ok(())
+}

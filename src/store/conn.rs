@@ -1,0 +1,79 @@
+//! The one connection type and its pool. The backend is chosen from the URL scheme by our own r2d2 manager,
+//! because the derived `establish` tries every variant and discards the real error (docs/decisions/0001).
+
+use crate::config::DatabaseUrl;
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection, SqliteConnection};
+
+/// The one connection type; queries are written once against it.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgres(PgConnection),
+    /// Last on purpose: SqliteConnection::establish takes any string as a file path.
+    Sqlite(SqliteConnection),
+}
+
+/// Opens connections of the variant the URL names and prepares each one.
+pub struct Manager {
+    url: DatabaseUrl,
+}
+
+impl Manager {
+    pub fn new(url: DatabaseUrl) -> Self {
+        Self { url }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnError {
+    #[error(transparent)]
+    Connect(#[from] diesel::ConnectionError),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+}
+
+/// Per-connection SQLite settings. `busy_timeout` comes first: set after the others, a fresh database logs
+/// "database is locked" while the pool fills. `synchronous=FULL` because an acknowledged report must survive
+/// power loss, not only a crash (WAL with NORMAL may lose the last commits). `journal_mode=WAL` persists in
+/// the file and is set by the migrator.
+pub const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;";
+
+/// Open one connection of the configured backend.
+pub fn establish(url: &DatabaseUrl) -> Result<AnyConnection, ConnError> {
+    match url {
+        DatabaseUrl::Postgres(u) => {
+            let mut c = PgConnection::establish(u)?;
+            // The default, stated so that a server-wide `off` cannot weaken what a success answer promises.
+            c.batch_execute("SET synchronous_commit = on")?;
+            Ok(AnyConnection::Postgres(c))
+        }
+        DatabaseUrl::Sqlite(path) => {
+            let mut c = SqliteConnection::establish(&path.to_string_lossy())?;
+            c.batch_execute(SQLITE_PRAGMAS)?;
+            Ok(AnyConnection::Sqlite(c))
+        }
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = ConnError;
+
+    fn connect(&self) -> Result<AnyConnection, ConnError> {
+        establish(&self.url)
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), ConnError> {
+        conn.batch_execute("SELECT 1").map_err(ConnError::Query)
+    }
+
+    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
+        false
+    }
+}
+
+impl AnyConnection {
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, AnyConnection::Sqlite(_))
+    }
+}

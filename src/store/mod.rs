@@ -1,0 +1,129 @@
+//! Rows and queries. The only module that writes SQL; use cases in `app/` call it inside the transactions
+//! they own. Everything is written once against `AnyConnection`; the few places where the dialects differ
+//! say so and match on the variant.
+
+pub mod api_keys;
+pub mod catalog;
+mod conn;
+pub mod migrate;
+pub mod requests;
+pub mod schema;
+
+pub use conn::{establish, AnyConnection, ConnError};
+
+use crate::config::DatabaseUrl;
+use diesel::Connection;
+use std::time::Duration;
+
+pub type Pool = r2d2::Pool<conn::Manager>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No connection could be had in time: the database is down or saturated; clients may retry.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    #[error("blocking task failed: {0}")]
+    Join(String),
+    #[error("{0}")]
+    Corrupt(String),
+}
+
+impl From<r2d2::Error> for StoreError {
+    fn from(e: r2d2::Error) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+impl StoreError {
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Query(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))
+        )
+    }
+}
+
+/// The database, as the rest of the program sees it: a pool for reads and a path for writes.
+///
+/// On SQLite all writes go through a one-connection pool: a deferred transaction that reads before it writes
+/// fails at once with SQLITE_BUSY when another connection commits first, and busy_timeout cannot help it.
+/// Serialising writers in-process avoids that; WAL lets readers continue meanwhile. PostgreSQL writes use the
+/// read pool.
+#[derive(Clone)]
+pub struct Store {
+    read: Pool,
+    write: Option<Pool>,
+    url: DatabaseUrl,
+}
+
+impl Store {
+    /// Connects (failing fast with the real error when the database cannot be reached) and runs migrations.
+    pub fn open(url: &DatabaseUrl) -> anyhow::Result<Self> {
+        migrate::run(url)?;
+        let build = |size: u32| {
+            r2d2::Pool::builder()
+                .max_size(size)
+                .min_idle(Some(1))
+                .connection_timeout(Duration::from_secs(5))
+                .build(conn::Manager::new(url.clone()))
+        };
+        let (read, write) = match url {
+            DatabaseUrl::Sqlite(_) => (build(8)?, Some(build(1)?)),
+            DatabaseUrl::Postgres(_) => (build(10)?, None),
+        };
+        Ok(Self { read, write, url: url.clone() })
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    /// Runs read-only queries on a pooled connection, off the async executor.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.read.clone();
+        blocking(move || f(&mut *pool.get()?)).await
+    }
+
+    /// Runs `f` in one transaction on the write path; it commits (durably: see the pragmas) before this returns.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.write.clone().unwrap_or_else(|| self.read.clone());
+        blocking(move || {
+            let mut conn = pool.get()?;
+            (*conn).transaction(f)
+        })
+        .await
+    }
+
+    /// Synchronous write transaction for the command-line tools.
+    pub fn write_blocking<T>(&self, f: impl FnOnce(&mut AnyConnection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let pool = self.write.as_ref().unwrap_or(&self.read);
+        let mut conn = pool.get()?;
+        (*conn).transaction(f)
+    }
+
+    /// Synchronous reads for the command-line tools.
+    pub fn read_blocking<T>(&self, f: impl FnOnce(&mut AnyConnection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        f(&mut *self.read.get()?)
+    }
+}
+
+async fn blocking<T, F>(f: F) -> Result<T, StoreError>
+where
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+    T: Send + 'static,
+{
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f))
+        .await
+        .map_err(|e| StoreError::Join(e.to_string()))?
+}

@@ -1,0 +1,249 @@
+//! Service requests, their attribute answers, media and idempotency keys.
+
+use super::schema::{idempotency_keys, request_attributes, request_media, requests};
+use super::{AnyConnection, StoreError};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+type Db = <AnyConnection as diesel::Connection>::Backend;
+
+/// A stored request with every column, personal data included: it never leaves `app/` except through the
+/// public or staff projections.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = requests, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct RequestRow {
+    pub id: i64,
+    pub jurisdiction_id: String,
+    pub service_code: String,
+    pub status: String,
+    pub detailed_status: String,
+    pub status_notes: Option<String>,
+    pub description: Option<String>,
+    pub agency_responsible: Option<String>,
+    pub service_notice: Option<String>,
+    pub requested_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub expected_at: Option<NaiveDateTime>,
+    pub address: Option<String>,
+    pub address_id: Option<String>,
+    pub zipcode: Option<String>,
+    pub lat: Option<f64>,
+    pub long: Option<f64>,
+    pub token: Option<String>,
+    pub api_key_id: String,
+    pub channel: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub device_id_hash: Option<String>,
+    pub account_id: Option<String>,
+    pub hidden: bool,
+    pub moderation_state: String,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = requests, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct NewRequestRow {
+    pub jurisdiction_id: String,
+    pub service_code: String,
+    pub status: String,
+    pub detailed_status: String,
+    pub description: Option<String>,
+    pub service_notice: Option<String>,
+    pub requested_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub expected_at: Option<NaiveDateTime>,
+    pub address: Option<String>,
+    pub address_id: Option<String>,
+    pub zipcode: Option<String>,
+    pub lat: Option<f64>,
+    pub long: Option<f64>,
+    pub token: Option<String>,
+    pub api_key_id: String,
+    pub channel: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub device_id_hash: Option<String>,
+    pub account_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = request_attributes, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct AttributeValueRow {
+    pub request_id: i64,
+    pub code: String,
+    pub position: i32,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = request_media, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct MediaRow {
+    pub id: String,
+    pub request_id: i64,
+    pub position: i32,
+    /// A URL the client gave; stored as given, never fetched.
+    pub external_url: Option<String>,
+    /// A photo stored by this server under the data directory.
+    pub file_name: Option<String>,
+    pub content_type: Option<String>,
+    pub byte_size: Option<i64>,
+}
+
+/// Which requests a public listing wants. Absent filters do not restrict.
+#[derive(Debug, Clone, Default)]
+pub struct RequestFilter {
+    pub jurisdiction_id: String,
+    pub ids: Option<Vec<i64>>,
+    pub service_codes: Option<Vec<String>>,
+    pub statuses: Option<Vec<String>>,
+    pub requested_from: Option<NaiveDateTime>,
+    pub requested_to: Option<NaiveDateTime>,
+    pub updated_from: Option<NaiveDateTime>,
+    pub updated_to: Option<NaiveDateTime>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// Publicly visible: not hidden by staff and published by moderation.
+fn public() -> diesel::dsl::And<diesel::dsl::Eq<requests::hidden, bool>, diesel::dsl::Eq<requests::moderation_state, &'static str>> {
+    requests::hidden.eq(false).and(requests::moderation_state.eq("published"))
+}
+
+/// Inserts a request and returns its id.
+pub fn insert(conn: &mut AnyConnection, row: &NewRequestRow) -> Result<i64, StoreError> {
+    Ok(diesel::insert_into(requests::table).values(row).returning(requests::id).get_result(conn)?)
+}
+
+pub fn insert_attributes(conn: &mut AnyConnection, rows: &[AttributeValueRow]) -> Result<(), StoreError> {
+    for row in rows {
+        diesel::insert_into(request_attributes::table).values(row).execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn insert_media(conn: &mut AnyConnection, rows: &[MediaRow]) -> Result<(), StoreError> {
+    for row in rows {
+        diesel::insert_into(request_media::table).values(row).execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Records an idempotency key. A key already used by the same API key fails with a unique violation, which
+/// the caller turns into "answer with the stored request".
+pub fn insert_idempotency(conn: &mut AnyConnection, api_key_id: &str, key: &str, request_id: i64, at: NaiveDateTime) -> Result<(), StoreError> {
+    diesel::insert_into(idempotency_keys::table)
+        .values((
+            idempotency_keys::api_key_id.eq(api_key_id),
+            idempotency_keys::idem_key.eq(key),
+            idempotency_keys::request_id.eq(request_id),
+            idempotency_keys::created_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn find_idempotent(conn: &mut AnyConnection, api_key_id: &str, key: &str) -> Result<Option<RequestRow>, StoreError> {
+    Ok(idempotency_keys::table
+        .inner_join(requests::table.on(requests::id.eq(idempotency_keys::request_id)))
+        .filter(idempotency_keys::api_key_id.eq(api_key_id))
+        .filter(idempotency_keys::idem_key.eq(key))
+        .select(RequestRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Public requests matching the filter, newest first (D8), one page.
+pub fn list_public(conn: &mut AnyConnection, f: &RequestFilter) -> Result<Vec<RequestRow>, StoreError> {
+    let mut q = requests::table
+        .filter(requests::jurisdiction_id.eq(f.jurisdiction_id.clone()))
+        .filter(public())
+        .select(RequestRow::as_select())
+        .into_boxed::<Db>();
+    if let Some(ids) = &f.ids {
+        q = q.filter(requests::id.eq_any(ids.clone()));
+    }
+    if let Some(codes) = &f.service_codes {
+        q = q.filter(requests::service_code.eq_any(codes.clone()));
+    }
+    if let Some(statuses) = &f.statuses {
+        q = q.filter(requests::status.eq_any(statuses.clone()));
+    }
+    if let Some(t) = f.requested_from {
+        q = q.filter(requests::requested_at.ge(t));
+    }
+    if let Some(t) = f.requested_to {
+        q = q.filter(requests::requested_at.le(t));
+    }
+    if let Some(t) = f.updated_from {
+        q = q.filter(requests::updated_at.ge(t));
+    }
+    if let Some(t) = f.updated_to {
+        q = q.filter(requests::updated_at.le(t));
+    }
+    Ok(q.order((requests::requested_at.desc(), requests::id.desc()))
+        .offset(f.offset)
+        .limit(f.limit)
+        .load(conn)?)
+}
+
+/// One public request.
+pub fn get_public(conn: &mut AnyConnection, jurisdiction_id: &str, id: i64) -> Result<Option<RequestRow>, StoreError> {
+    Ok(requests::table
+        .find(id)
+        .filter(requests::jurisdiction_id.eq(jurisdiction_id))
+        .filter(public())
+        .select(RequestRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The request a token stands for, with whether it may be shown yet.
+pub fn by_token(conn: &mut AnyConnection, jurisdiction_id: &str, token: &str) -> Result<Option<(i64, bool)>, StoreError> {
+    let row: Option<(i64, bool, String)> = requests::table
+        .filter(requests::token.eq(token))
+        .filter(requests::jurisdiction_id.eq(jurisdiction_id))
+        .select((requests::id, requests::hidden, requests::moderation_state))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|(id, hidden, state)| (id, !hidden && state == "published")))
+}
+
+pub fn attributes_of(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<AttributeValueRow>, StoreError> {
+    Ok(request_attributes::table
+        .filter(request_attributes::request_id.eq_any(ids.to_vec()))
+        .order((request_attributes::request_id, request_attributes::code, request_attributes::position))
+        .select(AttributeValueRow::as_select())
+        .load(conn)?)
+}
+
+pub fn media_of(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<MediaRow>, StoreError> {
+    Ok(request_media::table
+        .filter(request_media::request_id.eq_any(ids.to_vec()))
+        .order((request_media::request_id, request_media::position))
+        .select(MediaRow::as_select())
+        .load(conn)?)
+}
+
+/// A stored photo by file name, only when its request is public.
+pub fn public_media_file(conn: &mut AnyConnection, file_name: &str) -> Result<Option<MediaRow>, StoreError> {
+    Ok(request_media::table
+        .inner_join(requests::table.on(requests::id.eq(request_media::request_id)))
+        .filter(request_media::file_name.eq(file_name))
+        .filter(public())
+        .select(MediaRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Every stored request with its personal data (tests and the privacy tooling use this; never a public path).
+pub fn get_any(conn: &mut AnyConnection, id: i64) -> Result<Option<RequestRow>, StoreError> {
+    Ok(requests::table.find(id).select(RequestRow::as_select()).first(conn).optional()?)
+}
+
+pub fn count(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    Ok(requests::table.count().get_result(conn)?)
+}

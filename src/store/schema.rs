@@ -1,0 +1,135 @@
+//! The one diesel schema for both backends. Only portable column types are used
+//! (Text, BigInt, Integer, Double, Bool, Timestamp): see docs/decisions/0001.
+
+diesel::table! {
+    jurisdictions (id) {
+        id -> Text,
+        name -> Text,
+        contact -> Text,
+        key_service -> Text,
+        utc_offset_minutes -> Integer,
+        endpoint_type -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    services (jurisdiction_id, code) {
+        jurisdiction_id -> Text,
+        code -> Text,
+        name -> Text,
+        description -> Nullable<Text>,
+        service_type -> Text,
+        keywords -> Nullable<Text>,
+        group_name -> Nullable<Text>,
+        service_notice -> Nullable<Text>,
+        expected_hours -> Nullable<Integer>,
+        active -> Bool,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    service_attributes (jurisdiction_id, service_code, code) {
+        jurisdiction_id -> Text,
+        service_code -> Text,
+        code -> Text,
+        variable -> Bool,
+        datatype -> Text,
+        required -> Bool,
+        datatype_description -> Nullable<Text>,
+        position -> Integer,
+        description -> Text,
+        values_json -> Text,
+        min_value -> Nullable<Double>,
+        max_value -> Nullable<Double>,
+        unit -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        name -> Text,
+        key_hash -> Text,
+        kind -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    requests (id) {
+        id -> BigInt,
+        jurisdiction_id -> Text,
+        service_code -> Text,
+        status -> Text,
+        detailed_status -> Text,
+        status_notes -> Nullable<Text>,
+        description -> Nullable<Text>,
+        agency_responsible -> Nullable<Text>,
+        service_notice -> Nullable<Text>,
+        requested_at -> Timestamp,
+        updated_at -> Timestamp,
+        expected_at -> Nullable<Timestamp>,
+        address -> Nullable<Text>,
+        address_id -> Nullable<Text>,
+        zipcode -> Nullable<Text>,
+        lat -> Nullable<Double>,
+        long -> Nullable<Double>,
+        token -> Nullable<Text>,
+        api_key_id -> Text,
+        channel -> Nullable<Text>,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        first_name -> Nullable<Text>,
+        last_name -> Nullable<Text>,
+        device_id_hash -> Nullable<Text>,
+        account_id -> Nullable<Text>,
+        hidden -> Bool,
+        moderation_state -> Text,
+    }
+}
+
+diesel::table! {
+    request_attributes (request_id, code, position) {
+        request_id -> BigInt,
+        code -> Text,
+        position -> Integer,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    request_media (id) {
+        id -> Text,
+        request_id -> BigInt,
+        position -> Integer,
+        external_url -> Nullable<Text>,
+        file_name -> Nullable<Text>,
+        content_type -> Nullable<Text>,
+        byte_size -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (api_key_id, idem_key) {
+        api_key_id -> Text,
+        idem_key -> Text,
+        request_id -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(request_attributes -> requests (request_id));
+diesel::joinable!(request_media -> requests (request_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    jurisdictions,
+    services,
+    service_attributes,
+    api_keys,
+    requests,
+    request_attributes,
+    request_media,
+    idempotency_keys,
+);
