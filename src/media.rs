@@ -55,6 +55,7 @@ impl PhotoKind {
 }
 
 /// A photo that passed the checks, with its metadata removed.
+#[derive(Debug)]
 pub struct CleanPhoto {
     pub kind: PhotoKind,
     pub bytes: Bytes,

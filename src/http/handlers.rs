@@ -11,6 +11,16 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 type State = web::Data<AppState>;
 
+/// A path identifier. A NUL can never be part of a stored identifier (and PostgreSQL refuses it in a query),
+/// so such a path names nothing.
+fn path_id<'a>(req: &'a HttpRequest, name: &str, what: &str) -> Result<&'a str, ApiError> {
+    let id = req.match_info().get(name).unwrap_or_default();
+    if id.contains('\0') {
+        return Err(ApiError::NotFound(format!("{what} not found")));
+    }
+    Ok(id)
+}
+
 fn query(req: &HttpRequest) -> Result<Params, ApiError> {
     Params::parse(req.query_string().as_bytes(), "query string")
 }
@@ -42,7 +52,7 @@ pub async fn services(req: HttpRequest, state: State) -> HttpResponse {
 pub async fn service_definition(req: HttpRequest, state: State) -> HttpResponse {
     with_format!(req, "service_definition", |fmt| {
         let q = query(&req)?;
-        let code = req.match_info().get("service_code").unwrap_or_default();
+        let code = path_id(&req, "service_code", "service_code")?;
         let (service, attributes) = app::service_definition(&state, q.get("jurisdiction_id"), code).await?;
         Ok(wire::service_definition(&service, &attributes))
     })
@@ -76,7 +86,7 @@ pub async fn list_requests(req: HttpRequest, state: State) -> HttpResponse {
 pub async fn get_request(req: HttpRequest, state: State) -> HttpResponse {
     with_format!(req, "service_requests", |fmt| {
         let q = query(&req)?;
-        let id = req.match_info().get("service_request_id").unwrap_or_default();
+        let id = path_id(&req, "service_request_id", "service_request_id")?;
         let (offset, r) = app::get_request(&state, q.get("jurisdiction_id"), id).await?;
         Ok(wire::requests(std::slice::from_ref(&r), offset, extensions(&q)))
     })
@@ -85,7 +95,7 @@ pub async fn get_request(req: HttpRequest, state: State) -> HttpResponse {
 pub async fn token(req: HttpRequest, state: State) -> HttpResponse {
     with_format!(req, "service_requests", |fmt| {
         let q = query(&req)?;
-        let token = req.match_info().get("token").unwrap_or_default();
+        let token = path_id(&req, "token", "token")?;
         Ok(wire::token(&app::resolve_token(&state, q.get("jurisdiction_id"), token).await?))
     })
 }

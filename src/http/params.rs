@@ -51,7 +51,11 @@ impl Params {
 fn decode(raw: &[u8], what: &str) -> Result<String, ApiError> {
     let plus_as_space: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
     let bytes: Vec<u8> = percent_decode(&plus_as_space).collect();
-    String::from_utf8(bytes).map_err(|_| ApiError::invalid(what, format!("the {what} is not valid UTF-8")))
+    let s = String::from_utf8(bytes).map_err(|_| ApiError::invalid(what, format!("the {what} is not valid UTF-8")))?;
+    if s.contains('\0') {
+        return Err(ApiError::invalid(what, format!("the {what} contains a NUL character")));
+    }
+    Ok(s)
 }
 
 #[cfg(test)]
@@ -83,7 +87,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn round_trips_any_pairs(pairs in proptest::collection::vec((".{0,10}", ".{0,10}"), 0..6)) {
+        fn round_trips_any_pairs(pairs in proptest::collection::vec(("[^\0]{0,10}", "[^\0]{0,10}"), 0..6)) {
             let encoded = pairs.iter().map(|(n, v)| {
                 let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
                 format!("{}={}", enc(n), enc(v))

@@ -1,1 +1,14 @@
-#![allow(clippy::unwrap_used)]
+//! The one integration-test binary (every extra file under tests/ would be its own binary). Each API test runs
+//! against a real server on a random port, once on SQLite and once on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod catalog;
+mod cli;
+mod durability;
+mod get_requests;
+mod openapi;
+mod post_requests;
+mod privacy;
+mod robustness;

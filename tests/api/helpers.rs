@@ -1,0 +1,282 @@
+//! The test harness: a real server on a random port over a fresh database of either backend, and helpers
+//! that parse answers by the spec's own field names (JSON through serde_json::Value, XML through roxmltree).
+
+use civic311::config::{DatabaseUrl, Settings};
+use civic311::startup::Application;
+use civic311::store::Store;
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+pub const DEMO_KEY: &str = "demo-key-jakarta";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named `async fn name(app: TestApp)` once per backend, as `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await).await
+            }
+        }
+    )*};
+}
+
+pub struct TestApp {
+    /// e.g. http://127.0.0.1:39123
+    pub address: String,
+    pub backend: Backend,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub database_url: DatabaseUrl,
+    pub data_dir: PathBuf,
+    _dir: tempfile::TempDir,
+    pg_database: Option<String>,
+}
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// A server with the demo city imported.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, &[repo_path("examples/demo-city")]).await
+}
+
+pub async fn spawn_app_with(backend: Backend, imports: &[PathBuf]) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let (database_url, pg_database) = match backend {
+        Backend::Sqlite => (DatabaseUrl::Sqlite(dir.path().join("civic311.db")), None),
+        Backend::Postgres => {
+            let (url, name) = tokio::task::spawn_blocking(fresh_pg_database).await.unwrap();
+            (url, Some(name))
+        }
+    };
+    let data_dir = dir.path().join("data");
+    let mut settings = Settings::new(database_url.clone(), data_dir.clone());
+    settings.workers = Some(2);
+    settings.max_photo_bytes = 256 * 1024;
+    settings.max_photos = 3;
+    let app = Application::build(settings).await.expect("the server starts");
+    let store = app.state().store.clone();
+    for d in imports {
+        let (s, d) = (store.clone(), d.clone());
+        tokio::task::spawn_blocking(move || civic311::import::import_dir(&s, &d)).await.unwrap().expect("import");
+    }
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    TestApp { address, backend, client, store, database_url, data_dir, _dir: dir, pg_database }
+}
+
+pub fn admin_url() -> String {
+    std::env::var("CIVIC311_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn with_database(url: &str, db: &str) -> String {
+    match url.rfind('/') {
+        Some(i) if i > url.find("://").map_or(0, |p| p + 2) => format!("{}/{db}", &url[..i]),
+        _ => format!("{url}/{db}"),
+    }
+}
+
+/// A new database cloned from a template that holds the current migrations. The template is made once per
+/// migration set, under an advisory lock, and renamed into place only when complete, so concurrent test
+/// processes never clone a half-migrated one.
+fn fresh_pg_database() -> (DatabaseUrl, String) {
+    let admin = admin_url();
+    let mut conn = PgConnection::establish(&admin)
+        .unwrap_or_else(|e| panic!("PostgreSQL must be reachable at {admin} (set CIVIC311_TEST_DATABASE_URL): {e}"));
+    let template = format!("civic311_tpl_{}", &migrations_hash()[..12]);
+    conn.batch_execute("SELECT pg_advisory_lock(3110312)").unwrap();
+    let exists = diesel::sql_query(format!("SELECT 1 AS one FROM pg_database WHERE datname = '{template}'"))
+        .execute(&mut conn)
+        .unwrap()
+        == 1;
+    if !exists {
+        let tmp = format!("{template}_tmp");
+        conn.batch_execute(&format!("DROP DATABASE IF EXISTS {tmp} WITH (FORCE)")).unwrap();
+        conn.batch_execute(&format!("CREATE DATABASE {tmp}")).unwrap();
+        civic311::store::migrate::run(&DatabaseUrl::Postgres(with_database(&admin, &tmp))).unwrap();
+        conn.batch_execute(&format!("ALTER DATABASE {tmp} RENAME TO {template}")).unwrap();
+    }
+    conn.batch_execute("SELECT pg_advisory_unlock(3110312)").unwrap();
+    let name = format!("t_{}", civic311::auth::random_id(16).to_ascii_lowercase());
+    conn.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}")).unwrap();
+    (DatabaseUrl::Postgres(with_database(&admin, &name)), name)
+}
+
+fn migrations_hash() -> String {
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut stack = vec![repo_path("migrations/postgres")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p)
+            } else {
+                files.push(p)
+            }
+        }
+    }
+    files.sort();
+    let mut h = Sha256::new();
+    for f in files {
+        h.update(f.to_string_lossy().as_bytes());
+        h.update(std::fs::read(f).unwrap());
+    }
+    hex::encode(h.finalize())
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(name) = &self.pg_database {
+            if let Ok(mut conn) = PgConnection::establish(&admin_url()) {
+                let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let resp = self.get(path).await;
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert_eq!(status, 200, "GET {path} on {:?}: {text}", self.backend);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {text}"))
+    }
+
+    pub async fn get_xml(&self, path: &str) -> String {
+        let resp = self.get(path).await;
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert_eq!(status, 200, "GET {path} on {:?}: {text}", self.backend);
+        text
+    }
+
+    pub async fn post_form(&self, fmt: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client.post(self.url(&format!("/open311/v2/requests.{fmt}"))).form(form).send().await.unwrap()
+    }
+
+    /// Posts a valid flood report with the demo key plus `extra` fields; returns its id.
+    pub async fn post_flood(&self, extra: &[(&str, &str)]) -> String {
+        let mut form = vec![
+            ("api_key", DEMO_KEY),
+            ("service_code", "FLOOD"),
+            ("lat", "-6.1754"),
+            ("long", "106.8272"),
+            ("attribute[DEPTH]", "45"),
+            ("attribute[PASSABLE]", "large"),
+        ];
+        form.extend_from_slice(extra);
+        let resp = self.post_form("json", &form).await;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        body[0]["service_request_id"].as_str().expect("an id").to_string()
+    }
+
+    /// Runs SQL against this app's database directly (to inspect what was stored, or to age rows).
+    pub async fn sql(&self, sql: &str) {
+        let sql = sql.to_string();
+        self.store
+            .write(move |conn| {
+                conn.batch_execute(&sql)?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+}
+
+/// `(code, description)` of each `errors/error` of an XML errors document.
+pub fn xml_errors(text: &str) -> Vec<(i64, String)> {
+    let doc = roxmltree::Document::parse(text).unwrap_or_else(|e| panic!("not XML ({e}): {text}"));
+    assert_eq!(doc.root_element().tag_name().name(), "errors", "{text}");
+    doc.root_element()
+        .children()
+        .filter(|n| n.has_tag_name("error"))
+        .map(|e| {
+            let child = |name: &str| e.children().find(|c| c.has_tag_name(name)).and_then(|c| c.text()).unwrap_or("").to_string();
+            (child("code").parse().unwrap(), child("description"))
+        })
+        .collect()
+}
+
+/// `(code, description)` of each entry of a JSON errors array; the code must be an integer.
+pub fn json_errors(v: &Value) -> Vec<(i64, String)> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("errors must be an array: {v}"))
+        .iter()
+        .map(|e| (e["code"].as_i64().unwrap_or_else(|| panic!("integer code: {e}")), e["description"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// The text of every child element of `node`, by name.
+pub fn xml_fields(node: roxmltree::Node) -> std::collections::BTreeMap<String, Option<String>> {
+    node.children().filter(|c| c.is_element()).map(|c| (c.tag_name().name().to_string(), c.text().map(str::to_string))).collect()
+}
+
+/// A 1×1 JPEG with EXIF GPS data and a comment naming the photographer.
+pub fn jpeg_with_gps() -> Vec<u8> {
+    let mut v = vec![0xFF, 0xD8];
+    let app1 = b"Exif\0\0MM\0*GPSLatitude-6.2088;GPSLongitude106.8456";
+    v.extend([0xFF, 0xE1, 0, (app1.len() + 2) as u8]);
+    v.extend_from_slice(app1);
+    let com = b"photo by Siti Rahma";
+    v.extend([0xFF, 0xFE, 0, (com.len() + 2) as u8]);
+    v.extend_from_slice(com);
+    v.extend([0xFF, 0xC0, 0, 11, 8, 0, 1, 0, 1, 1, 1, 0x11, 0]);
+    v.extend([0xFF, 0xDA, 0, 8, 1, 1, 0, 0, 0x3F, 0, 0x12, 0x34, 0xFF, 0xD9]);
+    v
+}
+
+/// A minimal valid PNG (1×1, no metadata beyond a tEXt chunk naming the author).
+pub fn png_with_text() -> Vec<u8> {
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend((data.len() as u32).to_be_bytes());
+        let mut crc_input = kind.to_vec();
+        crc_input.extend_from_slice(data);
+        out.extend_from_slice(&crc_input);
+        out.extend(crc32(&crc_input).to_be_bytes());
+    }
+    let mut v = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut v, b"IHDR", &[0, 0, 0, 1, 0, 0, 0, 1, 8, 0, 0, 0, 0]);
+    chunk(&mut v, b"tEXt", b"Author\0Siti Rahma");
+    chunk(&mut v, b"IDAT", &[0x78, 0x9c, 0x63, 0x60, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01]);
+    chunk(&mut v, b"IEND", &[]);
+    v
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for b in data {
+        crc ^= u32::from(*b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
