@@ -42,9 +42,13 @@ pub fn load_or_create_secret(data_dir: &std::path::Path) -> anyhow::Result<Vec<u
         if existing.len() >= 32 {
             return Ok(existing.as_bytes().to_vec());
         }
-        anyhow::bail!("{} is shorter than 32 characters; delete it to generate a new one", path.display());
+        anyhow::bail!(
+            "{} is shorter than 32 characters; delete it to generate a new one",
+            path.display()
+        );
     }
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     let secret = random_id(64);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -53,7 +57,9 @@ pub fn load_or_create_secret(data_dir: &std::path::Path) -> anyhow::Result<Vec<u
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(&path).with_context(|| format!("creating {}", path.display()))?;
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
     file.write_all(secret.as_bytes())?;
     file.sync_all()?;
     Ok(secret.into_bytes())

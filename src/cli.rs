@@ -77,7 +77,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import { dir, db } => {
             let store = Store::open(&db.database_url)?;
             let s = import::import_dir(&store, &dir)?;
-            println!("imported {}: {} created, {} updated, {} unchanged", dir.display(), s.created, s.updated, s.unchanged);
+            println!(
+                "imported {}: {} created, {} updated, {} unchanged",
+                dir.display(),
+                s.created,
+                s.updated,
+                s.unchanged
+            );
             Ok(())
         }
         Command::Apikey { action } => apikey(action),
@@ -95,7 +101,10 @@ async fn serve(settings: Settings, dirs: Vec<PathBuf>) -> anyhow::Result<()> {
         test_keys.extend(s.test_keys);
     }
     let base = format!("{}/open311/v2", app.state().public_url);
-    println!("civic311 is listening on {base}  (discovery: {}/open311/discovery.json)", app.state().public_url);
+    println!(
+        "civic311 is listening on {base}  (discovery: {}/open311/discovery.json)",
+        app.state().public_url
+    );
     match test_keys.first() {
         Some((name, key)) => println!(
             "Post a first report with the test key '{name}':\n  curl -X POST {base}/requests.json -d api_key={key} -d service_code=FLOOD \
@@ -103,7 +112,9 @@ async fn serve(settings: Settings, dirs: Vec<PathBuf>) -> anyhow::Result<()> {
         ),
         None => println!("Create an API key for your app with: civic311 apikey create <name>"),
     }
-    app.run_until_stopped().await.context("server stopped with an error")
+    app.run_until_stopped()
+        .await
+        .context("server stopped with an error")
 }
 
 fn apikey(action: KeyAction) -> anyhow::Result<()> {
@@ -123,13 +134,15 @@ fn apikey(action: KeyAction) -> anyhow::Result<()> {
                 revoked_at: None,
             };
             let id = row.id.clone();
-            store.write_blocking(|conn| api_keys::insert(conn, &row)).map_err(|e| {
-                if e.is_unique_violation() {
-                    anyhow::anyhow!("a key named '{name}' exists already")
-                } else {
-                    e.into()
-                }
-            })?;
+            store
+                .write_blocking(|conn| api_keys::insert(conn, &row))
+                .map_err(|e| {
+                    if e.is_unique_violation() {
+                        anyhow::anyhow!("a key named '{name}' exists already")
+                    } else {
+                        e.into()
+                    }
+                })?;
             println!("created API key '{name}' (id {id}); it is shown only this once:");
             println!("{key}");
             Ok(())
@@ -137,16 +150,31 @@ fn apikey(action: KeyAction) -> anyhow::Result<()> {
         KeyAction::List { db } => {
             let store = Store::open(&db.database_url)?;
             let keys = store.read_blocking(api_keys::list)?;
-            println!("{:<18} {:<11} {:<20} {:<20} name", "id", "kind", "created", "revoked");
+            println!(
+                "{:<18} {:<11} {:<20} {:<20} name",
+                "id", "kind", "created", "revoked"
+            );
             for k in keys {
-                let revoked = k.revoked_at.map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_else(|| "-".into());
-                println!("{:<18} {:<11} {:<20} {:<20} {}", k.id, k.kind, k.created_at.format("%Y-%m-%d %H:%M"), revoked, k.name);
+                let revoked = k
+                    .revoked_at
+                    .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                    .unwrap_or_else(|| "-".into());
+                println!(
+                    "{:<18} {:<11} {:<20} {:<20} {}",
+                    k.id,
+                    k.kind,
+                    k.created_at.format("%Y-%m-%d %H:%M"),
+                    revoked,
+                    k.name
+                );
             }
             Ok(())
         }
         KeyAction::Revoke { id_or_name, db } => {
             let store = Store::open(&db.database_url)?;
-            let n = store.write_blocking(|conn| api_keys::revoke(conn, &id_or_name, chrono::Utc::now().naive_utc()))?;
+            let n = store.write_blocking(|conn| {
+                api_keys::revoke(conn, &id_or_name, chrono::Utc::now().naive_utc())
+            })?;
             if n == 0 {
                 anyhow::bail!("no active key with id or name '{id_or_name}'");
             }

@@ -44,7 +44,9 @@ impl fmt::Debug for DatabaseUrl {
             Self::Sqlite(p) => write!(f, "sqlite://{}", p.display()),
             Self::Postgres(url) => {
                 let shown = match (url.find("://"), url.rfind('@')) {
-                    (Some(start), Some(at)) if at > start => format!("{}://[redacted]@{}", &url[..start], &url[at + 1..]),
+                    (Some(start), Some(at)) if at > start => {
+                        format!("{}://[redacted]@{}", &url[..start], &url[at + 1..])
+                    }
                     _ => url.clone(),
                 };
                 f.write_str(&shown)
@@ -63,7 +65,11 @@ impl fmt::Display for DatabaseUrl {
 #[derive(clap::Args, Clone, Debug)]
 pub struct DbArgs {
     /// postgres://… or postgresql://… selects PostgreSQL; sqlite://PATH or a plain path is a SQLite file.
-    #[arg(long, env = "CIVIC311_DATABASE_URL", default_value = "sqlite://civic311-data/civic311.db")]
+    #[arg(
+        long,
+        env = "CIVIC311_DATABASE_URL",
+        default_value = "sqlite://civic311-data/civic311.db"
+    )]
     pub database_url: DatabaseUrl,
 }
 
@@ -129,9 +135,18 @@ mod tests {
             "postgres://u:p@h/db".parse::<DatabaseUrl>(),
             Ok(DatabaseUrl::Postgres("postgres://u:p@h/db".into()))
         );
-        assert!(matches!("postgresql://h/db".parse(), Ok(DatabaseUrl::Postgres(_))));
-        assert_eq!("sqlite://a/b.db".parse::<DatabaseUrl>(), Ok(DatabaseUrl::Sqlite("a/b.db".into())));
-        assert_eq!("b.db".parse::<DatabaseUrl>(), Ok(DatabaseUrl::Sqlite("b.db".into())));
+        assert!(matches!(
+            "postgresql://h/db".parse(),
+            Ok(DatabaseUrl::Postgres(_))
+        ));
+        assert_eq!(
+            "sqlite://a/b.db".parse::<DatabaseUrl>(),
+            Ok(DatabaseUrl::Sqlite("a/b.db".into()))
+        );
+        assert_eq!(
+            "b.db".parse::<DatabaseUrl>(),
+            Ok(DatabaseUrl::Sqlite("b.db".into()))
+        );
         let err = "mysql://h/db".parse::<DatabaseUrl>().unwrap_err();
         assert!(err.contains("mysql"), "{err}");
     }

@@ -53,10 +53,17 @@ impl ApiError {
     /// The `description` of each `errors` entry.
     pub fn descriptions(&self) -> Vec<String> {
         match self {
-            ApiError::Invalid(problems) if !problems.is_empty() => problems.iter().map(|p| p.description.clone()).collect(),
+            ApiError::Invalid(problems) if !problems.is_empty() => {
+                problems.iter().map(|p| p.description.clone()).collect()
+            }
             ApiError::Invalid(_) => vec!["invalid request".into()],
-            ApiError::MethodNotAllowed(allowed) => vec![format!("method not allowed; this resource allows {}", allowed.join(", "))],
-            ApiError::Unavailable(_) => vec!["the service is temporarily unavailable; please retry shortly".into()],
+            ApiError::MethodNotAllowed(allowed) => vec![format!(
+                "method not allowed; this resource allows {}",
+                allowed.join(", ")
+            )],
+            ApiError::Unavailable(_) => {
+                vec!["the service is temporarily unavailable; please retry shortly".into()]
+            }
             ApiError::Internal(_) => vec!["internal server error".into()],
             other => vec![other.to_string()],
         }
@@ -67,9 +74,10 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(_) => ApiError::Unavailable(e),
-            StoreError::Query(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ClosedConnection, _)) => {
-                ApiError::Unavailable(e)
-            }
+            StoreError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ClosedConnection,
+                _,
+            )) => ApiError::Unavailable(e),
             other => ApiError::Internal(anyhow::Error::new(other)),
         }
     }

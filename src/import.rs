@@ -128,15 +128,26 @@ struct Plan {
 
 /// Reads every `*.toml` file under `dir` (sorted, recursively), validates the whole set and applies it.
 pub fn import_dir(store: &Store, dir: &Path) -> Result<Summary, ImportError> {
-    let files = toml_files(dir).map_err(|e| ImportError::Invalid(vec![format!("{}: {e}", dir.display())]))?;
+    let files = toml_files(dir)
+        .map_err(|e| ImportError::Invalid(vec![format!("{}: {e}", dir.display())]))?;
     if files.is_empty() {
-        return Err(ImportError::Invalid(vec![format!("{}: no .toml files found", dir.display())]));
+        return Err(ImportError::Invalid(vec![format!(
+            "{}: no .toml files found",
+            dir.display()
+        )]));
     }
     let mut parsed = Vec::new();
     let mut problems = Vec::new();
     for path in files {
-        let shown = path.strip_prefix(dir).unwrap_or(&path).display().to_string();
-        match std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|s| toml::from_str::<CityFile>(&s).map_err(|e| e.to_string())) {
+        let shown = path
+            .strip_prefix(dir)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        match std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|s| toml::from_str::<CityFile>(&s).map_err(|e| e.to_string()))
+        {
             Ok(file) => parsed.push((shown, file)),
             Err(e) => problems.push(format!("{shown}: {}", e.trim())),
         }
@@ -145,7 +156,10 @@ pub fn import_dir(store: &Store, dir: &Path) -> Result<Summary, ImportError> {
         return Err(ImportError::Invalid(problems));
     }
     let existing = store.read_blocking(catalog::jurisdictions)?;
-    let plan = validate(&parsed, &existing.iter().map(|j| j.id.clone()).collect::<Vec<_>>())?;
+    let plan = validate(
+        &parsed,
+        &existing.iter().map(|j| j.id.clone()).collect::<Vec<_>>(),
+    )?;
     Ok(store.write_blocking(|conn| apply(conn, &plan))?)
 }
 
@@ -174,12 +188,15 @@ fn parse_offset(s: &str) -> Option<i32> {
     };
     let (h, m) = rest.split_once(':')?;
     let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
-    (h <= 14 && m < 60 && h.to_string().len() <= 2 && m.to_string().len() <= 2).then_some(sign * (h * 60 + m))
+    (h <= 14 && m < 60 && h.to_string().len() <= 2 && m.to_string().len() <= 2)
+        .then_some(sign * (h * 60 + m))
 }
 
 fn now() -> NaiveDateTime {
     let t = Utc::now();
-    t.duration_trunc(TimeDelta::seconds(1)).unwrap_or(t).naive_utc()
+    t.duration_trunc(TimeDelta::seconds(1))
+        .unwrap_or(t)
+        .naive_utc()
 }
 
 fn validate(files: &[(String, CityFile)], existing: &[String]) -> Result<Plan, ImportError> {
@@ -190,7 +207,9 @@ fn validate(files: &[(String, CityFile)], existing: &[String]) -> Result<Plan, I
         for (i, j) in f.jurisdictions.iter().enumerate() {
             let at = format!("{file}: jurisdictions[{i}] ({})", j.id);
             if j.id.trim().is_empty() || j.id.contains(char::is_whitespace) {
-                problems.push(format!("{at}: id must be a non-empty word such as city.example.org"));
+                problems.push(format!(
+                    "{at}: id must be a non-empty word such as city.example.org"
+                ));
             }
             if jurisdictions.iter().any(|r: &JurisdictionRow| r.id == j.id) {
                 problems.push(format!("{at}: jurisdiction {} is defined twice", j.id));
@@ -202,7 +221,10 @@ fn validate(files: &[(String, CityFile)], existing: &[String]) -> Result<Plan, I
                     0
                 }),
             };
-            let endpoint_type = j.endpoint_type.clone().unwrap_or_else(|| "production".into());
+            let endpoint_type = j
+                .endpoint_type
+                .clone()
+                .unwrap_or_else(|| "production".into());
             if endpoint_type != "production" && endpoint_type != "test" {
                 problems.push(format!("{at}: endpoint_type must be production or test"));
             }
@@ -217,7 +239,11 @@ fn validate(files: &[(String, CityFile)], existing: &[String]) -> Result<Plan, I
             });
         }
     }
-    let known: HashSet<String> = jurisdictions.iter().map(|j| j.id.clone()).chain(existing.iter().cloned()).collect();
+    let known: HashSet<String> = jurisdictions
+        .iter()
+        .map(|j| j.id.clone())
+        .chain(existing.iter().cloned())
+        .collect();
     let mut services: Vec<(ServiceRow, Vec<AttributeRow>)> = Vec::new();
     for (file, f) in files {
         for (i, s) in f.services.iter().enumerate() {
@@ -225,30 +251,52 @@ fn validate(files: &[(String, CityFile)], existing: &[String]) -> Result<Plan, I
             let jurisdiction = match (&s.jurisdiction, known.len()) {
                 (Some(j), _) if known.contains(j) => j.clone(),
                 (Some(j), _) => {
-                    problems.push(format!("{at}: jurisdiction {j} is neither in these files nor in the database"));
+                    problems.push(format!(
+                        "{at}: jurisdiction {j} is neither in these files nor in the database"
+                    ));
                     continue;
                 }
                 (None, 1) => known.iter().next().cloned().unwrap_or_default(),
                 (None, 0) => {
-                    problems.push(format!("{at}: no jurisdiction is defined; add a [[jurisdictions]] entry"));
+                    problems.push(format!(
+                        "{at}: no jurisdiction is defined; add a [[jurisdictions]] entry"
+                    ));
                     continue;
                 }
                 (None, _) => {
-                    problems.push(format!("{at}: several jurisdictions exist; say which with jurisdiction = \"…\""));
+                    problems.push(format!(
+                        "{at}: several jurisdictions exist; say which with jurisdiction = \"…\""
+                    ));
                     continue;
                 }
             };
-            if s.code.is_empty() || s.code.chars().any(|c| c.is_whitespace() || c == '/' || c == '?' || c == '#' || c == '%' || c.is_control()) {
-                problems.push(format!("{at}: code must be non-empty, without spaces, '/', '?', '#' or '%'"));
+            if s.code.is_empty()
+                || s.code.chars().any(|c| {
+                    c.is_whitespace()
+                        || c == '/'
+                        || c == '?'
+                        || c == '#'
+                        || c == '%'
+                        || c.is_control()
+                })
+            {
+                problems.push(format!(
+                    "{at}: code must be non-empty, without spaces, '/', '?', '#' or '%'"
+                ));
             }
-            if services.iter().any(|(r, _)| r.code == s.code && r.jurisdiction_id == jurisdiction) {
+            if services
+                .iter()
+                .any(|(r, _)| r.code == s.code && r.jurisdiction_id == jurisdiction)
+            {
                 problems.push(format!("{at}: service {} is defined twice", s.code));
             }
             let service_type = s.service_type.clone().unwrap_or_else(|| "realtime".into());
             if ServiceType::parse(&service_type).is_none() {
                 problems.push(format!("{at}: type must be realtime, batch or blackbox"));
             }
-            if s.expected_hours.is_some_and(|h| !(1..=24 * 365).contains(&h)) {
+            if s.expected_hours
+                .is_some_and(|h| !(1..=24 * 365).contains(&h))
+            {
                 problems.push(format!("{at}: expected_hours must be between 1 and 8760"));
             }
             let mut attrs: Vec<AttributeRow> = Vec::new();
@@ -258,8 +306,13 @@ fn validate(files: &[(String, CityFile)], existing: &[String]) -> Result<Plan, I
                     problems.push(format!("{at}: datatype must be string, number, datetime, text, singlevaluelist or multivaluelist"));
                     continue;
                 };
-                if a.code.is_empty() || a.code.contains(['[', ']']) || a.code.chars().any(char::is_whitespace) {
-                    problems.push(format!("{at}: code must be non-empty, without spaces or brackets"));
+                if a.code.is_empty()
+                    || a.code.contains(['[', ']'])
+                    || a.code.chars().any(char::is_whitespace)
+                {
+                    problems.push(format!(
+                        "{at}: code must be non-empty, without spaces or brackets"
+                    ));
                 }
                 if attrs.iter().any(|r| r.code == a.code) {
                     problems.push(format!("{at}: attribute {} is defined twice", a.code));
@@ -278,7 +331,10 @@ fn validate(files: &[(String, CityFile)], existing: &[String]) -> Result<Plan, I
                     let mut keys = HashSet::new();
                     for v in &a.values {
                         if v.key.is_empty() || !keys.insert(v.key.clone()) {
-                            problems.push(format!("{at}: value key '{}' is empty or used twice", v.key));
+                            problems.push(format!(
+                                "{at}: value key '{}' is empty or used twice",
+                                v.key
+                            ));
                         }
                     }
                 } else if !a.values.is_empty() {
@@ -295,7 +351,9 @@ fn validate(files: &[(String, CityFile)], existing: &[String]) -> Result<Plan, I
                 let variable = a.variable.unwrap_or(true);
                 let required = a.required.unwrap_or(false);
                 if required && !variable {
-                    problems.push(format!("{at}: an informational attribute (variable = false) cannot be required"));
+                    problems.push(format!(
+                        "{at}: an informational attribute (variable = false) cannot be required"
+                    ));
                 }
                 attrs.push(AttributeRow {
                     jurisdiction_id: jurisdiction.clone(),
@@ -314,7 +372,13 @@ fn validate(files: &[(String, CityFile)], existing: &[String]) -> Result<Plan, I
                 });
             }
             attrs.sort_by(|a, b| a.code.cmp(&b.code));
-            let keywords = s.keywords.iter().map(|k| k.trim()).filter(|k| !k.is_empty()).collect::<Vec<_>>().join(",");
+            let keywords = s
+                .keywords
+                .iter()
+                .map(|k| k.trim())
+                .filter(|k| !k.is_empty())
+                .collect::<Vec<_>>()
+                .join(",");
             services.push((
                 ServiceRow {
                     jurisdiction_id: jurisdiction,
@@ -341,7 +405,10 @@ fn validate(files: &[(String, CityFile)], existing: &[String]) -> Result<Plan, I
             if kind != "production" && kind != "test" {
                 problems.push(format!("{at}: kind must be production or test"));
             }
-            if keys.iter().any(|(n, _, _, _): &(String, String, String, Option<String>)| *n == k.name) {
+            if keys
+                .iter()
+                .any(|(n, _, _, _): &(String, String, String, Option<String>)| *n == k.name)
+            {
                 problems.push(format!("{at}: key {} is defined twice", k.name));
             }
             let hash = match (&k.key, &k.key_sha256) {
@@ -350,9 +417,13 @@ fn validate(files: &[(String, CityFile)], existing: &[String]) -> Result<Plan, I
                     problems.push(format!("{at}: key must be at least 12 characters"));
                     continue;
                 }
-                (None, Some(h)) if h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()) => h.to_ascii_lowercase(),
+                (None, Some(h)) if h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()) => {
+                    h.to_ascii_lowercase()
+                }
                 (None, Some(_)) => {
-                    problems.push(format!("{at}: key_sha256 must be 64 hexadecimal characters"));
+                    problems.push(format!(
+                        "{at}: key_sha256 must be 64 hexadecimal characters"
+                    ));
                     continue;
                 }
                 _ => {
@@ -365,7 +436,11 @@ fn validate(files: &[(String, CityFile)], existing: &[String]) -> Result<Plan, I
         }
     }
     if problems.is_empty() {
-        Ok(Plan { jurisdictions, services, keys })
+        Ok(Plan {
+            jurisdictions,
+            services,
+            keys,
+        })
     } else {
         Err(ImportError::Invalid(problems))
     }
@@ -380,7 +455,12 @@ fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<Summary, StoreError> {
     };
     for row in &plan.jurisdictions {
         let current = catalog::jurisdiction_row(conn, &row.id)?;
-        let changed = current.as_ref().is_none_or(|c| JurisdictionRow { updated_at: row.updated_at, ..c.clone() } != *row);
+        let changed = current.as_ref().is_none_or(|c| {
+            JurisdictionRow {
+                updated_at: row.updated_at,
+                ..c.clone()
+            } != *row
+        });
         if changed {
             catalog::upsert_jurisdiction(conn, row, current.is_some())?;
         }
@@ -389,7 +469,12 @@ fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<Summary, StoreError> {
     for (row, attrs) in &plan.services {
         let current = catalog::service_row(conn, &row.jurisdiction_id, &row.code)?;
         let current_attrs = catalog::attribute_rows(conn, &row.jurisdiction_id, &row.code)?;
-        let changed = current.as_ref().is_none_or(|c| ServiceRow { updated_at: row.updated_at, ..c.clone() } != *row) || current_attrs != *attrs;
+        let changed = current.as_ref().is_none_or(|c| {
+            ServiceRow {
+                updated_at: row.updated_at,
+                ..c.clone()
+            } != *row
+        }) || current_attrs != *attrs;
         if changed {
             catalog::upsert_service(conn, row, current.is_some())?;
             catalog::replace_attributes(conn, &row.jurisdiction_id, &row.code, attrs)?;
@@ -399,7 +484,9 @@ fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<Summary, StoreError> {
     for (name, hash, kind, shown) in &plan.keys {
         let current = api_keys::by_name(conn, name)?;
         match &current {
-            Some(c) if c.key_hash == *hash && c.kind == *kind && c.revoked_at.is_none() => count(true, false),
+            Some(c) if c.key_hash == *hash && c.kind == *kind && c.revoked_at.is_none() => {
+                count(true, false)
+            }
             Some(c) => {
                 api_keys::update_key(conn, &c.id, hash, kind)?;
                 count(true, true);
@@ -407,7 +494,14 @@ fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<Summary, StoreError> {
             None => {
                 api_keys::insert(
                     conn,
-                    &ApiKeyRow { id: auth::random_id(16), name: name.clone(), key_hash: hash.clone(), kind: kind.clone(), created_at: now(), revoked_at: None },
+                    &ApiKeyRow {
+                        id: auth::random_id(16),
+                        name: name.clone(),
+                        key_hash: hash.clone(),
+                        kind: kind.clone(),
+                        created_at: now(),
+                        revoked_at: None,
+                    },
                 )?;
                 count(false, true);
             }
@@ -461,9 +555,19 @@ mod tests {
             "#,
         )
         .unwrap();
-        let Err(ImportError::Invalid(problems)) = validate(&[("city.toml".into(), file)], &[]) else { panic!("accepted") };
+        let Err(ImportError::Invalid(problems)) = validate(&[("city.toml".into(), file)], &[])
+        else {
+            panic!("accepted")
+        };
         let text = problems.join("\n");
-        for needle in ["jurisdictions[0] (x.org): utc_offset", "services[0] (A B): code", "type must be", "attributes[0] (L): a singlevaluelist needs values", "order 1 is used twice", "min is greater than max"] {
+        for needle in [
+            "jurisdictions[0] (x.org): utc_offset",
+            "services[0] (A B): code",
+            "type must be",
+            "attributes[0] (L): a singlevaluelist needs values",
+            "order 1 is used twice",
+            "min is greater than max",
+        ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }
         assert!(problems.iter().all(|p| p.starts_with("city.toml: ")));
@@ -471,6 +575,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_refused() {
-        assert!(toml::from_str::<CityFile>("[[services]]\ncode='A'\nname='A'\ncolour='red'\n").is_err());
+        assert!(
+            toml::from_str::<CityFile>("[[services]]\ncode='A'\nname='A'\ncolour='red'\n").is_err()
+        );
     }
 }

@@ -72,15 +72,27 @@ const PNG_METADATA_CHUNKS: [&[u8; 4]; 5] = [b"eXIf", b"tEXt", b"zTXt", b"iTXt", 
 /// Checks that `bytes` is a JPEG, PNG or WebP image and removes its metadata. `index` names the part in errors.
 pub fn clean(bytes: Vec<u8>, index: usize) -> Result<CleanPhoto, Problem> {
     let field = "media";
-    let kind = PhotoKind::sniff(&bytes)
-        .ok_or_else(|| Problem::new(field, format!("photo {index} is not a JPEG, PNG or WebP image")))?;
-    let broken = |_| Problem::new(field, format!("photo {index} is not a readable {} file", kind.extension()));
+    let kind = PhotoKind::sniff(&bytes).ok_or_else(|| {
+        Problem::new(
+            field,
+            format!("photo {index} is not a JPEG, PNG or WebP image"),
+        )
+    })?;
+    let broken = |_| {
+        Problem::new(
+            field,
+            format!("photo {index} is not a readable {} file", kind.extension()),
+        )
+    };
     let input = Bytes::from(bytes);
     let out = match kind {
         PhotoKind::Jpeg => {
             let mut jpeg = img_parts::jpeg::Jpeg::from_bytes(input).map_err(broken)?;
             if jpeg.dimensions().is_none() {
-                return Err(Problem::new(field, format!("photo {index} is a JPEG without image data")));
+                return Err(Problem::new(
+                    field,
+                    format!("photo {index} is a JPEG without image data"),
+                ));
             }
             for marker in JPEG_METADATA_MARKERS {
                 jpeg.remove_segments_by_marker(marker);
@@ -140,7 +152,9 @@ mod tests {
         v.extend_from_slice(com);
         // SOF0 for 1x1, one component.
         v.extend([0xFF, 0xC0, 0, 11, 8, 0, 1, 0, 1, 1, 1, 0x11, 0]);
-        v.extend([0xFF, 0xDA, 0, 8, 1, 1, 0, 0, 0x3F, 0, 0x12, 0x34, 0xFF, 0xD9]);
+        v.extend([
+            0xFF, 0xDA, 0, 8, 1, 1, 0, 0, 0x3F, 0, 0x12, 0x34, 0xFF, 0xD9,
+        ]);
         v
     }
 
@@ -157,7 +171,10 @@ mod tests {
     #[test]
     fn type_is_decided_by_content() {
         assert!(clean(b"GIF89a....".to_vec(), 1).is_err());
-        assert!(clean(b"<svg/>".to_vec(), 2).unwrap_err().description.contains("photo 2"));
+        assert!(clean(b"<svg/>".to_vec(), 2)
+            .unwrap_err()
+            .description
+            .contains("photo 2"));
         assert!(clean(vec![0xFF, 0xD8, 0xFF, 0xE0], 1).is_err());
     }
 

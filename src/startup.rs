@@ -26,15 +26,24 @@ impl Application {
             Some(_) => anyhow::bail!("CIVIC311_SECRET must be at least 32 characters"),
             None => crate::auth::load_or_create_secret(&settings.data_dir)?,
         };
-        let listener = TcpListener::bind(settings.bind).with_context(|| format!("binding {}", settings.bind))?;
+        let listener = TcpListener::bind(settings.bind)
+            .with_context(|| format!("binding {}", settings.bind))?;
         let addr = listener.local_addr()?;
         let public_url = match &settings.public_url {
             Some(u) => u.trim_end_matches('/').to_string(),
             None if addr.ip().is_unspecified() => format!("http://127.0.0.1:{}", addr.port()),
             None => format!("http://{addr}"),
         };
-        let state = AppState { store, public_url, data_dir: settings.data_dir.clone(), secret };
-        let limits = web::Data::new(Limits { max_photo_bytes: settings.max_photo_bytes, max_photos: settings.max_photos });
+        let state = AppState {
+            store,
+            public_url,
+            data_dir: settings.data_dir.clone(),
+            secret,
+        };
+        let limits = web::Data::new(Limits {
+            max_photo_bytes: settings.max_photo_bytes,
+            max_photos: settings.max_photos,
+        });
         let data = web::Data::new(state.clone());
         let mut server = HttpServer::new(move || {
             App::new()
@@ -59,7 +68,11 @@ impl Application {
         if let Some(workers) = settings.workers {
             server = server.workers(workers.max(1));
         }
-        Ok(Self { port: addr.port(), server: server.run(), state })
+        Ok(Self {
+            port: addr.port(),
+            server: server.run(),
+            state,
+        })
     }
 
     pub fn port(&self) -> u16 {

@@ -27,22 +27,36 @@ pub async fn discovery(state: &AppState) -> Result<Discovery, ApiError> {
             Ok((first, changeset))
         })
         .await?;
-    let jurisdiction = jurisdiction.ok_or_else(|| ApiError::NotFound("no jurisdiction is configured on this server yet".into()))?;
+    let jurisdiction = jurisdiction.ok_or_else(|| {
+        ApiError::NotFound("no jurisdiction is configured on this server yet".into())
+    })?;
     Ok(Discovery {
         jurisdiction,
-        changeset: changeset.map(|t| t.and_utc()).unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+        changeset: changeset
+            .map(|t| t.and_utc())
+            .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
         endpoint_url: format!("{}/open311/v2", state.public_url),
     })
 }
 
 /// Active services, each with whether it has a definition (`metadata`).
-pub async fn services(state: &AppState, jurisdiction_id: Option<&str>) -> Result<Vec<(Service, bool)>, ApiError> {
+pub async fn services(
+    state: &AppState,
+    jurisdiction_id: Option<&str>,
+) -> Result<Vec<(Service, bool)>, ApiError> {
     let j = resolve_jurisdiction(state, jurisdiction_id).await?;
-    Ok(state.store.read(move |conn| catalog::services(conn, &j.id)).await?)
+    Ok(state
+        .store
+        .read(move |conn| catalog::services(conn, &j.id))
+        .await?)
 }
 
 /// A service's attribute definitions (D3: an empty list for a service without metadata).
-pub async fn service_definition(state: &AppState, jurisdiction_id: Option<&str>, code: &str) -> Result<(Service, Vec<AttributeDef>), ApiError> {
+pub async fn service_definition(
+    state: &AppState,
+    jurisdiction_id: Option<&str>,
+    code: &str,
+) -> Result<(Service, Vec<AttributeDef>), ApiError> {
     let j = resolve_jurisdiction(state, jurisdiction_id).await?;
     let code = code.to_string();
     let found = state

@@ -35,23 +35,40 @@ impl AppState {
 
 /// The jurisdiction a request is about (spec §2.5, D17). With one jurisdiction configured, an empty or absent
 /// id means it and another non-empty id is 404; with several, the id is required.
-pub async fn resolve_jurisdiction(state: &AppState, requested: Option<&str>) -> Result<Jurisdiction, ApiError> {
+pub async fn resolve_jurisdiction(
+    state: &AppState,
+    requested: Option<&str>,
+) -> Result<Jurisdiction, ApiError> {
     let all = state.store.read(store::catalog::jurisdictions).await?;
     pick_jurisdiction(all, requested)
 }
 
-fn pick_jurisdiction(all: Vec<Jurisdiction>, requested: Option<&str>) -> Result<Jurisdiction, ApiError> {
+fn pick_jurisdiction(
+    all: Vec<Jurisdiction>,
+    requested: Option<&str>,
+) -> Result<Jurisdiction, ApiError> {
     let requested = requested.map(str::trim).filter(|s| !s.is_empty());
     match (requested, all.len()) {
         (_, 0) => Err(ApiError::NotFound(
             "no jurisdiction is configured on this server yet (run civic311 import)".into(),
         )),
-        (None, 1) => Ok(all.into_iter().next().ok_or_else(|| ApiError::NotFound("jurisdiction".into()))?),
-        (None, _) => Err(ApiError::invalid("jurisdiction_id", "jurisdiction_id was not provided")),
+        (None, 1) => Ok(all
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::NotFound("jurisdiction".into()))?),
+        (None, _) => Err(ApiError::invalid(
+            "jurisdiction_id",
+            "jurisdiction_id was not provided",
+        )),
         (Some(id), _) => all
             .into_iter()
             .find(|j| j.id.eq_ignore_ascii_case(id))
-            .ok_or_else(|| ApiError::NotFound(format!("jurisdiction_id '{}' not found", id.chars().take(100).collect::<String>()))),
+            .ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "jurisdiction_id '{}' not found",
+                    id.chars().take(100).collect::<String>()
+                ))
+            }),
     }
 }
 
@@ -60,16 +77,49 @@ mod tests {
     use super::*;
 
     fn j(id: &str) -> Jurisdiction {
-        Jurisdiction { id: id.into(), name: id.into(), contact: String::new(), key_service: String::new(), utc_offset_minutes: 0, endpoint_type: "test".into() }
+        Jurisdiction {
+            id: id.into(),
+            name: id.into(),
+            contact: String::new(),
+            key_service: String::new(),
+            utc_offset_minutes: 0,
+            endpoint_type: "test".into(),
+        }
     }
 
     #[test]
     fn one_jurisdiction_is_optional_several_are_required() {
-        assert_eq!(pick_jurisdiction(vec![j("a.org")], None).unwrap().id, "a.org");
-        assert_eq!(pick_jurisdiction(vec![j("a.org")], Some(" ")).unwrap().id, "a.org");
-        assert_eq!(pick_jurisdiction(vec![j("a.org")], Some("b.org")).unwrap_err().status(), 404);
-        assert_eq!(pick_jurisdiction(vec![j("a.org"), j("b.org")], None).unwrap_err().status(), 400);
-        assert_eq!(pick_jurisdiction(vec![j("a.org"), j("b.org")], Some("B.org")).unwrap().id, "b.org");
-        assert_eq!(pick_jurisdiction(vec![j("a.org"), j("b.org")], Some("c.org")).unwrap_err().status(), 404);
+        assert_eq!(
+            pick_jurisdiction(vec![j("a.org")], None).unwrap().id,
+            "a.org"
+        );
+        assert_eq!(
+            pick_jurisdiction(vec![j("a.org")], Some(" ")).unwrap().id,
+            "a.org"
+        );
+        assert_eq!(
+            pick_jurisdiction(vec![j("a.org")], Some("b.org"))
+                .unwrap_err()
+                .status(),
+            404
+        );
+        assert_eq!(
+            pick_jurisdiction(vec![j("a.org"), j("b.org")], None)
+                .unwrap_err()
+                .status(),
+            400
+        );
+        assert_eq!(
+            pick_jurisdiction(vec![j("a.org"), j("b.org")], Some("B.org"))
+                .unwrap()
+                .id,
+            "b.org"
+        );
+        assert_eq!(
+            pick_jurisdiction(vec![j("a.org"), j("b.org")], Some("c.org"))
+                .unwrap_err()
+                .status(),
+            404
+        );
     }
 }

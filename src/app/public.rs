@@ -54,7 +54,11 @@ impl PublicRequest {
             .iter()
             .filter(|d| d.variable)
             .filter_map(|d| {
-                let values: Vec<String> = answers.iter().filter(|a| a.code == d.code).map(|a| a.value.clone()).collect();
+                let values: Vec<String> = answers
+                    .iter()
+                    .filter(|a| a.code == d.code)
+                    .map(|a| a.value.clone())
+                    .collect();
                 (!values.is_empty()).then(|| PublicAttribute {
                     code: d.code.clone(),
                     name: d.description.clone(),

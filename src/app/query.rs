@@ -29,19 +29,31 @@ pub struct ListQuery {
 }
 
 /// Turns the parameters into a filter, applying the spec's window rules, or every problem found.
-pub fn build_filter(q: &ListQuery, jurisdiction_id: String, now: DateTime<Utc>) -> Result<RequestFilter, Vec<Problem>> {
+pub fn build_filter(
+    q: &ListQuery,
+    jurisdiction_id: String,
+    now: DateTime<Utc>,
+) -> Result<RequestFilter, Vec<Problem>> {
     let mut problems = Vec::new();
-    let mut filter = RequestFilter { jurisdiction_id, limit: MAX_PAGE_SIZE, ..Default::default() };
+    let mut filter = RequestFilter {
+        jurisdiction_id,
+        limit: MAX_PAGE_SIZE,
+        ..Default::default()
+    };
     if let Some(ids) = &q.service_request_ids {
         // A list of ids overrides every other filter; ids that are not numbers cannot exist (D10).
         if ids.len() > MAX_PAGE_SIZE as usize {
-            return Err(vec![Problem::new("service_request_id", format!("at most {MAX_PAGE_SIZE} ids may be requested at once"))]);
+            return Err(vec![Problem::new(
+                "service_request_id",
+                format!("at most {MAX_PAGE_SIZE} ids may be requested at once"),
+            )]);
         }
         filter.ids = Some(ids.iter().filter_map(|id| id.parse::<i64>().ok()).collect());
         return Ok(filter);
     }
     let mut date = |field: &str, v: &Option<String>| {
-        v.as_deref().and_then(|s| parse_w3c(field, s).map_err(|p| problems.push(p)).ok())
+        v.as_deref()
+            .and_then(|s| parse_w3c(field, s).map_err(|p| problems.push(p)).ok())
     };
     let start = date("start_date", &q.start_date);
     let end = date("end_date", &q.end_date);
@@ -49,16 +61,26 @@ pub fn build_filter(q: &ListQuery, jurisdiction_id: String, now: DateTime<Utc>) 
     let updated_before = date("updated_before", &q.updated_before);
     let window = Duration::days(MAX_WINDOW_DAYS);
     match (start, end) {
-        (Some(s), Some(e)) if s > e => problems.push(Problem::new("end_date", "end_date is earlier than start_date")),
-        (Some(s), Some(e)) if e - s > window => {
-            problems.push(Problem::new("end_date", format!("start_date and end_date may not span more than {MAX_WINDOW_DAYS} days")))
-        }
+        (Some(s), Some(e)) if s > e => problems.push(Problem::new(
+            "end_date",
+            "end_date is earlier than start_date",
+        )),
+        (Some(s), Some(e)) if e - s > window => problems.push(Problem::new(
+            "end_date",
+            format!("start_date and end_date may not span more than {MAX_WINDOW_DAYS} days"),
+        )),
         (Some(s), Some(e)) => (filter.requested_from, filter.requested_to) = (naive(s), naive(e)),
-        (Some(s), None) => (filter.requested_from, filter.requested_to) = (naive(s), naive((s + window).min(now))),
-        (None, Some(e)) => (filter.requested_from, filter.requested_to) = (naive(e - window), naive(e)),
+        (Some(s), None) => {
+            (filter.requested_from, filter.requested_to) = (naive(s), naive((s + window).min(now)))
+        }
+        (None, Some(e)) => {
+            (filter.requested_from, filter.requested_to) = (naive(e - window), naive(e))
+        }
         // Sync clients asking for what changed are not limited to the default requested window (§4.3).
         (None, None) if updated_after.is_some() || updated_before.is_some() => {}
-        (None, None) => (filter.requested_from, filter.requested_to) = (naive(now - window), naive(now)),
+        (None, None) => {
+            (filter.requested_from, filter.requested_to) = (naive(now - window), naive(now))
+        }
     }
     filter.updated_from = updated_after.and_then(naive);
     filter.updated_to = updated_before.and_then(naive);
@@ -66,7 +88,10 @@ pub fn build_filter(q: &ListQuery, jurisdiction_id: String, now: DateTime<Utc>) 
         for s in statuses {
             if Status::parse(s).is_none() {
                 let shown: String = s.chars().take(30).collect();
-                problems.push(Problem::new("status", format!("status '{shown}' is not one of open, closed")));
+                problems.push(Problem::new(
+                    "status",
+                    format!("status '{shown}' is not one of open, closed"),
+                ));
             }
         }
         filter.statuses = Some(statuses.clone());
@@ -77,7 +102,10 @@ pub fn build_filter(q: &ListQuery, jurisdiction_id: String, now: DateTime<Utc>) 
         Some(v) => match v.trim().parse::<i64>() {
             Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
             _ => {
-                problems.push(Problem::new("page_size", format!("page_size must be a whole number from 1 to {MAX_PAGE_SIZE}")));
+                problems.push(Problem::new(
+                    "page_size",
+                    format!("page_size must be a whole number from 1 to {MAX_PAGE_SIZE}"),
+                ));
                 MAX_PAGE_SIZE
             }
         },
@@ -87,7 +115,10 @@ pub fn build_filter(q: &ListQuery, jurisdiction_id: String, now: DateTime<Utc>) 
         Some(v) => match v.trim().parse::<i64>() {
             Ok(n) if (1..=1_000_000).contains(&n) => n,
             _ => {
-                problems.push(Problem::new("page", "page must be a whole number from 1 (the first page)"));
+                problems.push(Problem::new(
+                    "page",
+                    "page must be a whole number from 1 (the first page)",
+                ));
                 1
             }
         },
@@ -107,7 +138,10 @@ fn naive(t: DateTime<Utc>) -> Option<chrono::NaiveDateTime> {
 
 /// GET requests.
 /// Answers come with the jurisdiction's UTC offset, in which their datetimes are shown.
-pub async fn list_requests(state: &AppState, q: ListQuery) -> Result<(i32, Vec<PublicRequest>), ApiError> {
+pub async fn list_requests(
+    state: &AppState,
+    q: ListQuery,
+) -> Result<(i32, Vec<PublicRequest>), ApiError> {
     let j = resolve_jurisdiction(state, q.jurisdiction_id.as_deref()).await?;
     let filter = build_filter(&q, j.id.clone(), Utc::now())?;
     let (st, offset) = (state.clone(), j.utc_offset_minutes);
@@ -122,10 +156,19 @@ pub async fn list_requests(state: &AppState, q: ListQuery) -> Result<(i32, Vec<P
 }
 
 /// GET request: 404 for unknown ids and for requests that are not public (hidden, held for moderation).
-pub async fn get_request(state: &AppState, jurisdiction_id: Option<&str>, id: &str) -> Result<(i32, PublicRequest), ApiError> {
+pub async fn get_request(
+    state: &AppState,
+    jurisdiction_id: Option<&str>,
+    id: &str,
+) -> Result<(i32, PublicRequest), ApiError> {
     let j = resolve_jurisdiction(state, jurisdiction_id).await?;
     let offset = j.utc_offset_minutes;
-    let not_found = || ApiError::NotFound(format!("service_request_id '{}' not found", id.chars().take(50).collect::<String>()));
+    let not_found = || {
+        ApiError::NotFound(format!(
+            "service_request_id '{}' not found",
+            id.chars().take(50).collect::<String>()
+        ))
+    };
     let id: i64 = id.parse().map_err(|_| not_found())?;
     let st = state.clone();
     let found = state
@@ -135,11 +178,20 @@ pub async fn get_request(state: &AppState, jurisdiction_id: Option<&str>, id: &s
             project(conn, &st, &j.id, rows)
         })
         .await?;
-    found.into_iter().next().map(|r| (offset, r)).ok_or_else(not_found)
+    found
+        .into_iter()
+        .next()
+        .map(|r| (offset, r))
+        .ok_or_else(not_found)
 }
 
 /// Loads answers, photos and service names for rows, in as many queries as there are tables.
-fn project(conn: &mut AnyConnection, state: &AppState, jurisdiction_id: &str, rows: Vec<RequestRow>) -> Result<Vec<PublicRequest>, StoreError> {
+fn project(
+    conn: &mut AnyConnection,
+    state: &AppState,
+    jurisdiction_id: &str,
+    rows: Vec<RequestRow>,
+) -> Result<Vec<PublicRequest>, StoreError> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -150,13 +202,23 @@ fn project(conn: &mut AnyConnection, state: &AppState, jurisdiction_id: &str, ro
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         if !services.contains_key(&row.service_code) {
-            let name = catalog::service_row(conn, jurisdiction_id, &row.service_code)?.map(|s| s.name).unwrap_or_else(|| row.service_code.clone());
+            let name = catalog::service_row(conn, jurisdiction_id, &row.service_code)?
+                .map(|s| s.name)
+                .unwrap_or_else(|| row.service_code.clone());
             let defs = catalog::attributes(conn, jurisdiction_id, &row.service_code)?;
             services.insert(row.service_code.clone(), (name, defs));
         }
         let (name, defs) = &services[&row.service_code];
-        let a: Vec<_> = answers.iter().filter(|a| a.request_id == row.id).cloned().collect();
-        let m: Vec<_> = media.iter().filter(|m| m.request_id == row.id).cloned().collect();
+        let a: Vec<_> = answers
+            .iter()
+            .filter(|a| a.request_id == row.id)
+            .cloned()
+            .collect();
+        let m: Vec<_> = media
+            .iter()
+            .filter(|m| m.request_id == row.id)
+            .cloned()
+            .collect();
         out.push(PublicRequest::build(state, row, name.clone(), defs, &a, &m));
     }
     Ok(out)
@@ -169,27 +231,49 @@ pub struct TokenLookup {
 
 /// GET tokens/{token}: the id once the report is public; a known token whose report is held answers with a
 /// null id (D11) so that clients keep polling.
-pub async fn resolve_token(state: &AppState, jurisdiction_id: Option<&str>, token: &str) -> Result<TokenLookup, ApiError> {
+pub async fn resolve_token(
+    state: &AppState,
+    jurisdiction_id: Option<&str>,
+    token: &str,
+) -> Result<TokenLookup, ApiError> {
     let j = resolve_jurisdiction(state, jurisdiction_id).await?;
     let t = token.to_string();
-    let found = state.store.read(move |conn| rq::by_token(conn, &j.id, &t)).await?;
+    let found = state
+        .store
+        .read(move |conn| rq::by_token(conn, &j.id, &t))
+        .await?;
     match found {
-        Some((id, visible)) => Ok(TokenLookup { token: token.to_string(), service_request_id: visible.then_some(id) }),
+        Some((id, visible)) => Ok(TokenLookup {
+            token: token.to_string(),
+            service_request_id: visible.then_some(id),
+        }),
         None => Err(ApiError::NotFound("token not found".into())),
     }
 }
 
 /// A stored photo of a public request: its content type and path.
-pub async fn media_file(state: &AppState, file_name: &str) -> Result<(&'static str, std::path::PathBuf), ApiError> {
+pub async fn media_file(
+    state: &AppState,
+    file_name: &str,
+) -> Result<(&'static str, std::path::PathBuf), ApiError> {
     let not_found = || ApiError::NotFound("media not found".into());
     let kind = crate::media::PhotoKind::from_file_name(file_name).ok_or_else(not_found)?;
-    if !file_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.') {
+    if !file_name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.')
+    {
         return Err(not_found());
     }
     let name = file_name.to_string();
-    let row = state.store.read(move |conn| rq::public_media_file(conn, &name)).await?;
+    let row = state
+        .store
+        .read(move |conn| rq::public_media_file(conn, &name))
+        .await?;
     row.ok_or_else(not_found)?;
-    Ok((kind.content_type(), crate::media::media_dir(&state.data_dir).join(file_name)))
+    Ok((
+        kind.content_type(),
+        crate::media::media_dir(&state.data_dir).join(file_name),
+    ))
 }
 
 #[cfg(test)]
@@ -214,10 +298,29 @@ mod tests {
 
     #[test]
     fn one_bound_opens_a_90_day_window() {
-        let f = build_filter(&ListQuery { start_date: Some("2026-05-01".into()), ..q() }, "j".into(), now()).unwrap();
+        let f = build_filter(
+            &ListQuery {
+                start_date: Some("2026-05-01".into()),
+                ..q()
+            },
+            "j".into(),
+            now(),
+        )
+        .unwrap();
         assert_eq!(f.requested_to, naive(now()));
-        let f = build_filter(&ListQuery { end_date: Some("2026-01-01T00:00:00Z".into()), ..q() }, "j".into(), now()).unwrap();
-        assert_eq!(f.requested_from, naive(parse_w3c("x", "2025-10-03T00:00:00Z").unwrap()));
+        let f = build_filter(
+            &ListQuery {
+                end_date: Some("2026-01-01T00:00:00Z".into()),
+                ..q()
+            },
+            "j".into(),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(
+            f.requested_from,
+            naive(parse_w3c("x", "2025-10-03T00:00:00Z").unwrap())
+        );
     }
 
     #[test]
@@ -230,27 +333,57 @@ mod tests {
             page_size: Some("1001".into()),
             ..q()
         };
-        let fields: Vec<String> = build_filter(&bad, "j".into(), now()).unwrap_err().into_iter().map(|p| p.field).collect();
+        let fields: Vec<String> = build_filter(&bad, "j".into(), now())
+            .unwrap_err()
+            .into_iter()
+            .map(|p| p.field)
+            .collect();
         assert_eq!(fields, ["end_date", "status", "page_size", "page"]);
     }
 
     #[test]
     fn ids_override_everything_else() {
-        let f = build_filter(&ListQuery { service_request_ids: Some(vec!["3".into(), "x".into()]), statuses: Some(vec!["bogus".into()]), ..q() }, "j".into(), now()).unwrap();
+        let f = build_filter(
+            &ListQuery {
+                service_request_ids: Some(vec!["3".into(), "x".into()]),
+                statuses: Some(vec!["bogus".into()]),
+                ..q()
+            },
+            "j".into(),
+            now(),
+        )
+        .unwrap();
         assert_eq!(f.ids, Some(vec![3]));
         assert_eq!(f.requested_from, None);
     }
 
     #[test]
     fn updated_filters_drop_the_default_window() {
-        let f = build_filter(&ListQuery { updated_after: Some("2020-01-01T00:00:00Z".into()), ..q() }, "j".into(), now()).unwrap();
+        let f = build_filter(
+            &ListQuery {
+                updated_after: Some("2020-01-01T00:00:00Z".into()),
+                ..q()
+            },
+            "j".into(),
+            now(),
+        )
+        .unwrap();
         assert_eq!(f.requested_from, None);
         assert!(f.updated_from.is_some());
     }
 
     #[test]
     fn page_maps_to_offset() {
-        let f = build_filter(&ListQuery { page: Some("3".into()), page_size: Some("50".into()), ..q() }, "j".into(), now()).unwrap();
+        let f = build_filter(
+            &ListQuery {
+                page: Some("3".into()),
+                page_size: Some("50".into()),
+                ..q()
+            },
+            "j".into(),
+            now(),
+        )
+        .unwrap();
         assert_eq!((f.offset, f.limit), (100, 50));
     }
 }

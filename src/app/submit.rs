@@ -27,18 +27,34 @@ pub struct Submitted {
 }
 
 /// Checks the API key: missing, unknown and revoked keys are all 403.
-pub async fn authenticate(state: &AppState, api_key: &str) -> Result<api_keys::ApiKeyRow, ApiError> {
+pub async fn authenticate(
+    state: &AppState,
+    api_key: &str,
+) -> Result<api_keys::ApiKeyRow, ApiError> {
     let hash = auth::hash_api_key(api_key);
-    state.store.read(move |conn| api_keys::find_active(conn, &hash)).await?.ok_or(ApiError::Forbidden)
+    state
+        .store
+        .read(move |conn| api_keys::find_active(conn, &hash))
+        .await?
+        .ok_or(ApiError::Forbidden)
 }
 
 #[tracing::instrument(skip_all, fields(service_code = %new.service_code))]
-pub async fn submit_request(state: &AppState, key: &api_keys::ApiKeyRow, new: NewRequest, photos: Vec<PhotoUpload>) -> Result<Submitted, ApiError> {
+pub async fn submit_request(
+    state: &AppState,
+    key: &api_keys::ApiKeyRow,
+    new: NewRequest,
+    photos: Vec<PhotoUpload>,
+) -> Result<Submitted, ApiError> {
     let jurisdiction = resolve_jurisdiction(state, new.jurisdiction_id.as_deref()).await?;
 
     if let Some(idem) = new.idempotency_key.clone() {
         let key_id = key.id.clone();
-        if let Some(row) = state.store.read(move |conn| rq::find_idempotent(conn, &key_id, &idem)).await? {
+        if let Some(row) = state
+            .store
+            .read(move |conn| rq::find_idempotent(conn, &key_id, &idem))
+            .await?
+        {
             return replay(state, row).await;
         }
     }
@@ -53,12 +69,19 @@ pub async fn submit_request(state: &AppState, key: &api_keys::ApiKeyRow, new: Ne
             Ok(Some((service, catalog::attributes(conn, &jid, &code)?)))
         })
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("service_code '{}' not found", new.service_code.chars().take(100).collect::<String>())))?;
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "service_code '{}' not found",
+                new.service_code.chars().take(100).collect::<String>()
+            ))
+        })?;
     let answers = domain::attributes::validate(&defs, &new.attributes)?;
 
     let stored_photos = store_photos(state, photos).await?;
 
-    let now = Utc::now().duration_trunc(TimeDelta::seconds(1)).unwrap_or_else(|_| Utc::now());
+    let now = Utc::now()
+        .duration_trunc(TimeDelta::seconds(1))
+        .unwrap_or_else(|_| Utc::now());
     let token = (service.service_type == ServiceType::Batch).then(|| auth::random_id(20));
     let row = NewRequestRow {
         jurisdiction_id: jurisdiction.id.clone(),
@@ -69,7 +92,9 @@ pub async fn submit_request(state: &AppState, key: &api_keys::ApiKeyRow, new: Ne
         service_notice: service.service_notice.clone(),
         requested_at: now.naive_utc(),
         updated_at: now.naive_utc(),
-        expected_at: service.expected_hours.map(|h| (now + TimeDelta::hours(i64::from(h))).naive_utc()),
+        expected_at: service
+            .expected_hours
+            .map(|h| (now + TimeDelta::hours(i64::from(h))).naive_utc()),
         address: new.address.clone(),
         address_id: new.address_id.clone(),
         zipcode: None,
@@ -82,7 +107,11 @@ pub async fn submit_request(state: &AppState, key: &api_keys::ApiKeyRow, new: Ne
         phone: new.contact.phone.clone(),
         first_name: new.contact.first_name.clone(),
         last_name: new.contact.last_name.clone(),
-        device_id_hash: new.contact.device_id.as_deref().map(|d| auth::hash_device_id(&state.secret, d)),
+        device_id_hash: new
+            .contact
+            .device_id
+            .as_deref()
+            .map(|d| auth::hash_device_id(&state.secret, d)),
         account_id: new.contact.account_id.clone(),
     };
     let external: Vec<String> = new.media_urls.clone();
@@ -106,18 +135,31 @@ pub async fn submit_request(state: &AppState, key: &api_keys::ApiKeyRow, new: Ne
             rq::insert_attributes(conn, &attribute_rows)?;
             let media_rows: Vec<MediaRow> = stored_photos
                 .iter()
-                .map(|(file_name, kind, size)| (Some(file_name.clone()), None, Some(kind.content_type().to_string()), Some(*size)))
-                .chain(external.iter().map(|url| (None, Some(url.clone()), None, None)))
-                .enumerate()
-                .map(|(i, (file_name, external_url, content_type, byte_size))| MediaRow {
-                    id: auth::random_id(24),
-                    request_id: id,
-                    position: i as i32,
-                    external_url,
-                    file_name,
-                    content_type,
-                    byte_size,
+                .map(|(file_name, kind, size)| {
+                    (
+                        Some(file_name.clone()),
+                        None,
+                        Some(kind.content_type().to_string()),
+                        Some(*size),
+                    )
                 })
+                .chain(
+                    external
+                        .iter()
+                        .map(|url| (None, Some(url.clone()), None, None)),
+                )
+                .enumerate()
+                .map(
+                    |(i, (file_name, external_url, content_type, byte_size))| MediaRow {
+                        id: auth::random_id(24),
+                        request_id: id,
+                        position: i as i32,
+                        external_url,
+                        file_name,
+                        content_type,
+                        byte_size,
+                    },
+                )
                 .collect();
             rq::insert_media(conn, &media_rows)?;
             if let Some(idem) = &idem {
@@ -129,12 +171,25 @@ pub async fn submit_request(state: &AppState, key: &api_keys::ApiKeyRow, new: Ne
     match result {
         Ok(id) => {
             tracing::info!(service_request_id = id, "request stored");
-            Ok(Submitted { id, token, service_type: service.service_type, service_notice: service.service_notice, replayed: false })
+            Ok(Submitted {
+                id,
+                token,
+                service_type: service.service_type,
+                service_notice: service.service_notice,
+                replayed: false,
+            })
         }
         // Two attempts with the same key raced: the other one committed first, so answer with its report.
         Err(e) if e.is_unique_violation() && new.idempotency_key.is_some() => {
-            let (key_id, idem) = (key.id.clone(), new.idempotency_key.clone().unwrap_or_default());
-            match state.store.read(move |conn| rq::find_idempotent(conn, &key_id, &idem)).await? {
+            let (key_id, idem) = (
+                key.id.clone(),
+                new.idempotency_key.clone().unwrap_or_default(),
+            );
+            match state
+                .store
+                .read(move |conn| rq::find_idempotent(conn, &key_id, &idem))
+                .await?
+            {
                 Some(row) => replay(state, row).await,
                 None => Err(e.into()),
             }
@@ -146,39 +201,57 @@ pub async fn submit_request(state: &AppState, key: &api_keys::ApiKeyRow, new: Ne
 /// The answer an earlier attempt got.
 async fn replay(state: &AppState, row: RequestRow) -> Result<Submitted, ApiError> {
     let (jid, code) = (row.jurisdiction_id.clone(), row.service_code.clone());
-    let service = state.store.read(move |conn| catalog::service_row(conn, &jid, &code)).await?;
+    let service = state
+        .store
+        .read(move |conn| catalog::service_row(conn, &jid, &code))
+        .await?;
     let service_type = service
         .and_then(|s| ServiceType::parse(&s.service_type))
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!(StoreError::Corrupt("request without its service".into()))))?;
-    Ok(Submitted { id: row.id, token: row.token, service_type, service_notice: row.service_notice, replayed: true })
+        .ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(StoreError::Corrupt(
+                "request without its service".into()
+            )))
+        })?;
+    Ok(Submitted {
+        id: row.id,
+        token: row.token,
+        service_type,
+        service_notice: row.service_notice,
+        replayed: true,
+    })
 }
 
 /// Checks, cleans and durably writes every photo; returns (file name, kind, size) for each.
-async fn store_photos(state: &AppState, photos: Vec<PhotoUpload>) -> Result<Vec<(String, media::PhotoKind, i64)>, ApiError> {
+async fn store_photos(
+    state: &AppState,
+    photos: Vec<PhotoUpload>,
+) -> Result<Vec<(String, media::PhotoKind, i64)>, ApiError> {
     if photos.is_empty() {
         return Ok(Vec::new());
     }
     let dir = media::media_dir(&state.data_dir);
-    let outcome = tokio::task::spawn_blocking(move || -> Result<Result<Vec<_>, Vec<Problem>>, std::io::Error> {
-        let mut problems = Vec::new();
-        let mut clean = Vec::new();
-        for (i, p) in photos.into_iter().enumerate() {
-            match media::clean(p.bytes, i + 1) {
-                Ok(c) => clean.push(c),
-                Err(p) => problems.push(p),
+    let outcome = tokio::task::spawn_blocking(
+        move || -> Result<Result<Vec<_>, Vec<Problem>>, std::io::Error> {
+            let mut problems = Vec::new();
+            let mut clean = Vec::new();
+            for (i, p) in photos.into_iter().enumerate() {
+                match media::clean(p.bytes, i + 1) {
+                    Ok(c) => clean.push(c),
+                    Err(p) => problems.push(p),
+                }
             }
-        }
-        if !problems.is_empty() {
-            return Ok(Err(problems));
-        }
-        let mut stored = Vec::new();
-        for c in clean {
-            let name = format!("{}.{}", auth::random_id(32), c.kind.extension());
-            media::store(&dir, &name, &c.bytes)?;
-            stored.push((name, c.kind, c.bytes.len() as i64));
-        }
-        Ok(Ok(stored))
-    })
+            if !problems.is_empty() {
+                return Ok(Err(problems));
+            }
+            let mut stored = Vec::new();
+            for c in clean {
+                let name = format!("{}.{}", auth::random_id(32), c.kind.extension());
+                media::store(&dir, &name, &c.bytes)?;
+                stored.push((name, c.kind, c.bytes.len() as i64));
+            }
+            Ok(Ok(stored))
+        },
+    )
     .await
     .map_err(|e| ApiError::Internal(anyhow::anyhow!("photo task failed: {e}")))?
     .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("storing a photo")))?;

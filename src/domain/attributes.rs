@@ -79,7 +79,10 @@ impl SubmittedAttributes {
     }
 
     pub fn get(&self, code: &str) -> Option<&[String]> {
-        self.0.iter().find(|(c, _)| c == code).map(|(_, v)| v.as_slice())
+        self.0
+            .iter()
+            .find(|(c, _)| c == code)
+            .map(|(_, v)| v.as_slice())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[String])> {
@@ -100,7 +103,10 @@ const MAX_CODE_CHARS: usize = 100;
 /// Checks every answer against the definition and returns what to store, or one problem per bad attribute.
 /// Unknown codes are kept (D4); empty answers are "no answer" (D5); informational attributes
 /// (`variable=false`) are never required.
-pub fn validate(defs: &[AttributeDef], submitted: &SubmittedAttributes) -> Result<Vec<ValidatedAttribute>, Vec<Problem>> {
+pub fn validate(
+    defs: &[AttributeDef],
+    submitted: &SubmittedAttributes,
+) -> Result<Vec<ValidatedAttribute>, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut out = Vec::new();
     for def in defs {
@@ -117,13 +123,19 @@ pub fn validate(defs: &[AttributeDef], submitted: &SubmittedAttributes) -> Resul
             if def.required {
                 problems.push(Problem::new(
                     format!("attribute[{}]", def.code),
-                    format!("{} required: {} (attribute[{}])", def.code, def.description, def.code),
+                    format!(
+                        "{} required: {} (attribute[{}])",
+                        def.code, def.description, def.code
+                    ),
                 ));
             }
             continue;
         }
         match check_values(def, &values) {
-            Ok(values) => out.push(ValidatedAttribute { code: def.code.clone(), values }),
+            Ok(values) => out.push(ValidatedAttribute {
+                code: def.code.clone(),
+                values,
+            }),
             Err(p) => problems.push(p),
         }
     }
@@ -132,13 +144,25 @@ pub fn validate(defs: &[AttributeDef], submitted: &SubmittedAttributes) -> Resul
             continue;
         }
         let field = format!("attribute[{code}]");
-        if code.is_empty() || code.chars().count() > MAX_CODE_CHARS || code.chars().any(char::is_control) {
-            problems.push(Problem::new(&field, format!("{field}: attribute codes are 1 to {MAX_CODE_CHARS} printable characters")));
+        if code.is_empty()
+            || code.chars().count() > MAX_CODE_CHARS
+            || code.chars().any(char::is_control)
+        {
+            problems.push(Problem::new(
+                &field,
+                format!("{field}: attribute codes are 1 to {MAX_CODE_CHARS} printable characters"),
+            ));
             continue;
         }
         let kept: Vec<String> = values.iter().filter(|v| !v.is_empty()).cloned().collect();
-        match kept.iter().try_for_each(|v| check_text(&field, v, MAX_DESCRIPTION_CHARS, true)) {
-            Ok(()) if !kept.is_empty() => out.push(ValidatedAttribute { code: code.to_string(), values: kept }),
+        match kept
+            .iter()
+            .try_for_each(|v| check_text(&field, v, MAX_DESCRIPTION_CHARS, true))
+        {
+            Ok(()) if !kept.is_empty() => out.push(ValidatedAttribute {
+                code: code.to_string(),
+                values: kept,
+            }),
             Ok(()) => {}
             Err(p) => problems.push(p),
         }
@@ -155,7 +179,10 @@ fn check_values(def: &AttributeDef, values: &[&String]) -> Result<Vec<String>, P
     let one = |values: &[&String]| -> Result<String, Problem> {
         match values {
             [v] => Ok(v.trim().to_string()),
-            _ => Err(Problem::new(&field, format!("{field}: only one value is allowed"))),
+            _ => Err(Problem::new(
+                &field,
+                format!("{field}: only one value is allowed"),
+            )),
         }
     };
     match def.datatype {
@@ -173,7 +200,10 @@ fn check_values(def: &AttributeDef, values: &[&String]) -> Result<Vec<String>, P
                     (None, Some(b)) => format!("at most {b}"),
                     (None, None) => String::new(),
                 };
-                return Err(Problem::new(&field, format!("{field}: {v} is out of range; it must be {range}")));
+                return Err(Problem::new(
+                    &field,
+                    format!("{field}: {v} is out of range; it must be {range}"),
+                ));
             }
             Ok(vec![v])
         }
@@ -217,7 +247,10 @@ fn check_key(def: &AttributeDef, field: &str, v: &str) -> Result<(), Problem> {
     }
     let keys: Vec<&str> = def.values.iter().map(|lv| lv.key.as_str()).collect();
     let shown: String = v.chars().take(50).collect();
-    Err(Problem::new(field, format!("{field}: '{shown}' is not one of {}", keys.join(", "))))
+    Err(Problem::new(
+        field,
+        format!("{field}: '{shown}' is not one of {}", keys.join(", ")),
+    ))
 }
 
 #[cfg(test)]
@@ -234,7 +267,13 @@ mod tests {
             datatype_description: None,
             order: 1,
             description: format!("{code}?"),
-            values: ["all", "large", "none"].iter().map(|k| ListValue { key: k.to_string(), name: k.to_uppercase() }).collect(),
+            values: ["all", "large", "none"]
+                .iter()
+                .map(|k| ListValue {
+                    key: k.to_string(),
+                    name: k.to_uppercase(),
+                })
+                .collect(),
             min: Some(0.0),
             max: Some(300.0),
             unit: None,
@@ -264,32 +303,82 @@ mod tests {
 
     #[test]
     fn one_problem_per_bad_attribute_naming_its_code() {
-        let bad = answers(&[("PASSABLE", "maybe"), ("HAZARDS", "sewage"), ("HAZARDS", "lava"), ("STARTED", "soon"), ("LANDMARK", "a\nb")]);
+        let bad = answers(&[
+            ("PASSABLE", "maybe"),
+            ("HAZARDS", "sewage"),
+            ("HAZARDS", "lava"),
+            ("STARTED", "soon"),
+            ("LANDMARK", "a\nb"),
+        ]);
         let problems = validate(&flood(), &bad).unwrap_err();
         let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
-        assert_eq!(fields, ["attribute[DEPTH]", "attribute[PASSABLE]", "attribute[HAZARDS]", "attribute[STARTED]", "attribute[LANDMARK]"]);
+        assert_eq!(
+            fields,
+            [
+                "attribute[DEPTH]",
+                "attribute[PASSABLE]",
+                "attribute[HAZARDS]",
+                "attribute[STARTED]",
+                "attribute[LANDMARK]"
+            ]
+        );
         assert!(problems[0].description.starts_with("DEPTH required"));
     }
 
     #[test]
     fn numbers_respect_bounds() {
-        for (v, ok) in [("0", true), ("300", true), ("45.5", true), ("301", false), ("-1", false), ("NaN", false), ("inf", false), ("deep", false)] {
-            assert_eq!(validate(&flood(), &answers(&[("DEPTH", v)])).is_ok(), ok, "{v}");
+        for (v, ok) in [
+            ("0", true),
+            ("300", true),
+            ("45.5", true),
+            ("301", false),
+            ("-1", false),
+            ("NaN", false),
+            ("inf", false),
+            ("deep", false),
+        ] {
+            assert_eq!(
+                validate(&flood(), &answers(&[("DEPTH", v)])).is_ok(),
+                ok,
+                "{v}"
+            );
         }
     }
 
     #[test]
     fn empty_optional_list_is_no_answer_and_unknown_codes_are_kept() {
-        let ok = validate(&flood(), &answers(&[("DEPTH", "45"), ("PASSABLE", ""), ("fixmystreet_id", "77")])).unwrap();
-        assert_eq!(ok, vec![
-            ValidatedAttribute { code: "DEPTH".into(), values: vec!["45".into()] },
-            ValidatedAttribute { code: "fixmystreet_id".into(), values: vec!["77".into()] },
-        ]);
+        let ok = validate(
+            &flood(),
+            &answers(&[("DEPTH", "45"), ("PASSABLE", ""), ("fixmystreet_id", "77")]),
+        )
+        .unwrap();
+        assert_eq!(
+            ok,
+            vec![
+                ValidatedAttribute {
+                    code: "DEPTH".into(),
+                    values: vec!["45".into()]
+                },
+                ValidatedAttribute {
+                    code: "fixmystreet_id".into(),
+                    values: vec!["77".into()]
+                },
+            ]
+        );
     }
 
     #[test]
     fn multivalue_accepts_a_single_value_and_dedupes() {
-        let ok = validate(&flood(), &answers(&[("DEPTH", "1"), ("HAZARDS", "all"), ("HAZARDS", "none"), ("HAZARDS", "all")])).unwrap();
+        let ok = validate(
+            &flood(),
+            &answers(&[
+                ("DEPTH", "1"),
+                ("HAZARDS", "all"),
+                ("HAZARDS", "none"),
+                ("HAZARDS", "all"),
+            ]),
+        )
+        .unwrap();
         assert_eq!(ok[1].values, ["all", "none"]);
     }
 

@@ -17,7 +17,8 @@ pub fn parse_w3c(field: &str, raw: &str) -> Result<DateTime<Utc>, Problem> {
     if !s.is_ascii() {
         return Err(bad());
     }
-    let date = NaiveDate::parse_from_str(s.get(..10).ok_or_else(bad)?, "%Y-%m-%d").map_err(|_| bad())?;
+    let date =
+        NaiveDate::parse_from_str(s.get(..10).ok_or_else(bad)?, "%Y-%m-%d").map_err(|_| bad())?;
     if s.len() == 10 {
         return Ok(Utc.from_utc_datetime(&date.and_time(NaiveTime::MIN)));
     }
@@ -53,7 +54,11 @@ fn parse_zone(zone: &str) -> Option<FixedOffset> {
         return None;
     }
     let hours: i32 = digits[..2].parse().ok()?;
-    let minutes: i32 = if digits.len() == 4 { digits[2..].parse().ok()? } else { 0 };
+    let minutes: i32 = if digits.len() == 4 {
+        digits[2..].parse().ok()?
+    } else {
+        0
+    };
     if hours > 23 || minutes > 59 {
         return None;
     }
@@ -64,7 +69,10 @@ fn parse_zone(zone: &str) -> Option<FixedOffset> {
 /// (`Z` for UTC, otherwise `±hh:mm`).
 pub fn format_w3c(dt: DateTime<Utc>, utc_offset_minutes: i32) -> String {
     match FixedOffset::east_opt(utc_offset_minutes * 60) {
-        Some(offset) if utc_offset_minutes != 0 => dt.with_timezone(&offset).format("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+        Some(offset) if utc_offset_minutes != 0 => dt
+            .with_timezone(&offset)
+            .format("%Y-%m-%dT%H:%M:%S%:z")
+            .to_string(),
         _ => dt.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
     }
 }
@@ -92,13 +100,27 @@ mod tests {
             ("2024-03-01", "2024-03-01T00:00:00Z"),
         ];
         for (input, expected) in cases {
-            assert_eq!(parse_w3c("start_date", input).unwrap(), utc(expected), "{input}");
+            assert_eq!(
+                parse_w3c("start_date", input).unwrap(),
+                utc(expected),
+                "{input}"
+            );
         }
     }
 
     #[test]
     fn rejects_garbage_and_names_the_field() {
-        for bad in ["", "yesterday", "2024-13-01", "2024-02-30T00:00:00Z", "2024-03-01T25:00:00Z", "2024-03-01T07:15:00+99:00", "2024-03-01X07:15", "2024-03-01T07:15:00Zjunk", "２０２４-03-01"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2024-13-01",
+            "2024-02-30T00:00:00Z",
+            "2024-03-01T25:00:00Z",
+            "2024-03-01T07:15:00+99:00",
+            "2024-03-01X07:15",
+            "2024-03-01T07:15:00Zjunk",
+            "２０２４-03-01",
+        ] {
             let p = parse_w3c("end_date", bad).unwrap_err();
             assert_eq!(p.field, "end_date", "{bad}");
         }

@@ -10,12 +10,17 @@ pub struct LatLong {
 }
 
 fn finite(field: &str, raw: &str) -> Result<f64, Problem> {
-    let v: f64 = raw
-        .trim()
-        .parse()
-        .map_err(|_| Problem::new(field, format!("{field} must be a decimal number of degrees")))?;
+    let v: f64 = raw.trim().parse().map_err(|_| {
+        Problem::new(
+            field,
+            format!("{field} must be a decimal number of degrees"),
+        )
+    })?;
     if !v.is_finite() {
-        return Err(Problem::new(field, format!("{field} must be a finite number")));
+        return Err(Problem::new(
+            field,
+            format!("{field} must be a finite number"),
+        ));
     }
     Ok(v)
 }
@@ -69,7 +74,15 @@ mod tests {
 
     #[test]
     fn rejects_nan_inf_and_ranges() {
-        for (lat, long) in [("NaN", "1"), ("1", "inf"), ("-inf", "0"), ("90.0001", "0"), ("0", "-180.5"), ("", "1"), ("1e999", "0")] {
+        for (lat, long) in [
+            ("NaN", "1"),
+            ("1", "inf"),
+            ("-inf", "0"),
+            ("90.0001", "0"),
+            ("0", "-180.5"),
+            ("", "1"),
+            ("1e999", "0"),
+        ] {
             assert!(LatLong::parse(lat, long).is_err(), "{lat},{long}");
         }
         let p = LatLong::parse(" -6.2088", "106.8456 ").unwrap();

@@ -22,7 +22,10 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
-        Self { field: field.into(), description: description.into() }
+        Self {
+            field: field.into(),
+            description: description.into(),
+        }
     }
 }
 
@@ -120,7 +123,12 @@ pub const MAX_FIELD_CHARS: usize = 1000;
 /// Checks a free-text field: length in characters, no NUL (PostgreSQL cannot store it), and in single-line
 /// fields no line breaks or other control characters. Multi-line text keeps what the citizen typed; the XML
 /// encoder replaces characters XML cannot carry.
-pub fn check_text(field: &str, value: &str, max_chars: usize, multiline: bool) -> Result<(), Problem> {
+pub fn check_text(
+    field: &str,
+    value: &str,
+    max_chars: usize,
+    multiline: bool,
+) -> Result<(), Problem> {
     let count = value.chars().count();
     if count > max_chars {
         return Err(Problem::new(
@@ -129,10 +137,16 @@ pub fn check_text(field: &str, value: &str, max_chars: usize, multiline: bool) -
         ));
     }
     if value.contains('\0') {
-        return Err(Problem::new(field, format!("{field} contains a NUL character")));
+        return Err(Problem::new(
+            field,
+            format!("{field} contains a NUL character"),
+        ));
     }
     if !multiline && value.chars().any(|c| c.is_control() && c != '\t') {
-        return Err(Problem::new(field, format!("{field} must be a single line of text")));
+        return Err(Problem::new(
+            field,
+            format!("{field} must be a single line of text"),
+        ));
     }
     Ok(())
 }
@@ -147,7 +161,9 @@ pub fn check_email(value: &str) -> Result<(), Problem> {
         && domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
-        && !value.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+        && !value
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
         && !domain.contains('@');
     if ok {
         Ok(())

@@ -1,6 +1,9 @@
 //! A citizen's new report, checked and ready for the use case.
 
-use super::{check_email, check_text, LatLong, Problem, SubmittedAttributes, MAX_DESCRIPTION_CHARS, MAX_FIELD_CHARS};
+use super::{
+    check_email, check_text, LatLong, Problem, SubmittedAttributes, MAX_DESCRIPTION_CHARS,
+    MAX_FIELD_CHARS,
+};
 
 /// The reporter's personal data. Stored for staff and departments; never in a public response.
 #[derive(Clone, Default, PartialEq)]
@@ -61,7 +64,10 @@ impl TryFrom<RawRequest> for NewRequest {
         let mut problems = Vec::new();
         let service_code = raw.service_code.clone().unwrap_or_default();
         if service_code.is_empty() {
-            problems.push(Problem::new("service_code", "service_code was not provided"));
+            problems.push(Problem::new(
+                "service_code",
+                "service_code was not provided",
+            ));
         }
         let location = match (&raw.lat, &raw.long) {
             (Some(lat), Some(long)) => match LatLong::parse(lat, long) {
@@ -81,7 +87,11 @@ impl TryFrom<RawRequest> for NewRequest {
             }
             (None, None) => None,
         };
-        if raw.lat.is_none() && raw.long.is_none() && raw.address_string.is_none() && raw.address_id.is_none() {
+        if raw.lat.is_none()
+            && raw.long.is_none()
+            && raw.address_string.is_none()
+            && raw.address_id.is_none()
+        {
             problems.push(Problem::new(
                 "lat",
                 "a location is required: lat and long, address_string or address_id",
@@ -95,15 +105,30 @@ impl TryFrom<RawRequest> for NewRequest {
             }
         };
         text("service_code", &raw.service_code, MAX_FIELD_CHARS, false);
-        text("jurisdiction_id", &raw.jurisdiction_id, MAX_FIELD_CHARS, false);
+        text(
+            "jurisdiction_id",
+            &raw.jurisdiction_id,
+            MAX_FIELD_CHARS,
+            false,
+        );
         text("address_string", &raw.address_string, MAX_FIELD_CHARS, true);
         text("address_id", &raw.address_id, MAX_FIELD_CHARS, false);
         text("description", &raw.description, MAX_DESCRIPTION_CHARS, true);
-        text("first_name", &raw.contact.first_name, MAX_FIELD_CHARS, false);
+        text(
+            "first_name",
+            &raw.contact.first_name,
+            MAX_FIELD_CHARS,
+            false,
+        );
         text("last_name", &raw.contact.last_name, MAX_FIELD_CHARS, false);
         text("phone", &raw.contact.phone, 100, false);
         text("device_id", &raw.contact.device_id, MAX_FIELD_CHARS, false);
-        text("account_id", &raw.contact.account_id, MAX_FIELD_CHARS, false);
+        text(
+            "account_id",
+            &raw.contact.account_id,
+            MAX_FIELD_CHARS,
+            false,
+        );
         text("idempotency_key", &raw.idempotency_key, 200, false);
         if let Some(email) = &raw.contact.email {
             if let Err(p) = check_email(email) {
@@ -111,7 +136,10 @@ impl TryFrom<RawRequest> for NewRequest {
             }
         }
         if raw.media_urls.len() > MAX_MEDIA_URLS {
-            problems.push(Problem::new("media_url", format!("at most {MAX_MEDIA_URLS} media_url values are accepted")));
+            problems.push(Problem::new(
+                "media_url",
+                format!("at most {MAX_MEDIA_URLS} media_url values are accepted"),
+            ));
         }
         for url in &raw.media_urls {
             let lower = url.to_ascii_lowercase();
@@ -119,7 +147,10 @@ impl TryFrom<RawRequest> for NewRequest {
                 && url.len() <= 2000
                 && !url.chars().any(|c| c.is_whitespace() || c.is_control());
             if !ok {
-                problems.push(Problem::new("media_url", "media_url must be an http or https URL of at most 2000 characters"));
+                problems.push(Problem::new(
+                    "media_url",
+                    "media_url must be an http or https URL of at most 2000 characters",
+                ));
                 break;
             }
         }
@@ -146,7 +177,12 @@ mod tests {
     use super::*;
 
     fn raw() -> RawRequest {
-        RawRequest { service_code: Some("FLOOD".into()), lat: Some("-6.2".into()), long: Some("106.8".into()), ..Default::default() }
+        RawRequest {
+            service_code: Some("FLOOD".into()),
+            lat: Some("-6.2".into()),
+            long: Some("106.8".into()),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -173,13 +209,20 @@ mod tests {
         r.lat = Some("NaN".into());
         r.contact.email = Some("not-an-email".into());
         r.description = Some("x".repeat(4001));
-        let fields: Vec<String> = NewRequest::try_from(r).unwrap_err().into_iter().map(|p| p.field).collect();
+        let fields: Vec<String> = NewRequest::try_from(r)
+            .unwrap_err()
+            .into_iter()
+            .map(|p| p.field)
+            .collect();
         assert_eq!(fields, ["service_code", "lat", "description", "email"]);
     }
 
     #[test]
     fn contact_debug_is_redacted() {
-        let c = Contact { email: Some("siti@mail.example".into()), ..Default::default() };
+        let c = Contact {
+            email: Some("siti@mail.example".into()),
+            ..Default::default()
+        };
         assert!(!format!("{c:?}").contains("siti"));
     }
 }

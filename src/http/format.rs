@@ -15,7 +15,11 @@ impl Format {
     /// The format named by the route's `{format}` segment, case-insensitively (D2: anything else is 404).
     pub fn of(req: &HttpRequest) -> Result<Format, ApiError> {
         let raw = req.match_info().get("format").unwrap_or("");
-        Self::parse(raw).ok_or_else(|| ApiError::NotFound(format!("unknown format '{raw}': this server speaks .xml and .json")))
+        Self::parse(raw).ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "unknown format '{raw}': this server speaks .xml and .json"
+            ))
+        })
     }
 
     pub fn parse(s: &str) -> Option<Format> {
@@ -52,7 +56,9 @@ impl Format {
     }
 
     pub fn ok(self, root: &str, node: &Node) -> HttpResponse {
-        HttpResponse::Ok().content_type(self.content_type()).body(self.body(root, node))
+        HttpResponse::Ok()
+            .content_type(self.content_type())
+            .body(self.body(root, node))
     }
 
     /// The Open311 `errors` document for an error, with its status and headers.
@@ -65,10 +71,17 @@ impl Format {
             "error",
             e.descriptions()
                 .into_iter()
-                .map(|d| Node::Object(vec![("code", Node::Integer(i64::from(status))), ("description", Node::Text(d))]))
+                .map(|d| {
+                    Node::Object(vec![
+                        ("code", Node::Integer(i64::from(status))),
+                        ("description", Node::Text(d)),
+                    ])
+                })
                 .collect(),
         );
-        let mut resp = HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+        let mut resp = HttpResponse::build(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        );
         resp.content_type(self.content_type());
         match e {
             ApiError::MethodNotAllowed(allowed) => {

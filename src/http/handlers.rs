@@ -39,13 +39,17 @@ macro_rules! with_format {
 }
 
 pub async fn discovery(req: HttpRequest, state: State) -> HttpResponse {
-    with_format!(req, "discovery", |fmt| Ok(wire::discovery(&app::discovery(&state).await?)))
+    with_format!(req, "discovery", |fmt| Ok(wire::discovery(
+        &app::discovery(&state).await?
+    )))
 }
 
 pub async fn services(req: HttpRequest, state: State) -> HttpResponse {
     with_format!(req, "services", |fmt| {
         let q = query(&req)?;
-        Ok(wire::services(&app::services(&state, q.get("jurisdiction_id")).await?))
+        Ok(wire::services(
+            &app::services(&state, q.get("jurisdiction_id")).await?,
+        ))
     })
 }
 
@@ -53,13 +57,15 @@ pub async fn service_definition(req: HttpRequest, state: State) -> HttpResponse 
     with_format!(req, "service_definition", |fmt| {
         let q = query(&req)?;
         let code = path_id(&req, "service_code", "service_code")?;
-        let (service, attributes) = app::service_definition(&state, q.get("jurisdiction_id"), code).await?;
+        let (service, attributes) =
+            app::service_definition(&state, q.get("jurisdiction_id"), code).await?;
         Ok(wire::service_definition(&service, &attributes))
     })
 }
 
 fn extensions(q: &Params) -> bool {
-    q.get("extensions").is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    q.get("extensions")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
 pub async fn list_requests(req: HttpRequest, state: State) -> HttpResponse {
@@ -88,7 +94,11 @@ pub async fn get_request(req: HttpRequest, state: State) -> HttpResponse {
         let q = query(&req)?;
         let id = path_id(&req, "service_request_id", "service_request_id")?;
         let (offset, r) = app::get_request(&state, q.get("jurisdiction_id"), id).await?;
-        Ok(wire::requests(std::slice::from_ref(&r), offset, extensions(&q)))
+        Ok(wire::requests(
+            std::slice::from_ref(&r),
+            offset,
+            extensions(&q),
+        ))
     })
 }
 
@@ -96,24 +106,39 @@ pub async fn token(req: HttpRequest, state: State) -> HttpResponse {
     with_format!(req, "service_requests", |fmt| {
         let q = query(&req)?;
         let token = path_id(&req, "token", "token")?;
-        Ok(wire::token(&app::resolve_token(&state, q.get("jurisdiction_id"), token).await?))
+        Ok(wire::token(
+            &app::resolve_token(&state, q.get("jurisdiction_id"), token).await?,
+        ))
     })
 }
 
-pub async fn post_request(req: HttpRequest, state: State, limits: web::Data<Limits>, payload: web::Payload) -> HttpResponse {
+pub async fn post_request(
+    req: HttpRequest,
+    state: State,
+    limits: web::Data<Limits>,
+    payload: web::Payload,
+) -> HttpResponse {
     with_format!(req, "service_requests", |fmt| {
         let form = RequestForm::read(&req, payload, &limits).await?;
         // The key is checked before the fields: a client without a valid key learns nothing else (403).
         let key = app::authenticate(&state, &form.api_key()?).await?;
         let new = NewRequest::try_from(form.raw_request()?)?;
-        let photos = form.uploads.into_iter().map(|u| PhotoUpload { bytes: u.bytes }).collect();
+        let photos = form
+            .uploads
+            .into_iter()
+            .map(|u| PhotoUpload { bytes: u.bytes })
+            .collect();
         let submitted = app::submit_request(&state, &key, new, photos).await?;
         Ok(wire::post_ack(&submitted))
     })
 }
 
 pub async fn media(req: HttpRequest, state: State) -> HttpResponse {
-    let file_name = req.match_info().get("file_name").unwrap_or_default().to_string();
+    let file_name = req
+        .match_info()
+        .get("file_name")
+        .unwrap_or_default()
+        .to_string();
     let found = match app::media_file(&state, &file_name).await {
         Ok(found) => found,
         Err(e) => return Format::Xml.error(&e),
@@ -137,14 +162,15 @@ pub async fn health(state: State) -> HttpResponse {
         .store
         .read(|conn| {
             use diesel::connection::SimpleConnection;
-            conn.batch_execute("SELECT 1").map_err(crate::store::StoreError::from)
+            conn.batch_execute("SELECT 1")
+                .map_err(crate::store::StoreError::from)
         })
         .await;
     match ok {
-        Ok(()) => HttpResponse::Ok().content_type("application/json; charset=utf-8").body(r#"{"status":"ok"}"#),
+        Ok(()) => HttpResponse::Ok()
+            .content_type("application/json; charset=utf-8")
+            .body(r#"{"status":"ok"}"#),
         // Whatever failed, the answer to a load balancer is "not ready".
         Err(e) => Format::Json.error(&ApiError::Unavailable(e)),
     }
 }
-
-

@@ -32,7 +32,11 @@ pub struct Limits {
 }
 
 impl RequestForm {
-    pub async fn read(req: &HttpRequest, payload: web::Payload, limits: &Limits) -> Result<Self, ApiError> {
+    pub async fn read(
+        req: &HttpRequest,
+        payload: web::Payload,
+        limits: &Limits,
+    ) -> Result<Self, ApiError> {
         let query = Params::parse(req.query_string().as_bytes(), "query string")?;
         let content_type = req
             .headers()
@@ -40,7 +44,12 @@ impl RequestForm {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("application/x-www-form-urlencoded")
             .to_ascii_lowercase();
-        let essence = content_type.split(';').next().unwrap_or("").trim().to_string();
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
         let (body, uploads) = match essence.as_str() {
             "application/x-www-form-urlencoded" | "" => (Params::parse(&read_body(payload, MAX_FORM_BYTES).await?, "request body")?, Vec::new()),
             "application/json" => (json_params(&read_body(payload, MAX_FORM_BYTES).await?)?, Vec::new()),
@@ -51,12 +60,28 @@ impl RequestForm {
                 )))
             }
         };
-        let header_value = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+        let header_value = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
         let bearer = header_value(header::AUTHORIZATION.as_str()).and_then(|v| {
             let (scheme, token) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string()).filter(|t| !t.is_empty())
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| token.trim().to_string())
+                .filter(|t| !t.is_empty())
         });
-        Ok(Self { body, query, uploads, bearer, idempotency_header: header_value("idempotency-key") })
+        Ok(Self {
+            body,
+            query,
+            uploads,
+            bearer,
+            idempotency_header: header_value("idempotency-key"),
+        })
     }
 
     /// The api_key by the precedence of §2.6: the first non-empty of body, query string and Bearer header;
@@ -87,13 +112,17 @@ impl RequestForm {
         }
         let idempotency_key = match (&self.idempotency_header, get("idempotency_key")) {
             (Some(h), Some(f)) if *h != f => {
-                return Err(ApiError::invalid("idempotency_key", "the Idempotency-Key header and the idempotency_key field differ"))
+                return Err(ApiError::invalid(
+                    "idempotency_key",
+                    "the Idempotency-Key header and the idempotency_key field differ",
+                ))
             }
             (Some(h), _) => Some(h.clone()),
             (None, f) => f,
         };
         Ok(RawRequest {
-            jurisdiction_id: get("jurisdiction_id").or_else(|| self.query.get("jurisdiction_id").map(str::to_string)),
+            jurisdiction_id: get("jurisdiction_id")
+                .or_else(|| self.query.get("jurisdiction_id").map(str::to_string)),
             service_code: get("service_code"),
             lat: get("lat"),
             long: get("long"),
@@ -108,7 +137,11 @@ impl RequestForm {
                 device_id: get("device_id"),
                 account_id: get("account_id"),
             },
-            media_urls: b.all("media_url").chain(b.all("media_url[]")).map(str::to_string).collect(),
+            media_urls: b
+                .all("media_url")
+                .chain(b.all("media_url[]"))
+                .map(str::to_string)
+                .collect(),
             attributes,
             idempotency_key,
         })
@@ -118,15 +151,21 @@ impl RequestForm {
 /// `attribute[CODE]` and `attribute[CODE][]` → `CODE`.
 fn attribute_code(name: &str) -> Option<&str> {
     let inner = name.strip_prefix("attribute[")?;
-    inner.strip_suffix("][]").or_else(|| inner.strip_suffix(']'))
+    inner
+        .strip_suffix("][]")
+        .or_else(|| inner.strip_suffix(']'))
 }
 
 async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::invalid("body", format!("the request body could not be read: {e}")))?;
+        let chunk = chunk.map_err(|e| {
+            ApiError::invalid("body", format!("the request body could not be read: {e}"))
+        })?;
         if body.len() + chunk.len() > limit {
-            return Err(ApiError::TooLarge(format!("the request body is larger than {limit} bytes")));
+            return Err(ApiError::TooLarge(format!(
+                "the request body is larger than {limit} bytes"
+            )));
         }
         body.extend_from_slice(&chunk);
     }
@@ -137,7 +176,8 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, A
 /// values; unknown keys are ignored.
 fn json_params(body: &[u8]) -> Result<Params, ApiError> {
     use serde_json::Value;
-    let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::invalid("body", format!("the JSON body is not valid: {e}")))?;
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid("body", format!("the JSON body is not valid: {e}")))?;
     let Value::Object(map) = value else {
         return Err(ApiError::invalid("body", "the JSON body must be an object"));
     };
@@ -147,7 +187,10 @@ fn json_params(body: &[u8]) -> Result<Params, ApiError> {
             Value::String(s) => Ok(Some(s.clone())),
             Value::Number(n) => Ok(Some(n.to_string())),
             Value::Bool(b) => Ok(Some(b.to_string())),
-            _ => Err(ApiError::invalid(field, format!("{field} must be a string or a number"))),
+            _ => Err(ApiError::invalid(
+                field,
+                format!("{field} must be a string or a number"),
+            )),
         }
     };
     let mut pairs = Vec::new();
@@ -180,7 +223,10 @@ fn json_params(body: &[u8]) -> Result<Params, ApiError> {
                 }
             }
             (_, Value::Object(_) | Value::Array(_)) if is_known_field(key) => {
-                return Err(ApiError::invalid(key, format!("{key} must be a string or a number")));
+                return Err(ApiError::invalid(
+                    key,
+                    format!("{key} must be a string or a number"),
+                ));
             }
             (_, Value::Object(_) | Value::Array(_)) => {}
             (_, v) => {
@@ -196,32 +242,71 @@ fn json_params(body: &[u8]) -> Result<Params, ApiError> {
 fn is_known_field(key: &str) -> bool {
     matches!(
         key,
-        "api_key" | "jurisdiction_id" | "service_code" | "lat" | "long" | "address_string" | "address_id" | "email" | "device_id"
-            | "account_id" | "first_name" | "last_name" | "phone" | "description" | "idempotency_key"
+        "api_key"
+            | "jurisdiction_id"
+            | "service_code"
+            | "lat"
+            | "long"
+            | "address_string"
+            | "address_id"
+            | "email"
+            | "device_id"
+            | "account_id"
+            | "first_name"
+            | "last_name"
+            | "phone"
+            | "description"
+            | "idempotency_key"
     ) || key.starts_with("attribute[")
 }
 
 /// Text parts become fields; file parts named `media` or `media[]` become uploads (photos are checked later,
 /// by content). Each part is read within its own limit, so a huge part is refused before it is buffered.
-async fn read_multipart(req: &HttpRequest, payload: web::Payload, limits: &Limits) -> Result<(Params, Vec<Upload>), ApiError> {
+async fn read_multipart(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limits: &Limits,
+) -> Result<(Params, Vec<Upload>), ApiError> {
     let mut multipart = actix_multipart::Multipart::new(req.headers(), payload.into_inner());
     let mut pairs = Vec::new();
     let mut uploads = Vec::new();
     let mut text_bytes = 0usize;
     while let Some(field) = multipart.next().await {
-        let mut field = field.map_err(|e| ApiError::invalid("body", format!("the multipart body is not valid: {e}")))?;
+        let mut field = field.map_err(|e| {
+            ApiError::invalid("body", format!("the multipart body is not valid: {e}"))
+        })?;
         let disposition = field.content_disposition().cloned();
-        let name = disposition.as_ref().and_then(|d| d.get_name()).unwrap_or("").to_string();
-        let is_file = disposition.as_ref().and_then(|d| d.get_filename()).is_some() || name == "media" || name == "media[]";
-        let limit = if is_file { limits.max_photo_bytes } else { MAX_FORM_BYTES.saturating_sub(text_bytes) };
+        let name = disposition
+            .as_ref()
+            .and_then(|d| d.get_name())
+            .unwrap_or("")
+            .to_string();
+        let is_file = disposition
+            .as_ref()
+            .and_then(|d| d.get_filename())
+            .is_some()
+            || name == "media"
+            || name == "media[]";
+        let limit = if is_file {
+            limits.max_photo_bytes
+        } else {
+            MAX_FORM_BYTES.saturating_sub(text_bytes)
+        };
         let mut bytes = Vec::new();
         while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|e| ApiError::invalid("body", format!("the multipart body could not be read: {e}")))?;
+            let chunk = chunk.map_err(|e| {
+                ApiError::invalid("body", format!("the multipart body could not be read: {e}"))
+            })?;
             if bytes.len() + chunk.len() > limit {
                 return Err(if is_file {
-                    ApiError::TooLarge(format!("the photo in part '{name}' is larger than {} bytes", limits.max_photo_bytes))
+                    ApiError::TooLarge(format!(
+                        "the photo in part '{name}' is larger than {} bytes",
+                        limits.max_photo_bytes
+                    ))
                 } else {
-                    ApiError::TooLarge(format!("the text fields are larger than {MAX_FORM_BYTES} bytes"))
+                    ApiError::TooLarge(format!(
+                        "the text fields are larger than {MAX_FORM_BYTES} bytes"
+                    ))
                 });
             }
             bytes.extend_from_slice(&chunk);
@@ -234,12 +319,16 @@ async fn read_multipart(req: &HttpRequest, payload: web::Payload, limits: &Limit
                 continue;
             }
             if uploads.len() == limits.max_photos {
-                return Err(ApiError::TooLarge(format!("at most {} photos are accepted with one report", limits.max_photos)));
+                return Err(ApiError::TooLarge(format!(
+                    "at most {} photos are accepted with one report",
+                    limits.max_photos
+                )));
             }
             uploads.push(Upload { bytes });
         } else {
             text_bytes += bytes.len();
-            let value = String::from_utf8(bytes).map_err(|_| ApiError::invalid(&name, format!("{name} is not valid UTF-8")))?;
+            let value = String::from_utf8(bytes)
+                .map_err(|_| ApiError::invalid(&name, format!("{name} is not valid UTF-8")))?;
             pairs.push((name, value));
         }
     }
@@ -263,7 +352,10 @@ mod tests {
         let p = json_params(br#"{"service_code":"FLOOD","lat":-6.2,"long":106.8,"attribute":{"DEPTH":45,"HAZARDS":["debris","sewage"]},"media_url":["https://a/1.jpg"],"extra":{"x":1}}"#).unwrap();
         assert_eq!(p.get("lat"), Some("-6.2"));
         assert_eq!(p.get("attribute[DEPTH]"), Some("45"));
-        assert_eq!(p.all("attribute[HAZARDS][]").collect::<Vec<_>>(), ["debris", "sewage"]);
+        assert_eq!(
+            p.all("attribute[HAZARDS][]").collect::<Vec<_>>(),
+            ["debris", "sewage"]
+        );
         assert_eq!(p.get("media_url"), Some("https://a/1.jpg"));
         assert!(json_params(br#"{"description":{"a":1}}"#).is_err());
         assert!(json_params(b"[1]").is_err());

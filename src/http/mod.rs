@@ -34,17 +34,50 @@ pub struct Route {
 
 /// Every URL the server answers. Identifiers are matched up to the last `.` of their segment.
 pub const ROUTES: &[Route] = &[
-    Route { path: "/open311/discovery.{format}", methods: &[("GET", Handler::Discovery)] },
-    Route { path: "/open311/v2/discovery.{format}", methods: &[("GET", Handler::Discovery)] },
-    Route { path: "/open311/v2/services.{format}", methods: &[("GET", Handler::Services)] },
-    Route { path: "/open311/v2/services/{service_code}.{format}", methods: &[("GET", Handler::ServiceDefinition)] },
+    Route {
+        path: "/open311/discovery.{format}",
+        methods: &[("GET", Handler::Discovery)],
+    },
+    Route {
+        path: "/open311/v2/discovery.{format}",
+        methods: &[("GET", Handler::Discovery)],
+    },
+    Route {
+        path: "/open311/v2/services.{format}",
+        methods: &[("GET", Handler::Services)],
+    },
+    Route {
+        path: "/open311/v2/services/{service_code}.{format}",
+        methods: &[("GET", Handler::ServiceDefinition)],
+    },
     // The open311 Python client asks for the singular `service/` (GEOREPORT_V2 §5.3).
-    Route { path: "/open311/v2/service/{service_code}.{format}", methods: &[("GET", Handler::ServiceDefinition)] },
-    Route { path: "/open311/v2/requests.{format}", methods: &[("GET", Handler::ListRequests), ("POST", Handler::PostRequest)] },
-    Route { path: "/open311/v2/requests/{service_request_id}.{format}", methods: &[("GET", Handler::GetRequest)] },
-    Route { path: "/open311/v2/tokens/{token}.{format}", methods: &[("GET", Handler::Token)] },
-    Route { path: "/open311/v2/media/{file_name}", methods: &[("GET", Handler::Media)] },
-    Route { path: "/health", methods: &[("GET", Handler::Health)] },
+    Route {
+        path: "/open311/v2/service/{service_code}.{format}",
+        methods: &[("GET", Handler::ServiceDefinition)],
+    },
+    Route {
+        path: "/open311/v2/requests.{format}",
+        methods: &[
+            ("GET", Handler::ListRequests),
+            ("POST", Handler::PostRequest),
+        ],
+    },
+    Route {
+        path: "/open311/v2/requests/{service_request_id}.{format}",
+        methods: &[("GET", Handler::GetRequest)],
+    },
+    Route {
+        path: "/open311/v2/tokens/{token}.{format}",
+        methods: &[("GET", Handler::Token)],
+    },
+    Route {
+        path: "/open311/v2/media/{file_name}",
+        methods: &[("GET", Handler::Media)],
+    },
+    Route {
+        path: "/health",
+        methods: &[("GET", Handler::Health)],
+    },
 ];
 
 fn to_route(method: &str, handler: Handler) -> actix_web::Route {

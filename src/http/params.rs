@@ -27,12 +27,18 @@ impl Params {
 
     /// The first non-empty value of `name`: an empty value is the same as an absent one (spec §2.4).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(n, v)| n == name && !v.is_empty()).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(n, v)| n == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every non-empty value of `name`.
     pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.0.iter().filter(move |(n, v)| n == name && !v.is_empty()).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .filter(move |(n, v)| n == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
     }
 
     /// A comma-separated list (`service_code=A,B`), trimmed, empty items dropped; absent when nothing is left.
@@ -49,11 +55,18 @@ impl Params {
 }
 
 fn decode(raw: &[u8], what: &str) -> Result<String, ApiError> {
-    let plus_as_space: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+    let plus_as_space: Vec<u8> = raw
+        .iter()
+        .map(|b| if *b == b'+' { b' ' } else { *b })
+        .collect();
     let bytes: Vec<u8> = percent_decode(&plus_as_space).collect();
-    let s = String::from_utf8(bytes).map_err(|_| ApiError::invalid(what, format!("the {what} is not valid UTF-8")))?;
+    let s = String::from_utf8(bytes)
+        .map_err(|_| ApiError::invalid(what, format!("the {what} is not valid UTF-8")))?;
     if s.contains('\0') {
-        return Err(ApiError::invalid(what, format!("the {what} contains a NUL character")));
+        return Err(ApiError::invalid(
+            what,
+            format!("the {what} contains a NUL character"),
+        ));
     }
     Ok(s)
 }
@@ -66,7 +79,10 @@ mod tests {
     #[test]
     fn decodes_names_values_and_repeats() {
         let p = Params::parse(b"attribute%5BHAZARDS%5D%5B%5D=debris&attribute[HAZARDS][]=sewage&a=1+2%2C3&empty=&flag", "body").unwrap();
-        assert_eq!(p.all("attribute[HAZARDS][]").collect::<Vec<_>>(), ["debris", "sewage"]);
+        assert_eq!(
+            p.all("attribute[HAZARDS][]").collect::<Vec<_>>(),
+            ["debris", "sewage"]
+        );
         assert_eq!(p.get("a"), Some("1 2,3"));
         assert_eq!(p.get("empty"), None);
         assert_eq!(p.get("flag"), None);
@@ -81,7 +97,10 @@ mod tests {
     #[test]
     fn lists_split_on_commas_and_trim() {
         let p = Params::parse(b"service_code=FLOOD%2C+LIGHT,,&service_code=", "query").unwrap();
-        assert_eq!(p.list("service_code"), Some(vec!["FLOOD".to_string(), "LIGHT".to_string()]));
+        assert_eq!(
+            p.list("service_code"),
+            Some(vec!["FLOOD".to_string(), "LIGHT".to_string()])
+        );
         assert_eq!(p.list("status"), None);
     }
 

@@ -40,8 +40,18 @@ impl Node {
             Node::Integer(i) => Value::Number((*i).into()),
             Node::Bool(b) => Value::Bool(*b),
             Node::List(_, items) => Value::Array(items.iter().map(Node::to_json).collect()),
-            Node::Object(members) => Value::Object(members.iter().map(|(k, v)| (k.to_string(), v.to_json())).collect::<Map<_, _>>()),
-            Node::Map(members) => Value::Object(members.iter().map(|(k, v)| (k.clone(), v.to_json())).collect::<Map<_, _>>()),
+            Node::Object(members) => Value::Object(
+                members
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_json()))
+                    .collect::<Map<_, _>>(),
+            ),
+            Node::Map(members) => Value::Object(
+                members
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_json()))
+                    .collect::<Map<_, _>>(),
+            ),
         }
     }
 
@@ -159,9 +169,14 @@ mod tests {
     fn xml_escapes_and_replaces_control_characters() {
         let xml = sample("a<b & \"c\"\u{1}\u{0}d\r\n").to_xml("service_requests");
         let doc = roxmltree::Document::parse(&xml).unwrap();
-        let desc = doc.descendants().find(|n| n.has_tag_name("description")).unwrap();
+        let desc = doc
+            .descendants()
+            .find(|n| n.has_tag_name("description"))
+            .unwrap();
         assert_eq!(desc.text().unwrap(), "a<b & \"c\"\u{FFFD}\u{FFFD}d\r\n");
-        assert!(doc.descendants().any(|n| n.has_tag_name("media_url") && n.text().is_none()));
+        assert!(doc
+            .descendants()
+            .any(|n| n.has_tag_name("media_url") && n.text().is_none()));
     }
 
     proptest! {

@@ -3,7 +3,7 @@
 
 use super::render::Node;
 use crate::app::{Discovery, PublicRequest, Submitted, TokenLookup};
-use crate::domain::{format_w3c, AttributeDef, ServiceType, Service};
+use crate::domain::{format_w3c, AttributeDef, Service, ServiceType};
 
 pub const SPECIFICATION: &str = "http://wiki.open311.org/GeoReport_v2";
 
@@ -22,7 +22,13 @@ pub fn discovery(d: &Discovery) -> Node {
                     ("url", Node::text(&d.endpoint_url)),
                     ("changeset", Node::text(changeset)),
                     ("type", Node::text(&d.jurisdiction.endpoint_type)),
-                    ("formats", Node::List("format", vec![Node::text("text/xml"), Node::text("application/json")])),
+                    (
+                        "formats",
+                        Node::List(
+                            "format",
+                            vec![Node::text("text/xml"), Node::text("application/json")],
+                        ),
+                    ),
                 ])],
             ),
         ),
@@ -63,7 +69,10 @@ pub fn service_definition(service: &Service, attributes: &[AttributeDef]) -> Nod
                             ("code", Node::text(&a.code)),
                             ("datatype", Node::text(a.datatype.as_str())),
                             ("required", Node::Bool(a.required)),
-                            ("datatype_description", Node::opt_text(a.datatype_description.clone())),
+                            (
+                                "datatype_description",
+                                Node::opt_text(a.datatype_description.clone()),
+                            ),
                             ("order", Node::Integer(i64::from(a.order))),
                             ("description", Node::text(&a.description)),
                         ];
@@ -74,7 +83,12 @@ pub fn service_definition(service: &Service, attributes: &[AttributeDef]) -> Nod
                                     "value",
                                     a.values
                                         .iter()
-                                        .map(|v| Node::Object(vec![("key", Node::text(&v.key)), ("name", Node::text(&v.name))]))
+                                        .map(|v| {
+                                            Node::Object(vec![
+                                                ("key", Node::text(&v.key)),
+                                                ("name", Node::text(&v.name)),
+                                            ])
+                                        })
                                         .collect(),
                                 ),
                             ));
@@ -105,14 +119,22 @@ pub fn token(t: &TokenLookup) -> Node {
     Node::List(
         "request",
         vec![Node::Object(vec![
-            ("service_request_id", Node::opt_text(t.service_request_id.map(|id| id.to_string()))),
+            (
+                "service_request_id",
+                Node::opt_text(t.service_request_id.map(|id| id.to_string())),
+            ),
             ("token", Node::text(&t.token)),
         ])],
     )
 }
 
 pub fn requests(list: &[PublicRequest], offset_minutes: i32, extensions: bool) -> Node {
-    Node::List("request", list.iter().map(|r| request(r, offset_minutes, extensions)).collect())
+    Node::List(
+        "request",
+        list.iter()
+            .map(|r| request(r, offset_minutes, extensions))
+            .collect(),
+    )
 }
 
 /// Every field of §3.10, always present (D13), in the documented order; with `extensions` the additions of §4.2.
@@ -124,11 +146,20 @@ fn request(r: &PublicRequest, off: i32, extensions: bool) -> Node {
         ("service_name", Node::text(&r.service_name)),
         ("service_code", Node::text(&r.service_code)),
         ("description", Node::opt_text(r.description.clone())),
-        ("agency_responsible", Node::opt_text(r.agency_responsible.clone())),
+        (
+            "agency_responsible",
+            Node::opt_text(r.agency_responsible.clone()),
+        ),
         ("service_notice", Node::opt_text(r.service_notice.clone())),
-        ("requested_datetime", Node::text(format_w3c(r.requested, off))),
+        (
+            "requested_datetime",
+            Node::text(format_w3c(r.requested, off)),
+        ),
         ("updated_datetime", Node::text(format_w3c(r.updated, off))),
-        ("expected_datetime", Node::opt_text(r.expected.map(|t| format_w3c(t, off)))),
+        (
+            "expected_datetime",
+            Node::opt_text(r.expected.map(|t| format_w3c(t, off))),
+        ),
         ("address", Node::opt_text(r.address.clone())),
         ("address_id", Node::opt_text(r.address_id.clone())),
         ("zipcode", Node::opt_text(r.zipcode.clone())),
@@ -149,7 +180,11 @@ fn request(r: &PublicRequest, off: i32, extensions: bool) -> Node {
                         } else {
                             Node::opt_text(a.values.first().cloned())
                         };
-                        Node::Object(vec![("code", Node::text(&a.code)), ("name", Node::text(&a.name)), ("value", value)])
+                        Node::Object(vec![
+                            ("code", Node::text(&a.code)),
+                            ("name", Node::text(&a.name)),
+                            ("value", value),
+                        ])
                     })
                     .collect(),
             ),
@@ -162,7 +197,10 @@ fn request(r: &PublicRequest, off: i32, extensions: bool) -> Node {
                 ("parent_service_request_id", Node::Null),
                 ("title", Node::Null),
                 ("detailed_status", Node::text(&r.detailed_status)),
-                ("media_urls", Node::List("media_url", r.media_urls.iter().map(Node::text).collect())),
+                (
+                    "media_urls",
+                    Node::List("media_url", r.media_urls.iter().map(Node::text).collect()),
+                ),
             ]),
         ));
         members.push((

@@ -17,12 +17,17 @@ pub struct ApiKeyRow {
 }
 
 pub fn insert(conn: &mut AnyConnection, row: &ApiKeyRow) -> Result<(), StoreError> {
-    diesel::insert_into(api_keys::table).values(row).execute(conn)?;
+    diesel::insert_into(api_keys::table)
+        .values(row)
+        .execute(conn)?;
     Ok(())
 }
 
 /// The active key with this hash.
-pub fn find_active(conn: &mut AnyConnection, key_hash: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+pub fn find_active(
+    conn: &mut AnyConnection,
+    key_hash: &str,
+) -> Result<Option<ApiKeyRow>, StoreError> {
     Ok(api_keys::table
         .filter(api_keys::key_hash.eq(key_hash))
         .filter(api_keys::revoked_at.is_null())
@@ -32,18 +37,33 @@ pub fn find_active(conn: &mut AnyConnection, key_hash: &str) -> Result<Option<Ap
 }
 
 pub fn by_name(conn: &mut AnyConnection, name: &str) -> Result<Option<ApiKeyRow>, StoreError> {
-    Ok(api_keys::table.filter(api_keys::name.eq(name)).select(ApiKeyRow::as_select()).first(conn).optional()?)
+    Ok(api_keys::table
+        .filter(api_keys::name.eq(name))
+        .select(ApiKeyRow::as_select())
+        .first(conn)
+        .optional()?)
 }
 
 pub fn list(conn: &mut AnyConnection) -> Result<Vec<ApiKeyRow>, StoreError> {
-    Ok(api_keys::table.order(api_keys::created_at).select(ApiKeyRow::as_select()).load(conn)?)
+    Ok(api_keys::table
+        .order(api_keys::created_at)
+        .select(ApiKeyRow::as_select())
+        .load(conn)?)
 }
 
 /// Revokes by id or name; returns how many keys changed.
-pub fn revoke(conn: &mut AnyConnection, id_or_name: &str, at: NaiveDateTime) -> Result<usize, StoreError> {
+pub fn revoke(
+    conn: &mut AnyConnection,
+    id_or_name: &str,
+    at: NaiveDateTime,
+) -> Result<usize, StoreError> {
     Ok(diesel::update(
         api_keys::table
-            .filter(api_keys::id.eq(id_or_name).or(api_keys::name.eq(id_or_name)))
+            .filter(
+                api_keys::id
+                    .eq(id_or_name)
+                    .or(api_keys::name.eq(id_or_name)),
+            )
             .filter(api_keys::revoked_at.is_null()),
     )
     .set(api_keys::revoked_at.eq(Some(at)))
@@ -51,9 +71,18 @@ pub fn revoke(conn: &mut AnyConnection, id_or_name: &str, at: NaiveDateTime) -> 
 }
 
 /// Re-keys an existing key (import of a changed key) and clears a revocation.
-pub fn update_key(conn: &mut AnyConnection, id: &str, key_hash: &str, kind: &str) -> Result<(), StoreError> {
+pub fn update_key(
+    conn: &mut AnyConnection,
+    id: &str,
+    key_hash: &str,
+    kind: &str,
+) -> Result<(), StoreError> {
     diesel::update(api_keys::table.find(id))
-        .set((api_keys::key_hash.eq(key_hash), api_keys::kind.eq(kind), api_keys::revoked_at.eq(None::<NaiveDateTime>)))
+        .set((
+            api_keys::key_hash.eq(key_hash),
+            api_keys::kind.eq(kind),
+            api_keys::revoked_at.eq(None::<NaiveDateTime>),
+        ))
         .execute(conn)?;
     Ok(())
 }

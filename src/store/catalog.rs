@@ -69,8 +69,12 @@ impl From<JurisdictionRow> for Jurisdiction {
 impl TryFrom<ServiceRow> for Service {
     type Error = StoreError;
     fn try_from(r: ServiceRow) -> Result<Self, StoreError> {
-        let service_type = ServiceType::parse(&r.service_type)
-            .ok_or_else(|| StoreError::Corrupt(format!("service {} has unknown type {}", r.code, r.service_type)))?;
+        let service_type = ServiceType::parse(&r.service_type).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "service {} has unknown type {}",
+                r.code, r.service_type
+            ))
+        })?;
         Ok(Self {
             jurisdiction_id: r.jurisdiction_id,
             code: r.code,
@@ -88,8 +92,12 @@ impl TryFrom<ServiceRow> for Service {
 impl TryFrom<AttributeRow> for AttributeDef {
     type Error = StoreError;
     fn try_from(r: AttributeRow) -> Result<Self, StoreError> {
-        let datatype = Datatype::parse(&r.datatype)
-            .ok_or_else(|| StoreError::Corrupt(format!("attribute {} has unknown datatype {}", r.code, r.datatype)))?;
+        let datatype = Datatype::parse(&r.datatype).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "attribute {} has unknown datatype {}",
+                r.code, r.datatype
+            ))
+        })?;
         let values: Vec<ListValue> = serde_json::from_str(&r.values_json)
             .map_err(|e| StoreError::Corrupt(format!("attribute {} values: {e}", r.code)))?;
         Ok(Self {
@@ -117,7 +125,10 @@ pub fn jurisdictions(conn: &mut AnyConnection) -> Result<Vec<Jurisdiction>, Stor
 }
 
 /// Active services of a jurisdiction, in a stable order (group, then name, then code).
-pub fn services(conn: &mut AnyConnection, jurisdiction_id: &str) -> Result<Vec<(Service, bool)>, StoreError> {
+pub fn services(
+    conn: &mut AnyConnection,
+    jurisdiction_id: &str,
+) -> Result<Vec<(Service, bool)>, StoreError> {
     let rows = services::table
         .filter(services::jurisdiction_id.eq(jurisdiction_id))
         .filter(services::active.eq(true))
@@ -138,7 +149,11 @@ pub fn services(conn: &mut AnyConnection, jurisdiction_id: &str) -> Result<Vec<(
 }
 
 /// An active service by code.
-pub fn service(conn: &mut AnyConnection, jurisdiction_id: &str, code: &str) -> Result<Option<Service>, StoreError> {
+pub fn service(
+    conn: &mut AnyConnection,
+    jurisdiction_id: &str,
+    code: &str,
+) -> Result<Option<Service>, StoreError> {
     services::table
         .find((jurisdiction_id, code))
         .filter(services::active.eq(true))
@@ -150,7 +165,11 @@ pub fn service(conn: &mut AnyConnection, jurisdiction_id: &str, code: &str) -> R
 }
 
 /// Attribute definitions of a service, in display order.
-pub fn attributes(conn: &mut AnyConnection, jurisdiction_id: &str, code: &str) -> Result<Vec<AttributeDef>, StoreError> {
+pub fn attributes(
+    conn: &mut AnyConnection,
+    jurisdiction_id: &str,
+    code: &str,
+) -> Result<Vec<AttributeDef>, StoreError> {
     service_attributes::table
         .filter(service_attributes::jurisdiction_id.eq(jurisdiction_id))
         .filter(service_attributes::service_code.eq(code))
@@ -163,7 +182,10 @@ pub fn attributes(conn: &mut AnyConnection, jurisdiction_id: &str, code: &str) -
 }
 
 /// When the jurisdiction's published catalogue last changed (discovery `changeset`).
-pub fn changeset(conn: &mut AnyConnection, jurisdiction_id: &str) -> Result<Option<NaiveDateTime>, StoreError> {
+pub fn changeset(
+    conn: &mut AnyConnection,
+    jurisdiction_id: &str,
+) -> Result<Option<NaiveDateTime>, StoreError> {
     let j: Option<NaiveDateTime> = jurisdictions::table
         .find(jurisdiction_id)
         .select(jurisdictions::updated_at)
@@ -176,15 +198,34 @@ pub fn changeset(conn: &mut AnyConnection, jurisdiction_id: &str) -> Result<Opti
     Ok(j.max(s))
 }
 
-pub fn jurisdiction_row(conn: &mut AnyConnection, id: &str) -> Result<Option<JurisdictionRow>, StoreError> {
-    Ok(jurisdictions::table.find(id).select(JurisdictionRow::as_select()).first(conn).optional()?)
+pub fn jurisdiction_row(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<JurisdictionRow>, StoreError> {
+    Ok(jurisdictions::table
+        .find(id)
+        .select(JurisdictionRow::as_select())
+        .first(conn)
+        .optional()?)
 }
 
-pub fn service_row(conn: &mut AnyConnection, jurisdiction_id: &str, code: &str) -> Result<Option<ServiceRow>, StoreError> {
-    Ok(services::table.find((jurisdiction_id, code)).select(ServiceRow::as_select()).first(conn).optional()?)
+pub fn service_row(
+    conn: &mut AnyConnection,
+    jurisdiction_id: &str,
+    code: &str,
+) -> Result<Option<ServiceRow>, StoreError> {
+    Ok(services::table
+        .find((jurisdiction_id, code))
+        .select(ServiceRow::as_select())
+        .first(conn)
+        .optional()?)
 }
 
-pub fn attribute_rows(conn: &mut AnyConnection, jurisdiction_id: &str, code: &str) -> Result<Vec<AttributeRow>, StoreError> {
+pub fn attribute_rows(
+    conn: &mut AnyConnection,
+    jurisdiction_id: &str,
+    code: &str,
+) -> Result<Vec<AttributeRow>, StoreError> {
     Ok(service_attributes::table
         .filter(service_attributes::jurisdiction_id.eq(jurisdiction_id))
         .filter(service_attributes::service_code.eq(code))
@@ -193,26 +234,47 @@ pub fn attribute_rows(conn: &mut AnyConnection, jurisdiction_id: &str, code: &st
         .load(conn)?)
 }
 
-pub fn upsert_jurisdiction(conn: &mut AnyConnection, row: &JurisdictionRow, exists: bool) -> Result<(), StoreError> {
+pub fn upsert_jurisdiction(
+    conn: &mut AnyConnection,
+    row: &JurisdictionRow,
+    exists: bool,
+) -> Result<(), StoreError> {
     if exists {
-        diesel::update(jurisdictions::table.find(&row.id)).set(row).execute(conn)?;
+        diesel::update(jurisdictions::table.find(&row.id))
+            .set(row)
+            .execute(conn)?;
     } else {
-        diesel::insert_into(jurisdictions::table).values(row).execute(conn)?;
+        diesel::insert_into(jurisdictions::table)
+            .values(row)
+            .execute(conn)?;
     }
     Ok(())
 }
 
-pub fn upsert_service(conn: &mut AnyConnection, row: &ServiceRow, exists: bool) -> Result<(), StoreError> {
+pub fn upsert_service(
+    conn: &mut AnyConnection,
+    row: &ServiceRow,
+    exists: bool,
+) -> Result<(), StoreError> {
     if exists {
-        diesel::update(services::table.find((&row.jurisdiction_id, &row.code))).set(row).execute(conn)?;
+        diesel::update(services::table.find((&row.jurisdiction_id, &row.code)))
+            .set(row)
+            .execute(conn)?;
     } else {
-        diesel::insert_into(services::table).values(row).execute(conn)?;
+        diesel::insert_into(services::table)
+            .values(row)
+            .execute(conn)?;
     }
     Ok(())
 }
 
 /// Replaces a service's attribute definitions.
-pub fn replace_attributes(conn: &mut AnyConnection, jurisdiction_id: &str, code: &str, rows: &[AttributeRow]) -> Result<(), StoreError> {
+pub fn replace_attributes(
+    conn: &mut AnyConnection,
+    jurisdiction_id: &str,
+    code: &str,
+    rows: &[AttributeRow],
+) -> Result<(), StoreError> {
     diesel::delete(
         service_attributes::table
             .filter(service_attributes::jurisdiction_id.eq(jurisdiction_id))
@@ -220,7 +282,9 @@ pub fn replace_attributes(conn: &mut AnyConnection, jurisdiction_id: &str, code:
     )
     .execute(conn)?;
     for row in rows {
-        diesel::insert_into(service_attributes::table).values(row).execute(conn)?;
+        diesel::insert_into(service_attributes::table)
+            .values(row)
+            .execute(conn)?;
     }
     Ok(())
 }

@@ -36,7 +36,8 @@ pub enum ConnError {
 /// "database is locked" while the pool fills. `synchronous=FULL` because an acknowledged report must survive
 /// power loss, not only a crash (WAL with NORMAL may lose the last commits). `journal_mode=WAL` persists in
 /// the file and is set by the migrator.
-pub const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;";
+pub const SQLITE_PRAGMAS: &str =
+    "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;";
 
 /// Open one connection of the configured backend.
 pub fn establish(url: &DatabaseUrl) -> Result<AnyConnection, ConnError> {

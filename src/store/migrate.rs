@@ -22,13 +22,17 @@ pub fn run(url: &DatabaseUrl) -> anyhow::Result<()> {
             // foreign_keys is a no-op inside a transaction, and migrations run in one: switch it off for the
             // harness and check the result afterwards instead.
             c.batch_execute("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = OFF;")?;
-            c.run_pending_migrations(SQLITE).map_err(|e| anyhow!("migrating SQLite: {e}"))?;
+            c.run_pending_migrations(SQLITE)
+                .map_err(|e| anyhow!("migrating SQLite: {e}"))?;
             c.batch_execute("PRAGMA foreign_key_check; PRAGMA foreign_keys = ON;")?;
         }
         AnyConnection::Postgres(c) => {
             // Two processes starting at once must not both migrate.
             c.batch_execute("SELECT pg_advisory_lock(3110311)")?;
-            let result = c.run_pending_migrations(POSTGRES).map(|_| ()).map_err(|e| anyhow!("migrating PostgreSQL: {e}"));
+            let result = c
+                .run_pending_migrations(POSTGRES)
+                .map(|_| ())
+                .map_err(|e| anyhow!("migrating PostgreSQL: {e}"));
             c.batch_execute("SELECT pg_advisory_unlock(3110311)")?;
             result?;
         }

@@ -40,7 +40,10 @@ impl StoreError {
     pub fn is_unique_violation(&self) -> bool {
         matches!(
             self,
-            StoreError::Query(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))
+            StoreError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
         )
     }
 }
@@ -73,7 +76,11 @@ impl Store {
             DatabaseUrl::Sqlite(_) => (build(8)?, Some(build(1)?)),
             DatabaseUrl::Postgres(_) => (build(10)?, None),
         };
-        Ok(Self { read, write, url: url.clone() })
+        Ok(Self {
+            read,
+            write,
+            url: url.clone(),
+        })
     }
 
     pub fn url(&self) -> &DatabaseUrl {
@@ -105,14 +112,20 @@ impl Store {
     }
 
     /// Synchronous write transaction for the command-line tools.
-    pub fn write_blocking<T>(&self, f: impl FnOnce(&mut AnyConnection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    pub fn write_blocking<T>(
+        &self,
+        f: impl FnOnce(&mut AnyConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let pool = self.write.as_ref().unwrap_or(&self.read);
         let mut conn = pool.get()?;
         (*conn).transaction(f)
     }
 
     /// Synchronous reads for the command-line tools.
-    pub fn read_blocking<T>(&self, f: impl FnOnce(&mut AnyConnection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    pub fn read_blocking<T>(
+        &self,
+        f: impl FnOnce(&mut AnyConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         f(&mut *self.read.get()?)
     }
 }

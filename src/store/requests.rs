@@ -109,32 +109,53 @@ pub struct RequestFilter {
 }
 
 /// Publicly visible: not hidden by staff and published by moderation.
-fn public() -> diesel::dsl::And<diesel::dsl::Eq<requests::hidden, bool>, diesel::dsl::Eq<requests::moderation_state, &'static str>> {
-    requests::hidden.eq(false).and(requests::moderation_state.eq("published"))
+fn public() -> diesel::dsl::And<
+    diesel::dsl::Eq<requests::hidden, bool>,
+    diesel::dsl::Eq<requests::moderation_state, &'static str>,
+> {
+    requests::hidden
+        .eq(false)
+        .and(requests::moderation_state.eq("published"))
 }
 
 /// Inserts a request and returns its id.
 pub fn insert(conn: &mut AnyConnection, row: &NewRequestRow) -> Result<i64, StoreError> {
-    Ok(diesel::insert_into(requests::table).values(row).returning(requests::id).get_result(conn)?)
+    Ok(diesel::insert_into(requests::table)
+        .values(row)
+        .returning(requests::id)
+        .get_result(conn)?)
 }
 
-pub fn insert_attributes(conn: &mut AnyConnection, rows: &[AttributeValueRow]) -> Result<(), StoreError> {
+pub fn insert_attributes(
+    conn: &mut AnyConnection,
+    rows: &[AttributeValueRow],
+) -> Result<(), StoreError> {
     for row in rows {
-        diesel::insert_into(request_attributes::table).values(row).execute(conn)?;
+        diesel::insert_into(request_attributes::table)
+            .values(row)
+            .execute(conn)?;
     }
     Ok(())
 }
 
 pub fn insert_media(conn: &mut AnyConnection, rows: &[MediaRow]) -> Result<(), StoreError> {
     for row in rows {
-        diesel::insert_into(request_media::table).values(row).execute(conn)?;
+        diesel::insert_into(request_media::table)
+            .values(row)
+            .execute(conn)?;
     }
     Ok(())
 }
 
 /// Records an idempotency key. A key already used by the same API key fails with a unique violation, which
 /// the caller turns into "answer with the stored request".
-pub fn insert_idempotency(conn: &mut AnyConnection, api_key_id: &str, key: &str, request_id: i64, at: NaiveDateTime) -> Result<(), StoreError> {
+pub fn insert_idempotency(
+    conn: &mut AnyConnection,
+    api_key_id: &str,
+    key: &str,
+    request_id: i64,
+    at: NaiveDateTime,
+) -> Result<(), StoreError> {
     diesel::insert_into(idempotency_keys::table)
         .values((
             idempotency_keys::api_key_id.eq(api_key_id),
@@ -146,7 +167,11 @@ pub fn insert_idempotency(conn: &mut AnyConnection, api_key_id: &str, key: &str,
     Ok(())
 }
 
-pub fn find_idempotent(conn: &mut AnyConnection, api_key_id: &str, key: &str) -> Result<Option<RequestRow>, StoreError> {
+pub fn find_idempotent(
+    conn: &mut AnyConnection,
+    api_key_id: &str,
+    key: &str,
+) -> Result<Option<RequestRow>, StoreError> {
     Ok(idempotency_keys::table
         .inner_join(requests::table.on(requests::id.eq(idempotency_keys::request_id)))
         .filter(idempotency_keys::api_key_id.eq(api_key_id))
@@ -157,7 +182,10 @@ pub fn find_idempotent(conn: &mut AnyConnection, api_key_id: &str, key: &str) ->
 }
 
 /// Public requests matching the filter, newest first (D8), one page.
-pub fn list_public(conn: &mut AnyConnection, f: &RequestFilter) -> Result<Vec<RequestRow>, StoreError> {
+pub fn list_public(
+    conn: &mut AnyConnection,
+    f: &RequestFilter,
+) -> Result<Vec<RequestRow>, StoreError> {
     let mut q = requests::table
         .filter(requests::jurisdiction_id.eq(f.jurisdiction_id.clone()))
         .filter(public())
@@ -184,14 +212,20 @@ pub fn list_public(conn: &mut AnyConnection, f: &RequestFilter) -> Result<Vec<Re
     if let Some(t) = f.updated_to {
         q = q.filter(requests::updated_at.le(t));
     }
-    Ok(q.order((requests::requested_at.desc(), requests::id.desc()))
-        .offset(f.offset)
-        .limit(f.limit)
-        .load(conn)?)
+    Ok(
+        q.order((requests::requested_at.desc(), requests::id.desc()))
+            .offset(f.offset)
+            .limit(f.limit)
+            .load(conn)?,
+    )
 }
 
 /// One public request.
-pub fn get_public(conn: &mut AnyConnection, jurisdiction_id: &str, id: i64) -> Result<Option<RequestRow>, StoreError> {
+pub fn get_public(
+    conn: &mut AnyConnection,
+    jurisdiction_id: &str,
+    id: i64,
+) -> Result<Option<RequestRow>, StoreError> {
     Ok(requests::table
         .find(id)
         .filter(requests::jurisdiction_id.eq(jurisdiction_id))
@@ -202,7 +236,11 @@ pub fn get_public(conn: &mut AnyConnection, jurisdiction_id: &str, id: i64) -> R
 }
 
 /// The request a token stands for, with whether it may be shown yet.
-pub fn by_token(conn: &mut AnyConnection, jurisdiction_id: &str, token: &str) -> Result<Option<(i64, bool)>, StoreError> {
+pub fn by_token(
+    conn: &mut AnyConnection,
+    jurisdiction_id: &str,
+    token: &str,
+) -> Result<Option<(i64, bool)>, StoreError> {
     let row: Option<(i64, bool, String)> = requests::table
         .filter(requests::token.eq(token))
         .filter(requests::jurisdiction_id.eq(jurisdiction_id))
@@ -212,10 +250,17 @@ pub fn by_token(conn: &mut AnyConnection, jurisdiction_id: &str, token: &str) ->
     Ok(row.map(|(id, hidden, state)| (id, !hidden && state == "published")))
 }
 
-pub fn attributes_of(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<AttributeValueRow>, StoreError> {
+pub fn attributes_of(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+) -> Result<Vec<AttributeValueRow>, StoreError> {
     Ok(request_attributes::table
         .filter(request_attributes::request_id.eq_any(ids.to_vec()))
-        .order((request_attributes::request_id, request_attributes::code, request_attributes::position))
+        .order((
+            request_attributes::request_id,
+            request_attributes::code,
+            request_attributes::position,
+        ))
         .select(AttributeValueRow::as_select())
         .load(conn)?)
 }
@@ -229,7 +274,10 @@ pub fn media_of(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<MediaRow>, 
 }
 
 /// A stored photo by file name, only when its request is public.
-pub fn public_media_file(conn: &mut AnyConnection, file_name: &str) -> Result<Option<MediaRow>, StoreError> {
+pub fn public_media_file(
+    conn: &mut AnyConnection,
+    file_name: &str,
+) -> Result<Option<MediaRow>, StoreError> {
     Ok(request_media::table
         .inner_join(requests::table.on(requests::id.eq(request_media::request_id)))
         .filter(request_media::file_name.eq(file_name))
@@ -241,7 +289,11 @@ pub fn public_media_file(conn: &mut AnyConnection, file_name: &str) -> Result<Op
 
 /// Every stored request with its personal data (tests and the privacy tooling use this; never a public path).
 pub fn get_any(conn: &mut AnyConnection, id: i64) -> Result<Option<RequestRow>, StoreError> {
-    Ok(requests::table.find(id).select(RequestRow::as_select()).first(conn).optional()?)
+    Ok(requests::table
+        .find(id)
+        .select(RequestRow::as_select())
+        .first(conn)
+        .optional()?)
 }
 
 pub fn count(conn: &mut AnyConnection) -> Result<i64, StoreError> {

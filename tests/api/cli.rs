@@ -4,35 +4,82 @@ use crate::both_backends;
 use crate::helpers::*;
 use std::process::Command;
 
-both_backends!(apikey_create_prints_the_key_last_and_revoke_stops_it, import_is_idempotent_and_updates_on_change, a_bad_import_changes_nothing);
+both_backends!(
+    apikey_create_prints_the_key_last_and_revoke_stops_it,
+    import_is_idempotent_and_updates_on_change,
+    a_bad_import_changes_nothing
+);
 
 fn civic311(args: &[&str], db: &civic311::config::DatabaseUrl) -> (bool, String, String) {
     let url = match db {
         civic311::config::DatabaseUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
         civic311::config::DatabaseUrl::Postgres(u) => u.clone(),
     };
-    let out = Command::new(env!("CARGO_BIN_EXE_civic311")).args(args).env("CIVIC311_DATABASE_URL", url).env("RUST_LOG", "warn").output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_civic311"))
+        .args(args)
+        .env("CIVIC311_DATABASE_URL", url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 async fn apikey_create_prints_the_key_last_and_revoke_stops_it(app: TestApp) {
     let db = app.database_url.clone();
-    let (ok, out, err) = tokio::task::spawn_blocking(move || civic311(&["apikey", "create", "Jakarta Kini app", "--kind", "production"], &db)).await.unwrap();
+    let (ok, out, err) = tokio::task::spawn_blocking(move || {
+        civic311(
+            &[
+                "apikey",
+                "create",
+                "Jakarta Kini app",
+                "--kind",
+                "production",
+            ],
+            &db,
+        )
+    })
+    .await
+    .unwrap();
     assert!(ok, "{err}");
     let key = out.lines().last().unwrap().trim().to_string();
     assert!(key.starts_with("c311_") && key.len() > 30, "{out}");
-    let form = [("api_key", key.as_str()), ("service_code", "LIGHT"), ("address_string", "Jl. Thamrin"), ("attribute[STATE]", "day")];
+    let form = [
+        ("api_key", key.as_str()),
+        ("service_code", "LIGHT"),
+        ("address_string", "Jl. Thamrin"),
+        ("attribute[STATE]", "day"),
+    ];
     assert_eq!(app.post_form("json", &form).await.status(), 200);
 
     let db = app.database_url.clone();
-    let (ok, list, _) = tokio::task::spawn_blocking(move || civic311(&["apikey", "list"], &db)).await.unwrap();
+    let (ok, list, _) = tokio::task::spawn_blocking(move || civic311(&["apikey", "list"], &db))
+        .await
+        .unwrap();
     assert!(ok);
-    assert!(list.contains("Jakarta Kini app") && !list.contains(&key), "{list}");
-    let stored = app.store.read(civic311::store::api_keys::list).await.unwrap();
-    assert!(stored.iter().all(|k| k.key_hash != key), "only a hash is stored");
+    assert!(
+        list.contains("Jakarta Kini app") && !list.contains(&key),
+        "{list}"
+    );
+    let stored = app
+        .store
+        .read(civic311::store::api_keys::list)
+        .await
+        .unwrap();
+    assert!(
+        stored.iter().all(|k| k.key_hash != key),
+        "only a hash is stored"
+    );
 
     let db = app.database_url.clone();
-    let (ok, _, err) = tokio::task::spawn_blocking(move || civic311(&["apikey", "revoke", "Jakarta Kini app"], &db)).await.unwrap();
+    let (ok, _, err) = tokio::task::spawn_blocking(move || {
+        civic311(&["apikey", "revoke", "Jakarta Kini app"], &db)
+    })
+    .await
+    .unwrap();
     assert!(ok, "{err}");
     assert_eq!(app.post_form("json", &form).await.status(), 403);
 }
@@ -41,24 +88,58 @@ async fn import_is_idempotent_and_updates_on_change(app: TestApp) {
     let before = app.get_json("/open311/discovery.json").await["changeset"].clone();
     let db = app.database_url.clone();
     let demo = repo_path("examples/demo-city").display().to_string();
-    let (ok, out, err) = tokio::task::spawn_blocking(move || civic311(&["import", &demo], &db)).await.unwrap();
+    let (ok, out, err) = tokio::task::spawn_blocking(move || civic311(&["import", &demo], &db))
+        .await
+        .unwrap();
     assert!(ok, "{err}");
     assert!(out.contains("0 created, 0 updated, 6 unchanged"), "{out}");
-    assert_eq!(app.get_json("/open311/discovery.json").await["changeset"], before, "nothing changed, so neither did the changeset");
+    assert_eq!(
+        app.get_json("/open311/discovery.json").await["changeset"],
+        before,
+        "nothing changed, so neither did the changeset"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&repo_path("examples/demo-city"), dir.path());
     let flood = dir.path().join("services/flood.toml");
-    let text = std::fs::read_to_string(&flood).unwrap().replace("name = \"Flooded street\"", "name = \"Flooded road\"").replace("max = 300", "max = 250");
+    let text = std::fs::read_to_string(&flood)
+        .unwrap()
+        .replace("name = \"Flooded street\"", "name = \"Flooded road\"")
+        .replace("max = 300", "max = 250");
     std::fs::write(&flood, text).unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let (store, path) = (app.store.clone(), dir.path().to_path_buf());
-    let summary = tokio::task::spawn_blocking(move || civic311::import::import_dir(&store, &path)).await.unwrap().unwrap();
-    assert_eq!((summary.created, summary.updated, summary.unchanged), (0, 1, 5));
+    let summary = tokio::task::spawn_blocking(move || civic311::import::import_dir(&store, &path))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (summary.created, summary.updated, summary.unchanged),
+        (0, 1, 5)
+    );
     let services = app.get_json("/open311/v2/services.json").await;
-    assert!(services.as_array().unwrap().iter().any(|s| s["service_name"] == "Flooded road"));
-    assert_ne!(app.get_json("/open311/discovery.json").await["changeset"], before);
-    let resp = app.post_form("json", &[("api_key", DEMO_KEY), ("service_code", "FLOOD"), ("lat", "-6.2"), ("long", "106.8"), ("attribute[DEPTH]", "280"), ("attribute[PASSABLE]", "all")]).await;
+    assert!(services
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["service_name"] == "Flooded road"));
+    assert_ne!(
+        app.get_json("/open311/discovery.json").await["changeset"],
+        before
+    );
+    let resp = app
+        .post_form(
+            "json",
+            &[
+                ("api_key", DEMO_KEY),
+                ("service_code", "FLOOD"),
+                ("lat", "-6.2"),
+                ("long", "106.8"),
+                ("attribute[DEPTH]", "280"),
+                ("attribute[PASSABLE]", "all"),
+            ],
+        )
+        .await;
     assert_eq!(resp.status(), 400, "the new maximum applies");
 }
 
@@ -77,7 +158,11 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 
 async fn a_bad_import_changes_nothing(app: TestApp) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("a.toml"), "[[services]]\ncode = \"NEWONE\"\nname = \"Fine\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("a.toml"),
+        "[[services]]\ncode = \"NEWONE\"\nname = \"Fine\"\n",
+    )
+    .unwrap();
     std::fs::write(
         dir.path().join("b.toml"),
         "[[services]]\ncode = \"BROKEN\"\nname = \"Broken\"\n[[services.attributes]]\ncode = \"X\"\ndatatype = \"colour\"\ndescription = \"?\"\n",
@@ -85,16 +170,27 @@ async fn a_bad_import_changes_nothing(app: TestApp) {
     .unwrap();
     let db = app.database_url.clone();
     let d = dir.path().display().to_string();
-    let (ok, _, err) = tokio::task::spawn_blocking(move || civic311(&["import", &d], &db)).await.unwrap();
+    let (ok, _, err) = tokio::task::spawn_blocking(move || civic311(&["import", &d], &db))
+        .await
+        .unwrap();
     assert!(!ok);
-    assert!(err.contains("b.toml: services[0] (BROKEN): attributes[0] (X): datatype"), "{err}");
+    assert!(
+        err.contains("b.toml: services[0] (BROKEN): attributes[0] (X): datatype"),
+        "{err}"
+    );
     let services = app.get_json("/open311/v2/services.json").await;
-    assert!(!services.to_string().contains("NEWONE"), "nothing of a refused import is applied");
+    assert!(
+        !services.to_string().contains("NEWONE"),
+        "nothing of a refused import is applied"
+    );
 }
 
 #[test]
 fn unknown_database_scheme_is_a_startup_error_naming_it() {
-    let out = Command::new(env!("CARGO_BIN_EXE_civic311")).args(["migrate", "--database-url", "mysql://root@localhost/x"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_civic311"))
+        .args(["migrate", "--database-url", "mysql://root@localhost/x"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("mysql"), "{err}");
@@ -103,9 +199,22 @@ fn unknown_database_scheme_is_a_startup_error_naming_it() {
 #[test]
 fn unreachable_postgres_fails_fast_with_the_real_error() {
     let start = std::time::Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_civic311")).args(["migrate", "--database-url", "postgres://nobody@127.0.0.1:1/x"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_civic311"))
+        .args([
+            "migrate",
+            "--database-url",
+            "postgres://nobody@127.0.0.1:1/x",
+        ])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("127.0.0.1") || err.to_lowercase().contains("connect"), "{err}");
-    assert!(start.elapsed() < std::time::Duration::from_secs(20), "it should not wait for a pool timeout");
+    assert!(
+        err.contains("127.0.0.1") || err.to_lowercase().contains("connect"),
+        "{err}"
+    );
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(20),
+        "it should not wait for a pool timeout"
+    );
 }

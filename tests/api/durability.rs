@@ -35,11 +35,23 @@ async fn connections_commit_durably(app: TestApp) {
         .read(move |conn| {
             Ok(match backend {
                 Backend::Sqlite => vec![
-                    diesel::sql_query("SELECT synchronous AS value FROM pragma_synchronous").get_result::<Number>(conn)?.value.to_string(),
-                    diesel::sql_query("SELECT journal_mode AS value FROM pragma_journal_mode").get_result::<Setting>(conn)?.value,
-                    diesel::sql_query("SELECT foreign_keys AS value FROM pragma_foreign_keys").get_result::<Number>(conn)?.value.to_string(),
+                    diesel::sql_query("SELECT synchronous AS value FROM pragma_synchronous")
+                        .get_result::<Number>(conn)?
+                        .value
+                        .to_string(),
+                    diesel::sql_query("SELECT journal_mode AS value FROM pragma_journal_mode")
+                        .get_result::<Setting>(conn)?
+                        .value,
+                    diesel::sql_query("SELECT foreign_keys AS value FROM pragma_foreign_keys")
+                        .get_result::<Number>(conn)?
+                        .value
+                        .to_string(),
                 ],
-                Backend::Postgres => vec![diesel::sql_query("SELECT current_setting('synchronous_commit') AS value").get_result::<Setting>(conn)?.value],
+                Backend::Postgres => vec![
+                    diesel::sql_query("SELECT current_setting('synchronous_commit') AS value")
+                        .get_result::<Setting>(conn)?
+                        .value,
+                ],
             })
         })
         .await
@@ -51,12 +63,27 @@ async fn connections_commit_durably(app: TestApp) {
     }
 }
 
-async fn post_with_key(app: &TestApp, api_key: &str, header: Option<&str>, field: Option<&str>) -> Value {
-    let mut form = vec![("api_key", api_key), ("service_code", "FLOOD"), ("lat", "-6.2"), ("long", "106.8"), ("attribute[DEPTH]", "12"), ("attribute[PASSABLE]", "all")];
+async fn post_with_key(
+    app: &TestApp,
+    api_key: &str,
+    header: Option<&str>,
+    field: Option<&str>,
+) -> Value {
+    let mut form = vec![
+        ("api_key", api_key),
+        ("service_code", "FLOOD"),
+        ("lat", "-6.2"),
+        ("long", "106.8"),
+        ("attribute[DEPTH]", "12"),
+        ("attribute[PASSABLE]", "all"),
+    ];
     if let Some(f) = field {
         form.push(("idempotency_key", f));
     }
-    let mut req = app.client.post(app.url("/open311/v2/requests.json")).form(&form);
+    let mut req = app
+        .client
+        .post(app.url("/open311/v2/requests.json"))
+        .form(&form);
     if let Some(h) = header {
         req = req.header("Idempotency-Key", h);
     }
@@ -79,7 +106,13 @@ async fn retry_with_the_same_idempotency_key_gets_the_same_report(app: TestApp) 
         .client
         .post(app.url("/open311/v2/requests.json"))
         .header("Idempotency-Key", "one")
-        .form(&[("api_key", DEMO_KEY), ("idempotency_key", "two"), ("service_code", "LIGHT"), ("address_string", "x"), ("attribute[STATE]", "dark")])
+        .form(&[
+            ("api_key", DEMO_KEY),
+            ("idempotency_key", "two"),
+            ("service_code", "LIGHT"),
+            ("address_string", "x"),
+            ("attribute[STATE]", "dark"),
+        ])
         .send()
         .await
         .unwrap();
@@ -104,10 +137,26 @@ async fn racing_retries_create_one_report(app: TestApp) {
     for _ in 0..8 {
         let (client, url) = (app.client.clone(), app.url("/open311/v2/requests.json"));
         handles.push(tokio::spawn(async move {
-            let form = [("api_key", DEMO_KEY), ("service_code", "FLOOD"), ("lat", "-6.2"), ("long", "106.8"), ("attribute[DEPTH]", "12"), ("attribute[PASSABLE]", "all")];
-            let resp = client.post(url).header("Idempotency-Key", "race-1").form(&form).send().await.unwrap();
+            let form = [
+                ("api_key", DEMO_KEY),
+                ("service_code", "FLOOD"),
+                ("lat", "-6.2"),
+                ("long", "106.8"),
+                ("attribute[DEPTH]", "12"),
+                ("attribute[PASSABLE]", "all"),
+            ];
+            let resp = client
+                .post(url)
+                .header("Idempotency-Key", "race-1")
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(resp.status(), 200);
-            resp.json::<Value>().await.unwrap()[0]["service_request_id"].as_str().unwrap().to_string()
+            resp.json::<Value>().await.unwrap()[0]["service_request_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
         }));
     }
     let mut ids = Vec::new();
@@ -124,7 +173,12 @@ async fn batch_retry_gets_the_same_token(app: TestApp) {
         app.client
             .post(app.url("/open311/v2/requests.json"))
             .header("Idempotency-Key", "dump-1")
-            .form(&[("api_key", DEMO_KEY), ("service_code", "DUMPING"), ("address_string", "Kali Ciliwung, Manggarai"), ("attribute[AMOUNT]", "car")])
+            .form(&[
+                ("api_key", DEMO_KEY),
+                ("service_code", "DUMPING"),
+                ("address_string", "Kali Ciliwung, Manggarai"),
+                ("attribute[AMOUNT]", "car"),
+            ])
             .send()
     };
     let a: Value = post().await.unwrap().json().await.unwrap();

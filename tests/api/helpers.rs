@@ -61,7 +61,9 @@ pub async fn spawn_app_with(backend: Backend, imports: &[PathBuf]) -> TestApp {
     let (database_url, pg_database) = match backend {
         Backend::Sqlite => (DatabaseUrl::Sqlite(dir.path().join("civic311.db")), None),
         Backend::Postgres => {
-            let (url, name) = tokio::task::spawn_blocking(fresh_pg_database).await.unwrap();
+            let (url, name) = tokio::task::spawn_blocking(fresh_pg_database)
+                .await
+                .unwrap();
             (url, Some(name))
         }
     };
@@ -70,20 +72,38 @@ pub async fn spawn_app_with(backend: Backend, imports: &[PathBuf]) -> TestApp {
     settings.workers = Some(2);
     settings.max_photo_bytes = 256 * 1024;
     settings.max_photos = 3;
-    let app = Application::build(settings).await.expect("the server starts");
+    let app = Application::build(settings)
+        .await
+        .expect("the server starts");
     let store = app.state().store.clone();
     for d in imports {
         let (s, d) = (store.clone(), d.clone());
-        tokio::task::spawn_blocking(move || civic311::import::import_dir(&s, &d)).await.unwrap().expect("import");
+        tokio::task::spawn_blocking(move || civic311::import::import_dir(&s, &d))
+            .await
+            .unwrap()
+            .expect("import");
     }
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    TestApp { address, backend, client, store, database_url, data_dir, _dir: dir, pg_database }
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    TestApp {
+        address,
+        backend,
+        client,
+        store,
+        database_url,
+        data_dir,
+        _dir: dir,
+        pg_database,
+    }
 }
 
 pub fn admin_url() -> String {
-    std::env::var("CIVIC311_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("CIVIC311_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 fn with_database(url: &str, db: &str) -> String {
@@ -98,24 +118,33 @@ fn with_database(url: &str, db: &str) -> String {
 /// processes never clone a half-migrated one.
 fn fresh_pg_database() -> (DatabaseUrl, String) {
     let admin = admin_url();
-    let mut conn = PgConnection::establish(&admin)
-        .unwrap_or_else(|e| panic!("PostgreSQL must be reachable at {admin} (set CIVIC311_TEST_DATABASE_URL): {e}"));
+    let mut conn = PgConnection::establish(&admin).unwrap_or_else(|e| {
+        panic!("PostgreSQL must be reachable at {admin} (set CIVIC311_TEST_DATABASE_URL): {e}")
+    });
     let template = format!("civic311_tpl_{}", &migrations_hash()[..12]);
-    conn.batch_execute("SELECT pg_advisory_lock(3110312)").unwrap();
-    let exists = diesel::sql_query(format!("SELECT 1 AS one FROM pg_database WHERE datname = '{template}'"))
-        .execute(&mut conn)
-        .unwrap()
+    conn.batch_execute("SELECT pg_advisory_lock(3110312)")
+        .unwrap();
+    let exists = diesel::sql_query(format!(
+        "SELECT 1 AS one FROM pg_database WHERE datname = '{template}'"
+    ))
+    .execute(&mut conn)
+    .unwrap()
         == 1;
     if !exists {
         let tmp = format!("{template}_tmp");
-        conn.batch_execute(&format!("DROP DATABASE IF EXISTS {tmp} WITH (FORCE)")).unwrap();
-        conn.batch_execute(&format!("CREATE DATABASE {tmp}")).unwrap();
+        conn.batch_execute(&format!("DROP DATABASE IF EXISTS {tmp} WITH (FORCE)"))
+            .unwrap();
+        conn.batch_execute(&format!("CREATE DATABASE {tmp}"))
+            .unwrap();
         civic311::store::migrate::run(&DatabaseUrl::Postgres(with_database(&admin, &tmp))).unwrap();
-        conn.batch_execute(&format!("ALTER DATABASE {tmp} RENAME TO {template}")).unwrap();
+        conn.batch_execute(&format!("ALTER DATABASE {tmp} RENAME TO {template}"))
+            .unwrap();
     }
-    conn.batch_execute("SELECT pg_advisory_unlock(3110312)").unwrap();
+    conn.batch_execute("SELECT pg_advisory_unlock(3110312)")
+        .unwrap();
     let name = format!("t_{}", civic311::auth::random_id(16).to_ascii_lowercase());
-    conn.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}")).unwrap();
+    conn.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
+        .unwrap();
     (DatabaseUrl::Postgres(with_database(&admin, &name)), name)
 }
 
@@ -177,7 +206,12 @@ impl TestApp {
     }
 
     pub async fn post_form(&self, fmt: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.client.post(self.url(&format!("/open311/v2/requests.{fmt}"))).form(form).send().await.unwrap()
+        self.client
+            .post(self.url(&format!("/open311/v2/requests.{fmt}")))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Posts a valid flood report with the demo key plus `extra` fields; returns its id.
@@ -195,7 +229,10 @@ impl TestApp {
         let status = resp.status();
         let body: Value = resp.json().await.unwrap();
         assert_eq!(status, 200, "{body}");
-        body[0]["service_request_id"].as_str().expect("an id").to_string()
+        body[0]["service_request_id"]
+            .as_str()
+            .expect("an id")
+            .to_string()
     }
 
     /// Runs SQL against this app's database directly (to inspect what was stored, or to age rows).
@@ -219,7 +256,13 @@ pub fn xml_errors(text: &str) -> Vec<(i64, String)> {
         .children()
         .filter(|n| n.has_tag_name("error"))
         .map(|e| {
-            let child = |name: &str| e.children().find(|c| c.has_tag_name(name)).and_then(|c| c.text()).unwrap_or("").to_string();
+            let child = |name: &str| {
+                e.children()
+                    .find(|c| c.has_tag_name(name))
+                    .and_then(|c| c.text())
+                    .unwrap_or("")
+                    .to_string()
+            };
             (child("code").parse().unwrap(), child("description"))
         })
         .collect()
@@ -230,13 +273,28 @@ pub fn json_errors(v: &Value) -> Vec<(i64, String)> {
     v.as_array()
         .unwrap_or_else(|| panic!("errors must be an array: {v}"))
         .iter()
-        .map(|e| (e["code"].as_i64().unwrap_or_else(|| panic!("integer code: {e}")), e["description"].as_str().unwrap().to_string()))
+        .map(|e| {
+            (
+                e["code"]
+                    .as_i64()
+                    .unwrap_or_else(|| panic!("integer code: {e}")),
+                e["description"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
 /// The text of every child element of `node`, by name.
 pub fn xml_fields(node: roxmltree::Node) -> std::collections::BTreeMap<String, Option<String>> {
-    node.children().filter(|c| c.is_element()).map(|c| (c.tag_name().name().to_string(), c.text().map(str::to_string))).collect()
+    node.children()
+        .filter(|c| c.is_element())
+        .map(|c| {
+            (
+                c.tag_name().name().to_string(),
+                c.text().map(str::to_string),
+            )
+        })
+        .collect()
 }
 
 /// A 1×1 JPEG with EXIF GPS data and a comment naming the photographer.
@@ -249,7 +307,9 @@ pub fn jpeg_with_gps() -> Vec<u8> {
     v.extend([0xFF, 0xFE, 0, (com.len() + 2) as u8]);
     v.extend_from_slice(com);
     v.extend([0xFF, 0xC0, 0, 11, 8, 0, 1, 0, 1, 1, 1, 0x11, 0]);
-    v.extend([0xFF, 0xDA, 0, 8, 1, 1, 0, 0, 0x3F, 0, 0x12, 0x34, 0xFF, 0xD9]);
+    v.extend([
+        0xFF, 0xDA, 0, 8, 1, 1, 0, 0, 0x3F, 0, 0x12, 0x34, 0xFF, 0xD9,
+    ]);
     v
 }
 
@@ -265,7 +325,11 @@ pub fn png_with_text() -> Vec<u8> {
     let mut v = b"\x89PNG\r\n\x1a\n".to_vec();
     chunk(&mut v, b"IHDR", &[0, 0, 0, 1, 0, 0, 0, 1, 8, 0, 0, 0, 0]);
     chunk(&mut v, b"tEXt", b"Author\0Siti Rahma");
-    chunk(&mut v, b"IDAT", &[0x78, 0x9c, 0x63, 0x60, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01]);
+    chunk(
+        &mut v,
+        b"IDAT",
+        &[0x78, 0x9c, 0x63, 0x60, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01],
+    );
     chunk(&mut v, b"IEND", &[]);
     v
 }
@@ -275,7 +339,11 @@ fn crc32(data: &[u8]) -> u32 {
     for b in data {
         crc ^= u32::from(*b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc

@@ -31,7 +31,10 @@ async fn flood_report_is_answered_with_its_id_and_reads_back(app: TestApp) {
                 ("lat", "-6.2088"),
                 ("long", "106.8456"),
                 ("address_string", "Jl. Sudirman 1, Jakarta"),
-                ("description", "Air setinggi lutut di depan sekolah\nWater up to the knees"),
+                (
+                    "description",
+                    "Air setinggi lutut di depan sekolah\nWater up to the knees",
+                ),
                 ("attribute[DEPTH]", "45"),
                 ("attribute[PASSABLE]", "large"),
                 ("attribute[HAZARDS][]", "debris"),
@@ -44,11 +47,16 @@ async fn flood_report_is_answered_with_its_id_and_reads_back(app: TestApp) {
     let ack: Value = resp.json().await.unwrap();
     let ack = &ack[0];
     let id = ack["service_request_id"].as_str().unwrap();
-    assert!(ack.get("token").is_none(), "realtime answers carry no token: {ack}");
+    assert!(
+        ack.get("token").is_none(),
+        "realtime answers carry no token: {ack}"
+    );
     assert_eq!(ack["account_id"], Value::Null);
     assert!(ack["service_notice"].as_str().unwrap().contains("4 hours"));
 
-    let got = app.get_json(&format!("/open311/v2/requests/{id}.json?extensions=true")).await;
+    let got = app
+        .get_json(&format!("/open311/v2/requests/{id}.json?extensions=true"))
+        .await;
     assert_eq!(got.as_array().unwrap().len(), 1);
     let r = &got[0];
     assert_eq!(r["service_request_id"], id);
@@ -58,31 +66,62 @@ async fn flood_report_is_answered_with_its_id_and_reads_back(app: TestApp) {
     assert_eq!(r["lat"], json!(-6.2088));
     assert_eq!(r["long"], json!(106.8456));
     assert_eq!(r["address"], "Jl. Sudirman 1, Jakarta");
-    assert_eq!(r["description"], "Air setinggi lutut di depan sekolah\nWater up to the knees");
+    assert_eq!(
+        r["description"],
+        "Air setinggi lutut di depan sekolah\nWater up to the knees"
+    );
     let attrs = r["attributes"].as_array().unwrap();
-    let find = |code: &str| attrs.iter().find(|a| a["code"] == code).unwrap_or_else(|| panic!("{code} in {attrs:?}"))["value"].clone();
+    let find = |code: &str| {
+        attrs
+            .iter()
+            .find(|a| a["code"] == code)
+            .unwrap_or_else(|| panic!("{code} in {attrs:?}"))["value"]
+            .clone()
+    };
     assert_eq!(find("DEPTH"), json!("45"));
     assert_eq!(find("PASSABLE"), json!("large"));
     assert_eq!(find("HAZARDS"), json!(["debris", "sewage"]));
     assert_eq!(find("STARTED"), json!("2026-11-25T06:30:00+07:00"));
-    let requested = chrono::DateTime::parse_from_rfc3339(r["requested_datetime"].as_str().unwrap()).unwrap();
-    let expected = chrono::DateTime::parse_from_rfc3339(r["expected_datetime"].as_str().unwrap()).unwrap();
+    let requested =
+        chrono::DateTime::parse_from_rfc3339(r["requested_datetime"].as_str().unwrap()).unwrap();
+    let expected =
+        chrono::DateTime::parse_from_rfc3339(r["expected_datetime"].as_str().unwrap()).unwrap();
     assert_eq!(expected - requested, chrono::Duration::hours(4));
-    assert!(r["requested_datetime"].as_str().unwrap().ends_with("+07:00"));
+    assert!(r["requested_datetime"]
+        .as_str()
+        .unwrap()
+        .ends_with("+07:00"));
 }
 
 async fn post_answer_in_xml_has_the_spec_shape(app: TestApp) {
     let resp = app
-        .post_form("xml", &[("api_key", DEMO_KEY), ("service_code", "LIGHT"), ("lat", "-6.2"), ("long", "106.8"), ("attribute[STATE]", "dark")])
+        .post_form(
+            "xml",
+            &[
+                ("api_key", DEMO_KEY),
+                ("service_code", "LIGHT"),
+                ("lat", "-6.2"),
+                ("long", "106.8"),
+                ("attribute[STATE]", "dark"),
+            ],
+        )
         .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "text/xml; charset=utf-8");
     let text = resp.text().await.unwrap();
     let doc = roxmltree::Document::parse(&text).unwrap();
     assert_eq!(doc.root_element().tag_name().name(), "service_requests");
-    let request = doc.root_element().children().find(|n| n.has_tag_name("request")).unwrap();
+    let request = doc
+        .root_element()
+        .children()
+        .find(|n| n.has_tag_name("request"))
+        .unwrap();
     let f = xml_fields(request);
-    assert!(f["service_request_id"].as_deref().unwrap().parse::<i64>().is_ok());
+    assert!(f["service_request_id"]
+        .as_deref()
+        .unwrap()
+        .parse::<i64>()
+        .is_ok());
     assert_eq!(f["account_id"], None);
     assert!(!f.contains_key("token"));
 }
@@ -102,82 +141,213 @@ async fn every_bad_attribute_gets_its_own_error_naming_its_code(app: TestApp) {
     assert_eq!(resp.status(), 400);
     let errors = xml_errors(&resp.text().await.unwrap());
     assert_eq!(errors.len(), 4, "{errors:?}");
-    for (code, (status, description)) in ["DEPTH", "PASSABLE", "HAZARDS", "STARTED"].iter().zip(&errors) {
+    for (code, (status, description)) in ["DEPTH", "PASSABLE", "HAZARDS", "STARTED"]
+        .iter()
+        .zip(&errors)
+    {
         assert_eq!(*status, 400);
-        assert!(description.contains(code), "{description} should name {code}");
+        assert!(
+            description.contains(code),
+            "{description} should name {code}"
+        );
     }
     let resp = app.post_form("json", &form).await;
     assert_eq!(resp.status(), 400);
     assert_eq!(json_errors(&resp.json().await.unwrap()).len(), 4);
-    let depth = app.post_form("json", &[("api_key", DEMO_KEY), ("service_code", "FLOOD"), ("lat", "-6.2"), ("long", "106.8"), ("attribute[DEPTH]", "301"), ("attribute[PASSABLE]", "all")]).await;
+    let depth = app
+        .post_form(
+            "json",
+            &[
+                ("api_key", DEMO_KEY),
+                ("service_code", "FLOOD"),
+                ("lat", "-6.2"),
+                ("long", "106.8"),
+                ("attribute[DEPTH]", "301"),
+                ("attribute[PASSABLE]", "all"),
+            ],
+        )
+        .await;
     assert_eq!(depth.status(), 400);
-    assert!(json_errors(&depth.json().await.unwrap())[0].1.contains("between 0 and 300"));
-    assert_eq!(civic311_count(&app).await, 0, "nothing is stored for a refused report");
+    assert!(json_errors(&depth.json().await.unwrap())[0]
+        .1
+        .contains("between 0 and 300"));
+    assert_eq!(
+        civic311_count(&app).await,
+        0,
+        "nothing is stored for a refused report"
+    );
 }
 
 pub async fn civic311_count(app: &TestApp) -> i64 {
-    app.store.read(civic311::store::requests::count).await.unwrap()
+    app.store
+        .read(civic311::store::requests::count)
+        .await
+        .unwrap()
 }
 
 async fn missing_required_attribute_says_code_required(app: TestApp) {
-    let resp = app.post_form("json", &[("api_key", DEMO_KEY), ("service_code", "FLOOD"), ("lat", "-6.2"), ("long", "106.8"), ("attribute[PASSABLE]", "all")]).await;
+    let resp = app
+        .post_form(
+            "json",
+            &[
+                ("api_key", DEMO_KEY),
+                ("service_code", "FLOOD"),
+                ("lat", "-6.2"),
+                ("long", "106.8"),
+                ("attribute[PASSABLE]", "all"),
+            ],
+        )
+        .await;
     assert_eq!(resp.status(), 400);
     let errors = json_errors(&resp.json().await.unwrap());
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].0, 400);
     assert!(errors[0].1.contains("DEPTH required"), "{errors:?}");
     // An empty value is no value.
-    let resp = app.post_form("json", &[("api_key", DEMO_KEY), ("service_code", "FLOOD"), ("lat", "-6.2"), ("long", "106.8"), ("attribute[DEPTH]", ""), ("attribute[PASSABLE]", "all")]).await;
+    let resp = app
+        .post_form(
+            "json",
+            &[
+                ("api_key", DEMO_KEY),
+                ("service_code", "FLOOD"),
+                ("lat", "-6.2"),
+                ("long", "106.8"),
+                ("attribute[DEPTH]", ""),
+                ("attribute[PASSABLE]", "all"),
+            ],
+        )
+        .await;
     assert_eq!(resp.status(), 400);
 }
 
 async fn optional_list_left_empty_is_no_answer(app: TestApp) {
-    let id = app.post_flood(&[("attribute[HAZARDS][]", ""), ("attribute[LANDMARK]", "")]).await;
-    let r = app.get_json(&format!("/open311/v2/requests/{id}.json?extensions=true")).await;
-    let codes: Vec<&str> = r[0]["attributes"].as_array().unwrap().iter().map(|a| a["code"].as_str().unwrap()).collect();
+    let id = app
+        .post_flood(&[("attribute[HAZARDS][]", ""), ("attribute[LANDMARK]", "")])
+        .await;
+    let r = app
+        .get_json(&format!("/open311/v2/requests/{id}.json?extensions=true"))
+        .await;
+    let codes: Vec<&str> = r[0]["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["code"].as_str().unwrap())
+        .collect();
     assert_eq!(codes, ["DEPTH", "PASSABLE"]);
 }
 
 async fn unknown_attributes_and_fields_are_accepted_and_kept_private(app: TestApp) {
     let id = app
-        .post_flood(&[("attribute[fixmystreet_id]", "4471"), ("attribute[closest_address]", "Jl. Thamrin 10"), ("deviceid", "x"), ("title", "t")])
+        .post_flood(&[
+            ("attribute[fixmystreet_id]", "4471"),
+            ("attribute[closest_address]", "Jl. Thamrin 10"),
+            ("deviceid", "x"),
+            ("title", "t"),
+        ])
         .await;
-    let stored = app.store.read(move |c| civic311::store::requests::attributes_of(c, &[id.parse().unwrap()])).await.unwrap();
-    assert!(stored.iter().any(|a| a.code == "fixmystreet_id" && a.value == "4471"), "{stored:?}");
-    let r = app.get_json("/open311/v2/requests.json?extensions=true").await;
+    let stored = app
+        .store
+        .read(move |c| civic311::store::requests::attributes_of(c, &[id.parse().unwrap()]))
+        .await
+        .unwrap();
+    assert!(
+        stored
+            .iter()
+            .any(|a| a.code == "fixmystreet_id" && a.value == "4471"),
+        "{stored:?}"
+    );
+    let r = app
+        .get_json("/open311/v2/requests.json?extensions=true")
+        .await;
     let text = r.to_string();
-    assert!(!text.contains("4471") && !text.contains("Thamrin"), "unknown attributes stay out of public output: {text}");
+    assert!(
+        !text.contains("4471") && !text.contains("Thamrin"),
+        "unknown attributes stay out of public output: {text}"
+    );
 }
 
 async fn api_key_from_body_query_or_bearer_with_precedence(app: TestApp) {
-    let fields = [("service_code", "LIGHT"), ("address_string", "Jl. Kebon Sirih 22"), ("attribute[STATE]", "flicker")];
-    let post = |query: &'static str, bearer: Option<&'static str>, extra: Vec<(&'static str, &'static str)>| {
+    let fields = [
+        ("service_code", "LIGHT"),
+        ("address_string", "Jl. Kebon Sirih 22"),
+        ("attribute[STATE]", "flicker"),
+    ];
+    let post = |query: &'static str,
+                bearer: Option<&'static str>,
+                extra: Vec<(&'static str, &'static str)>| {
         let mut form: Vec<(&str, &str)> = fields.to_vec();
         form.extend(extra);
-        let mut req = app.client.post(app.url(&format!("/open311/v2/requests.json{query}"))).form(&form);
+        let mut req = app
+            .client
+            .post(app.url(&format!("/open311/v2/requests.json{query}")))
+            .form(&form);
         if let Some(b) = bearer {
             req = req.bearer_auth(b);
         }
         async move { req.send().await.unwrap().status().as_u16() }
     };
-    assert_eq!(post("", None, vec![("api_key", DEMO_KEY)]).await, 200, "body");
-    assert_eq!(post("?api_key=demo-key-jakarta", None, vec![]).await, 200, "query");
+    assert_eq!(
+        post("", None, vec![("api_key", DEMO_KEY)]).await,
+        200,
+        "body"
+    );
+    assert_eq!(
+        post("?api_key=demo-key-jakarta", None, vec![]).await,
+        200,
+        "query"
+    );
     assert_eq!(post("", Some(DEMO_KEY), vec![]).await, 200, "bearer");
-    assert_eq!(post("", Some(DEMO_KEY), vec![("api_key", "")]).await, 200, "an empty api_key is absent");
-    assert_eq!(post("?api_key=demo-key-jakarta", Some(DEMO_KEY), vec![("api_key", DEMO_KEY)]).await, 200, "the same key thrice");
+    assert_eq!(
+        post("", Some(DEMO_KEY), vec![("api_key", "")]).await,
+        200,
+        "an empty api_key is absent"
+    );
+    assert_eq!(
+        post(
+            "?api_key=demo-key-jakarta",
+            Some(DEMO_KEY),
+            vec![("api_key", DEMO_KEY)]
+        )
+        .await,
+        200,
+        "the same key thrice"
+    );
     assert_eq!(post("", None, vec![]).await, 403, "missing");
     assert_eq!(post("", None, vec![("api_key", "")]).await, 403, "empty");
-    assert_eq!(post("", None, vec![("api_key", "wrong-key-123")]).await, 403, "unknown");
-    assert_eq!(post("?api_key=wrong-key-123", None, vec![("api_key", DEMO_KEY)]).await, 403, "two different keys");
-    assert_eq!(post("", Some("wrong-key-123"), vec![("api_key", DEMO_KEY)]).await, 403, "two different keys");
+    assert_eq!(
+        post("", None, vec![("api_key", "wrong-key-123")]).await,
+        403,
+        "unknown"
+    );
+    assert_eq!(
+        post("?api_key=wrong-key-123", None, vec![("api_key", DEMO_KEY)]).await,
+        403,
+        "two different keys"
+    );
+    assert_eq!(
+        post("", Some("wrong-key-123"), vec![("api_key", DEMO_KEY)]).await,
+        403,
+        "two different keys"
+    );
     let resp = app.post_form("xml", &[("service_code", "NOPE")]).await;
-    assert_eq!(resp.status(), 403, "the key is checked before anything else");
+    assert_eq!(
+        resp.status(),
+        403,
+        "the key is checked before anything else"
+    );
     let errors = xml_errors(&resp.text().await.unwrap());
-    assert_eq!(errors, vec![(403, "api_key is missing or not valid".to_string())]);
+    assert_eq!(
+        errors,
+        vec![(403, "api_key is missing or not valid".to_string())]
+    );
 }
 
 async fn location_is_lat_and_long_or_an_address(app: TestApp) {
-    let base = [("api_key", DEMO_KEY), ("service_code", "LIGHT"), ("attribute[STATE]", "dark")];
+    let base = [
+        ("api_key", DEMO_KEY),
+        ("service_code", "LIGHT"),
+        ("attribute[STATE]", "dark"),
+    ];
     let app = &app;
     let status = |extra: Vec<(&'static str, &'static str)>| {
         let mut form = base.to_vec();
@@ -187,15 +357,41 @@ async fn location_is_lat_and_long_or_an_address(app: TestApp) {
     assert_eq!(status(vec![]).await, 400, "no location");
     assert_eq!(status(vec![("lat", "-6.2")]).await, 400, "lat alone");
     assert_eq!(status(vec![("long", "106.8")]).await, 400, "long alone");
-    assert_eq!(status(vec![("address_string", "Jl. Cikini Raya 73")]).await, 200);
+    assert_eq!(
+        status(vec![("address_string", "Jl. Cikini Raya 73")]).await,
+        200
+    );
     assert_eq!(status(vec![("address_id", "#NOTPINPOINTED#")]).await, 200);
-    assert_eq!(status(vec![("lat", "-6.2"), ("long", "106.8"), ("address_string", "Cikini")]).await, 200);
-    let resp = app.post_form("json", &[("api_key", DEMO_KEY), ("service_code", "NOPE"), ("address_string", "x")]).await;
+    assert_eq!(
+        status(vec![
+            ("lat", "-6.2"),
+            ("long", "106.8"),
+            ("address_string", "Cikini")
+        ])
+        .await,
+        200
+    );
+    let resp = app
+        .post_form(
+            "json",
+            &[
+                ("api_key", DEMO_KEY),
+                ("service_code", "NOPE"),
+                ("address_string", "x"),
+            ],
+        )
+        .await;
     assert_eq!(resp.status(), 404);
-    assert!(json_errors(&resp.json().await.unwrap())[0].1.contains("service_code"));
-    let resp = app.post_form("json", &[("api_key", DEMO_KEY), ("address_string", "x")]).await;
+    assert!(json_errors(&resp.json().await.unwrap())[0]
+        .1
+        .contains("service_code"));
+    let resp = app
+        .post_form("json", &[("api_key", DEMO_KEY), ("address_string", "x")])
+        .await;
     assert_eq!(resp.status(), 400);
-    assert!(json_errors(&resp.json().await.unwrap())[0].1.contains("service_code"));
+    assert!(json_errors(&resp.json().await.unwrap())[0]
+        .1
+        .contains("service_code"));
 }
 
 async fn json_body_with_attribute_object(app: TestApp) {
@@ -209,20 +405,37 @@ async fn json_body_with_attribute_object(app: TestApp) {
         "media_url": ["https://img.example/a.jpg", "https://img.example/b.jpg"],
         "some_future_field": {"nested": true}
     });
-    let resp = app.client.post(app.url("/open311/v2/requests.json")).json(&body).send().await.unwrap();
+    let resp = app
+        .client
+        .post(app.url("/open311/v2/requests.json"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     let status = resp.status();
     let ack: Value = resp.json().await.unwrap();
     assert_eq!(status, 200, "{ack}");
     let id = ack[0]["service_request_id"].as_str().unwrap();
-    let r = app.get_json(&format!("/open311/v2/requests/{id}.json?extensions=true")).await;
+    let r = app
+        .get_json(&format!("/open311/v2/requests/{id}.json?extensions=true"))
+        .await;
     let attrs = r[0]["attributes"].as_array().unwrap();
-    assert!(attrs.contains(&json!({"code": "DEPTH", "name": "How deep is the water?", "value": "80"})));
-    assert!(attrs.iter().any(|a| a["code"] == "HAZARDS" && a["value"] == json!(["current", "electric"])));
+    assert!(
+        attrs.contains(&json!({"code": "DEPTH", "name": "How deep is the water?", "value": "80"}))
+    );
+    assert!(attrs
+        .iter()
+        .any(|a| a["code"] == "HAZARDS" && a["value"] == json!(["current", "electric"])));
     assert_eq!(r[0]["media_url"], "https://img.example/a.jpg");
-    assert_eq!(r[0]["extended_attributes"]["media_urls"], json!(["https://img.example/a.jpg", "https://img.example/b.jpg"]));
+    assert_eq!(
+        r[0]["extended_attributes"]["media_urls"],
+        json!(["https://img.example/a.jpg", "https://img.example/b.jpg"])
+    );
     let bad = app.client.post(app.url("/open311/v2/requests.json")).json(&json!({"api_key": DEMO_KEY, "service_code": "FLOOD", "lat": -6.2, "long": 106.8, "attribute": {"DEPTH": 10, "PASSABLE": "flying"}})).send().await.unwrap();
     assert_eq!(bad.status(), 400);
-    assert!(json_errors(&bad.json().await.unwrap())[0].1.contains("PASSABLE"));
+    assert!(json_errors(&bad.json().await.unwrap())[0]
+        .1
+        .contains("PASSABLE"));
 }
 
 async fn multipart_photos_are_cleaned_stored_and_served(app: TestApp) {
@@ -234,19 +447,52 @@ async fn multipart_photos_are_cleaned_stored_and_served(app: TestApp) {
         .text("attribute[DEPTH]", "30")
         .text("attribute[PASSABLE]", "all")
         .text("attribute[HAZARDS][]", "debris")
-        .part("media", Part::bytes(jpeg_with_gps()).file_name("IMG_0001.JPG"))
-        .part("media[]", Part::bytes(png_with_text()).file_name("second.png").mime_str("image/png").unwrap());
-    let resp = app.client.post(app.url("/open311/v2/requests.json")).multipart(form).send().await.unwrap();
+        .part(
+            "media",
+            Part::bytes(jpeg_with_gps()).file_name("IMG_0001.JPG"),
+        )
+        .part(
+            "media[]",
+            Part::bytes(png_with_text())
+                .file_name("second.png")
+                .mime_str("image/png")
+                .unwrap(),
+        );
+    let resp = app
+        .client
+        .post(app.url("/open311/v2/requests.json"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     let status = resp.status();
     let ack: Value = resp.json().await.unwrap();
     assert_eq!(status, 200, "{ack}");
     let id = ack[0]["service_request_id"].as_str().unwrap();
-    let r = app.get_json(&format!("/open311/v2/requests/{id}.json?extensions=true")).await;
-    let urls: Vec<String> = r[0]["extended_attributes"]["media_urls"].as_array().unwrap().iter().map(|u| u.as_str().unwrap().to_string()).collect();
+    let r = app
+        .get_json(&format!("/open311/v2/requests/{id}.json?extensions=true"))
+        .await;
+    let urls: Vec<String> = r[0]["extended_attributes"]["media_urls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap().to_string())
+        .collect();
     assert_eq!(urls.len(), 2);
     assert_eq!(r[0]["media_url"], json!(urls[0]));
-    assert!(urls[0].starts_with(&app.url("/open311/v2/media/")) && urls[0].ends_with(".jpg"), "{urls:?}");
-    assert_eq!(r[0]["attributes"].as_array().unwrap().iter().find(|a| a["code"] == "HAZARDS").unwrap()["value"], json!(["debris"]));
+    assert!(
+        urls[0].starts_with(&app.url("/open311/v2/media/")) && urls[0].ends_with(".jpg"),
+        "{urls:?}"
+    );
+    assert_eq!(
+        r[0]["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["code"] == "HAZARDS")
+            .unwrap()["value"],
+        json!(["debris"])
+    );
 
     let photo = app.client.get(&urls[0]).send().await.unwrap();
     assert_eq!(photo.status(), 200);
@@ -254,7 +500,10 @@ async fn multipart_photos_are_cleaned_stored_and_served(app: TestApp) {
     let bytes = photo.bytes().await.unwrap();
     assert!(bytes.starts_with(&[0xFF, 0xD8]));
     let text = String::from_utf8_lossy(&bytes);
-    assert!(!text.contains("GPS") && !text.contains("Siti"), "EXIF and comments removed");
+    assert!(
+        !text.contains("GPS") && !text.contains("Siti"),
+        "EXIF and comments removed"
+    );
     let png = app.client.get(&urls[1]).send().await.unwrap();
     assert_eq!(png.headers()["content-type"], "image/png");
     let bytes = png.bytes().await.unwrap();
@@ -263,20 +512,44 @@ async fn multipart_photos_are_cleaned_stored_and_served(app: TestApp) {
     let media_dir = app.data_dir.join("media");
     assert_eq!(std::fs::read_dir(&media_dir).unwrap().count(), 2);
     assert_eq!(app.get("/open311/v2/media/nope.jpg").await.status(), 404);
-    assert_eq!(app.get("/open311/v2/media/..%2Fsecret.key").await.status(), 404);
+    assert_eq!(
+        app.get("/open311/v2/media/..%2Fsecret.key").await.status(),
+        404
+    );
 }
 
 async fn photos_are_checked_by_content(app: TestApp) {
-    for (name, bytes) in [("cat.jpg", b"GIF89a\x01\x00\x01\x00".to_vec()), ("x.png", b"<svg onload=alert(1)>".to_vec()), ("y.jpg", vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 2])] {
+    for (name, bytes) in [
+        ("cat.jpg", b"GIF89a\x01\x00\x01\x00".to_vec()),
+        ("x.png", b"<svg onload=alert(1)>".to_vec()),
+        ("y.jpg", vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 2]),
+    ] {
         let form = Form::new()
             .text("api_key", DEMO_KEY)
             .text("service_code", "LIGHT")
             .text("address_string", "Jl. Merdeka")
             .text("attribute[STATE]", "dark")
-            .part("media", Part::bytes(bytes).file_name(name).mime_str("image/jpeg").unwrap());
-        let resp = app.client.post(app.url("/open311/v2/requests.xml")).multipart(form).send().await.unwrap();
+            .part(
+                "media",
+                Part::bytes(bytes)
+                    .file_name(name)
+                    .mime_str("image/jpeg")
+                    .unwrap(),
+            );
+        let resp = app
+            .client
+            .post(app.url("/open311/v2/requests.xml"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 400, "{name}");
-        assert!(xml_errors(&resp.text().await.unwrap())[0].1.contains("photo 1"), "{name}");
+        assert!(
+            xml_errors(&resp.text().await.unwrap())[0]
+                .1
+                .contains("photo 1"),
+            "{name}"
+        );
     }
     assert_eq!(post_requests_count(&app).await, 0);
 }
@@ -288,33 +561,79 @@ async fn post_requests_count(app: &TestApp) -> i64 {
 async fn client_media_url_is_stored_as_given_and_never_fetched(app: TestApp) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
-    let url = format!("http://127.0.0.1:{}/photo.jpg?x=1&y=2", listener.local_addr().unwrap().port());
+    let url = format!(
+        "http://127.0.0.1:{}/photo.jpg?x=1&y=2",
+        listener.local_addr().unwrap().port()
+    );
     let id = app.post_flood(&[("media_url", &url)]).await;
-    let r = app.get_json(&format!("/open311/v2/requests/{id}.json")).await;
+    let r = app
+        .get_json(&format!("/open311/v2/requests/{id}.json"))
+        .await;
     assert_eq!(r[0]["media_url"], json!(url));
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert_eq!(listener.accept().unwrap_err().kind(), std::io::ErrorKind::WouldBlock, "the server fetched the client's URL");
-    let bad = app.post_form("json", &[("api_key", DEMO_KEY), ("service_code", "LIGHT"), ("address_string", "x"), ("attribute[STATE]", "dark"), ("media_url", "javascript:alert(1)")]).await;
+    assert_eq!(
+        listener.accept().unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock,
+        "the server fetched the client's URL"
+    );
+    let bad = app
+        .post_form(
+            "json",
+            &[
+                ("api_key", DEMO_KEY),
+                ("service_code", "LIGHT"),
+                ("address_string", "x"),
+                ("attribute[STATE]", "dark"),
+                ("media_url", "javascript:alert(1)"),
+            ],
+        )
+        .await;
     assert_eq!(bad.status(), 400);
 }
 
 async fn batch_service_answers_with_a_token_that_resolves_at_once(app: TestApp) {
     let resp = app
-        .post_form("json", &[("api_key", DEMO_KEY), ("service_code", "DUMPING"), ("lat", "-6.12"), ("long", "106.79"), ("attribute[AMOUNT]", "truck")])
+        .post_form(
+            "json",
+            &[
+                ("api_key", DEMO_KEY),
+                ("service_code", "DUMPING"),
+                ("lat", "-6.12"),
+                ("long", "106.79"),
+                ("attribute[AMOUNT]", "truck"),
+            ],
+        )
         .await;
     assert_eq!(resp.status(), 200);
     let ack: Value = resp.json().await.unwrap();
     let token = ack[0]["token"].as_str().unwrap().to_string();
-    assert!(ack[0].get("service_request_id").is_none(), "a batch answer carries no id: {ack}");
-    assert!(ack[0]["service_notice"].as_str().unwrap().contains("reviewed"));
-    let t = app.get_json(&format!("/open311/v2/tokens/{token}.json")).await;
+    assert!(
+        ack[0].get("service_request_id").is_none(),
+        "a batch answer carries no id: {ack}"
+    );
+    assert!(ack[0]["service_notice"]
+        .as_str()
+        .unwrap()
+        .contains("reviewed"));
+    let t = app
+        .get_json(&format!("/open311/v2/tokens/{token}.json"))
+        .await;
     let id = t[0]["service_request_id"].as_str().unwrap();
     assert_eq!(t[0]["token"], json!(token));
-    let r = app.get_json(&format!("/open311/v2/requests/{id}.json")).await;
+    let r = app
+        .get_json(&format!("/open311/v2/requests/{id}.json"))
+        .await;
     assert_eq!(r[0]["service_code"], "DUMPING");
-    let xml = app.get_xml(&format!("/open311/v2/tokens/{token}.xml")).await;
+    let xml = app
+        .get_xml(&format!("/open311/v2/tokens/{token}.xml"))
+        .await;
     let doc = roxmltree::Document::parse(&xml).unwrap();
-    let f = xml_fields(doc.root_element().children().find(|n| n.has_tag_name("request")).unwrap());
+    let f = xml_fields(
+        doc.root_element()
+            .children()
+            .find(|n| n.has_tag_name("request"))
+            .unwrap(),
+    );
     assert_eq!(f["service_request_id"].as_deref(), Some(id));
     let missing = app.get("/open311/v2/tokens/nosuchtoken.json").await;
     assert_eq!(missing.status(), 404);

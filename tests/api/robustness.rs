@@ -21,41 +21,109 @@ async fn description_limit_is_4000_characters_even_in_non_latin_scripts(app: Tes
     // 4,000 three-byte characters are 36 KB percent-encoded: more than a default 16 KiB form limit.
     let max = "水".repeat(4000);
     let id = app.post_flood(&[("description", &max)]).await;
-    let r = app.get_json(&format!("/open311/v2/requests/{id}.json")).await;
+    let r = app
+        .get_json(&format!("/open311/v2/requests/{id}.json"))
+        .await;
     assert_eq!(r[0]["description"].as_str().unwrap().chars().count(), 4000);
     let over = "é".repeat(4001);
-    let resp = app.post_form("json", &[("api_key", DEMO_KEY), ("service_code", "LIGHT"), ("address_string", "x"), ("attribute[STATE]", "dark"), ("description", &over)]).await;
+    let resp = app
+        .post_form(
+            "json",
+            &[
+                ("api_key", DEMO_KEY),
+                ("service_code", "LIGHT"),
+                ("address_string", "x"),
+                ("attribute[STATE]", "dark"),
+                ("description", &over),
+            ],
+        )
+        .await;
     assert_eq!(resp.status(), 400);
-    assert!(json_errors(&resp.json().await.unwrap())[0].1.contains("4000"));
+    assert!(json_errors(&resp.json().await.unwrap())[0]
+        .1
+        .contains("4000"));
 }
 
 async fn coordinates_must_be_finite_and_in_range(app: TestApp) {
-    for (lat, long) in [("NaN", "106.8"), ("-6.2", "inf"), ("-Infinity", "0"), ("91", "0"), ("0", "180.01"), ("-6,2", "106,8"), ("1e400", "0"), ("", "106.8")] {
-        let resp = app.post_form("xml", &[("api_key", DEMO_KEY), ("service_code", "LIGHT"), ("attribute[STATE]", "dark"), ("lat", lat), ("long", long)]).await;
+    for (lat, long) in [
+        ("NaN", "106.8"),
+        ("-6.2", "inf"),
+        ("-Infinity", "0"),
+        ("91", "0"),
+        ("0", "180.01"),
+        ("-6,2", "106,8"),
+        ("1e400", "0"),
+        ("", "106.8"),
+    ] {
+        let resp = app
+            .post_form(
+                "xml",
+                &[
+                    ("api_key", DEMO_KEY),
+                    ("service_code", "LIGHT"),
+                    ("attribute[STATE]", "dark"),
+                    ("lat", lat),
+                    ("long", long),
+                ],
+            )
+            .await;
         assert_eq!(resp.status(), 400, "{lat},{long}");
         let errors = xml_errors(&resp.text().await.unwrap());
         assert!(errors.iter().all(|(c, _)| *c == 400));
-        assert!(errors.iter().any(|(_, d)| d.contains("lat") || d.contains("long")), "{lat},{long}: {errors:?}");
+        assert!(
+            errors
+                .iter()
+                .any(|(_, d)| d.contains("lat") || d.contains("long")),
+            "{lat},{long}: {errors:?}"
+        );
     }
     assert_eq!(civic311_count(&app).await, 0);
 }
 
 async fn control_characters_are_kept_and_never_break_the_xml(app: TestApp) {
-    let id = app.post_flood(&[("description", "air\u{1}\u{8} naik\u{1b}[31m\r\n\u{FFFF}!")]).await;
-    let xml = app.get_xml(&format!("/open311/v2/requests/{id}.xml?extensions=true")).await;
+    let id = app
+        .post_flood(&[("description", "air\u{1}\u{8} naik\u{1b}[31m\r\n\u{FFFF}!")])
+        .await;
+    let xml = app
+        .get_xml(&format!("/open311/v2/requests/{id}.xml?extensions=true"))
+        .await;
     let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
-    let d = doc.descendants().find(|n| n.has_tag_name("description")).unwrap().text().unwrap();
+    let d = doc
+        .descendants()
+        .find(|n| n.has_tag_name("description"))
+        .unwrap()
+        .text()
+        .unwrap();
     assert_eq!(d, "air\u{FFFD}\u{FFFD} naik\u{FFFD}[31m\r\n\u{FFFD}!");
-    let json = app.get_json(&format!("/open311/v2/requests/{id}.json")).await;
-    assert_eq!(json[0]["description"], "air\u{1}\u{8} naik\u{1b}[31m\r\n\u{FFFF}!");
+    let json = app
+        .get_json(&format!("/open311/v2/requests/{id}.json"))
+        .await;
+    assert_eq!(
+        json[0]["description"],
+        "air\u{1}\u{8} naik\u{1b}[31m\r\n\u{FFFF}!"
+    );
     // Single-line fields refuse them.
-    let resp = app.post_form("json", &[("api_key", DEMO_KEY), ("service_code", "LIGHT"), ("attribute[STATE]", "dark"), ("address_id", "A\u{1}")]).await;
+    let resp = app
+        .post_form(
+            "json",
+            &[
+                ("api_key", DEMO_KEY),
+                ("service_code", "LIGHT"),
+                ("attribute[STATE]", "dark"),
+                ("address_id", "A\u{1}"),
+            ],
+        )
+        .await;
     assert_eq!(resp.status(), 400);
 }
 
 async fn nul_and_invalid_utf8_are_refused(app: TestApp) {
     let post_raw = |body: &'static [u8], ct: &'static str| {
-        let req = app.client.post(app.url("/open311/v2/requests.json")).header("content-type", ct).body(body);
+        let req = app
+            .client
+            .post(app.url("/open311/v2/requests.json"))
+            .header("content-type", ct)
+            .body(body);
         async move { req.send().await.unwrap() }
     };
     for body in [
@@ -69,9 +137,18 @@ async fn nul_and_invalid_utf8_are_refused(app: TestApp) {
     }
     let resp = post_raw(b"{\"api_key\":\"demo-key-jakarta\",\"service_code\":\"LIGHT\",\"address_string\":\"x\\u0000\",\"attribute\":{\"STATE\":\"dark\"}}", "application/json").await;
     assert_eq!(resp.status(), 400);
-    let resp = post_raw(b"{\"api_key\":\"demo-key-jakarta\",\"description\":\"\xff\xfe\"}", "application/json").await;
+    let resp = post_raw(
+        b"{\"api_key\":\"demo-key-jakarta\",\"description\":\"\xff\xfe\"}",
+        "application/json",
+    )
+    .await;
     assert_eq!(resp.status(), 400);
-    for path in ["/open311/v2/requests.json?service_code=%FF", "/open311/v2/services.json?jurisdiction_id=%00", "/open311/v2/services/%00.json", "/open311/v2/tokens/%00.json"] {
+    for path in [
+        "/open311/v2/requests.json?service_code=%FF",
+        "/open311/v2/services.json?jurisdiction_id=%00",
+        "/open311/v2/services/%00.json",
+        "/open311/v2/tokens/%00.json",
+    ] {
         let status = app.get(path).await.status().as_u16();
         assert!((400..500).contains(&status), "{path}: {status}");
     }
@@ -87,12 +164,34 @@ async fn bodies_we_cannot_read_are_4xx(app: TestApp) {
         ("multipart/form-data; boundary=zzz", b"--zzz\r\nContent-Disposition: form-data; name=\"api_key\"\r\n\r\ndemo-key-jakarta\r\n--zzz\r\nbroken", 400),
     ];
     for (ct, body, status) in cases {
-        let resp = app.client.post(app.url("/open311/v2/requests.xml")).header("content-type", ct).body(body.to_vec()).send().await.unwrap();
-        assert_eq!(resp.status(), status, "{ct}: {}", String::from_utf8_lossy(body));
-        assert_eq!(xml_errors(&resp.text().await.unwrap())[0].0, i64::from(status));
+        let resp = app
+            .client
+            .post(app.url("/open311/v2/requests.xml"))
+            .header("content-type", ct)
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            status,
+            "{ct}: {}",
+            String::from_utf8_lossy(body)
+        );
+        assert_eq!(
+            xml_errors(&resp.text().await.unwrap())[0].0,
+            i64::from(status)
+        );
     }
     let huge = vec![b'a'; civic311::http::MAX_FORM_BYTES + 1];
-    let resp = app.client.post(app.url("/open311/v2/requests.json")).header("content-type", "application/x-www-form-urlencoded").body(huge).send().await.unwrap();
+    let resp = app
+        .client
+        .post(app.url("/open311/v2/requests.json"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 413);
     assert_eq!(json_errors(&resp.json().await.unwrap())[0].0, 413);
     assert_eq!(civic311_count(&app).await, 0);
@@ -114,13 +213,35 @@ async fn photo_size_and_count_are_capped_with_413(app: TestApp) {
     // The test server allows 3 photos of 256 KiB each.
     let mut big = jpeg_with_gps();
     big.extend(vec![0u8; 300 * 1024]);
-    let resp = app.client.post(app.url("/open311/v2/requests.json")).multipart(photo_form(vec![big])).send().await.unwrap();
+    let resp = app
+        .client
+        .post(app.url("/open311/v2/requests.json"))
+        .multipart(photo_form(vec![big]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 413);
-    assert!(json_errors(&resp.json().await.unwrap())[0].1.contains("larger than"));
-    let resp = app.client.post(app.url("/open311/v2/requests.xml")).multipart(photo_form(vec![jpeg_with_gps(); 4])).send().await.unwrap();
+    assert!(json_errors(&resp.json().await.unwrap())[0]
+        .1
+        .contains("larger than"));
+    let resp = app
+        .client
+        .post(app.url("/open311/v2/requests.xml"))
+        .multipart(photo_form(vec![jpeg_with_gps(); 4]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 413);
-    assert!(xml_errors(&resp.text().await.unwrap())[0].1.contains("at most 3 photos"));
-    let resp = app.client.post(app.url("/open311/v2/requests.json")).multipart(photo_form(vec![jpeg_with_gps(); 3])).send().await.unwrap();
+    assert!(xml_errors(&resp.text().await.unwrap())[0]
+        .1
+        .contains("at most 3 photos"));
+    let resp = app
+        .client
+        .post(app.url("/open311/v2/requests.json"))
+        .multipart(photo_form(vec![jpeg_with_gps(); 3]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(civic311_count(&app).await, 1);
 }
@@ -129,8 +250,20 @@ async fn random_bodies_never_cause_a_server_error(app: TestApp) {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(311);
     let pieces: [&[u8]; 14] = [
-        b"api_key=demo-key-jakarta", b"service_code=FLOOD", b"lat=", b"long=", b"attribute[DEPTH]=", b"attribute%5BPASSABLE%5D=",
-        b"%", b"%E2%82", b"&", b"=", b"\xff", b"-6.2", b"1e999", b"attribute[]=x",
+        b"api_key=demo-key-jakarta",
+        b"service_code=FLOOD",
+        b"lat=",
+        b"long=",
+        b"attribute[DEPTH]=",
+        b"attribute%5BPASSABLE%5D=",
+        b"%",
+        b"%E2%82",
+        b"&",
+        b"=",
+        b"\xff",
+        b"-6.2",
+        b"1e999",
+        b"attribute[]=x",
     ];
     for _ in 0..150 {
         let mut body = Vec::new();
@@ -140,18 +273,35 @@ async fn random_bodies_never_cause_a_server_error(app: TestApp) {
                 body.push(rng.random());
             }
         }
-        let ct = ["application/x-www-form-urlencoded", "application/json", "multipart/form-data; boundary=x"][rng.random_range(0..3)];
+        let ct = [
+            "application/x-www-form-urlencoded",
+            "application/json",
+            "multipart/form-data; boundary=x",
+        ][rng.random_range(0..3)];
         let fmt = if rng.random_bool(0.5) { "json" } else { "xml" };
-        let resp = app.client.post(app.url(&format!("/open311/v2/requests.{fmt}"))).header("content-type", ct).body(body.clone()).send().await.unwrap();
+        let resp = app
+            .client
+            .post(app.url(&format!("/open311/v2/requests.{fmt}")))
+            .header("content-type", ct)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        assert!(status == 200 || (400..500).contains(&status), "{status} for {ct} {:?}: {text}", String::from_utf8_lossy(&body));
+        assert!(
+            status == 200 || (400..500).contains(&status),
+            "{status} for {ct} {:?}: {text}",
+            String::from_utf8_lossy(&body)
+        );
         if status != 200 {
             if fmt == "json" {
                 let v: Value = serde_json::from_str(&text).unwrap();
                 assert!(json_errors(&v).iter().all(|(c, _)| i64::from(status) == *c));
             } else {
-                assert!(xml_errors(&text).iter().all(|(c, _)| i64::from(status) == *c));
+                assert!(xml_errors(&text)
+                    .iter()
+                    .all(|(c, _)| i64::from(status) == *c));
             }
         }
     }
