@@ -8,6 +8,7 @@ mod catalog;
 mod cli;
 mod durability;
 mod get_requests;
+mod migrations;
 mod openapi;
 mod post_requests;
 mod privacy;

@@ -505,7 +505,8 @@ class Smoke:
 
     def three_token(self):
         # DUMPING is a batch service: POST answers with a token (and no id); tokens/{token} resolves at once.
-        data = self.three.post("DUMPING", lat=LAT, long=LONG, description="smoke: rubbish dumped by the canal")
+        data = self.three.post("DUMPING", lat=LAT, long=LONG, description="smoke: rubbish dumped by the canal",
+                               **{"attribute[AMOUNT]": "bags"})
         expect(self.three_post_status() == 200, f"POST DUMPING: HTTP {self.three_post_status()}: {short(data)}")
         expect(isinstance(data, list) and len(data) == 1, f"POST DUMPING: expected one object: {short(data)}")
         token = data[0].get("token")
