@@ -7,7 +7,11 @@ use diesel::sql_types::{Bool, Text};
 use std::collections::BTreeSet;
 
 fn names(dir: &str) -> BTreeSet<String> {
-    std::fs::read_dir(repo_path(dir)).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| !n.starts_with('.')).collect()
+    std::fs::read_dir(repo_path(dir))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect()
 }
 
 #[test]
@@ -16,8 +20,14 @@ fn both_folders_hold_the_same_migrations() {
     assert_eq!(sqlite, postgres);
     for m in &sqlite {
         for file in ["up.sql", "down.sql"] {
-            assert!(repo_path(&format!("migrations/sqlite/{m}/{file}")).exists(), "{m}/{file}");
-            assert!(repo_path(&format!("migrations/postgres/{m}/{file}")).exists(), "{m}/{file}");
+            assert!(
+                repo_path(&format!("migrations/sqlite/{m}/{file}")).exists(),
+                "{m}/{file}"
+            );
+            assert!(
+                repo_path(&format!("migrations/postgres/{m}/{file}")).exists(),
+                "{m}/{file}"
+            );
         }
     }
 }
@@ -53,7 +63,9 @@ async fn columns(app: &TestApp) -> BTreeSet<(String, String, bool)> {
         })
         .await
         .unwrap();
-    rows.into_iter().map(|c| (c.table_name, c.column_name, c.nullable)).collect()
+    rows.into_iter()
+        .map(|c| (c.table_name, c.column_name, c.nullable))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,5 +76,8 @@ async fn both_schemas_have_the_same_columns_and_nullability() {
     assert!(a.len() > 50, "{a:?}");
     let only_sqlite: Vec<_> = a.difference(&b).collect();
     let only_postgres: Vec<_> = b.difference(&a).collect();
-    assert!(only_sqlite.is_empty() && only_postgres.is_empty(), "only in SQLite: {only_sqlite:?}\nonly in PostgreSQL: {only_postgres:?}");
+    assert!(
+        only_sqlite.is_empty() && only_postgres.is_empty(),
+        "only in SQLite: {only_sqlite:?}\nonly in PostgreSQL: {only_postgres:?}"
+    );
 }
