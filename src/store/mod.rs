@@ -68,7 +68,10 @@ impl Store {
         let build = |size: u32| {
             r2d2::Pool::builder()
                 .max_size(size)
-                .min_idle(Some(1))
+                // No idle minimum: r2d2 refills it from a background thread, and a PostgreSQL TLS handshake
+                // still running there when the process exits crashes inside libpq/OpenSSL (seen with
+                // `civic311 apikey list`: a segfault in half the runs).
+                .min_idle(Some(0))
                 .connection_timeout(Duration::from_secs(5))
                 .build(conn::Manager::new(url.clone()))
         };

@@ -218,3 +218,19 @@ fn unreachable_postgres_fails_fast_with_the_real_error() {
         "it should not wait for a pool timeout"
     );
 }
+
+/// Regression: with an idle minimum in the pool, r2d2 refilled it from a background thread and a TLS
+/// handshake still running there at exit crashed the process in about half of the runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_exit_cleanly_on_postgres() {
+    let app = spawn_app(Backend::Postgres).await;
+    let db = app.database_url.clone();
+    tokio::task::spawn_blocking(move || {
+        for run in 0..12 {
+            let (ok, _, err) = civic311(&["apikey", "list"], &db);
+            assert!(ok, "run {run}: {err}");
+        }
+    })
+    .await
+    .unwrap();
+}
