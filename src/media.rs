@@ -94,9 +94,12 @@ pub fn clean(bytes: Vec<u8>, index: usize) -> Result<CleanPhoto, Problem> {
                     format!("photo {index} is a JPEG without image data"),
                 ));
             }
+            let orientation = jpeg.exif().and_then(|tiff| exif_orientation(&tiff));
             for marker in JPEG_METADATA_MARKERS {
                 jpeg.remove_segments_by_marker(marker);
             }
+            // Phones store sideways photos unrotated with an orientation tag; keep that one tag alone.
+            jpeg.set_exif(orientation.map(orientation_only_exif));
             jpeg.encoder().bytes()
         }
         PhotoKind::Png => {
@@ -108,7 +111,8 @@ pub fn clean(bytes: Vec<u8>, index: usize) -> Result<CleanPhoto, Problem> {
         }
         PhotoKind::Webp => {
             let mut webp = img_parts::webp::WebP::from_bytes(input).map_err(broken)?;
-            webp.set_exif(None);
+            let orientation = webp.exif().and_then(|tiff| exif_orientation(&tiff));
+            webp.set_exif(orientation.map(orientation_only_exif));
             webp.remove_chunks_by_id(*b"XMP ");
             // Keep the colour profile: it changes how the photo looks, not who took it.
             let icc = webp.icc_profile();
@@ -117,6 +121,53 @@ pub fn clean(bytes: Vec<u8>, index: usize) -> Result<CleanPhoto, Problem> {
         }
     };
     Ok(CleanPhoto { kind, bytes: out })
+}
+
+/// The Orientation tag (0x0112) of IFD0 in a TIFF-structured EXIF block, when it says anything but "normal".
+fn exif_orientation(tiff: &[u8]) -> Option<u16> {
+    let big_endian = match tiff.get(..4)? {
+        [b'M', b'M', 0, 42] => true,
+        [b'I', b'I', 42, 0] => false,
+        _ => return None,
+    };
+    let u16_at = |at: usize| -> Option<u16> {
+        let b: [u8; 2] = tiff.get(at..at + 2)?.try_into().ok()?;
+        Some(if big_endian {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        })
+    };
+    let u32_at = |at: usize| -> Option<u32> {
+        let b: [u8; 4] = tiff.get(at..at + 4)?.try_into().ok()?;
+        Some(if big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
+    };
+    let ifd = usize::try_from(u32_at(4)?).ok()?;
+    let count = usize::from(u16_at(ifd)?);
+    (0..count.min(512))
+        .map(|i| ifd + 2 + i * 12)
+        .find(|&entry| u16_at(entry) == Some(0x0112) && u16_at(entry + 2) == Some(3))
+        .and_then(|entry| u16_at(entry + 8))
+        .filter(|o| (2..=8).contains(o))
+}
+
+/// A minimal big-endian EXIF block holding only an Orientation tag.
+fn orientation_only_exif(orientation: u16) -> Bytes {
+    let mut b = Vec::with_capacity(26);
+    b.extend_from_slice(b"MM\0\x2a");
+    b.extend_from_slice(&8u32.to_be_bytes()); // IFD0 right after the header
+    b.extend_from_slice(&1u16.to_be_bytes()); // one entry
+    b.extend_from_slice(&0x0112u16.to_be_bytes());
+    b.extend_from_slice(&3u16.to_be_bytes()); // SHORT
+    b.extend_from_slice(&1u32.to_be_bytes());
+    b.extend_from_slice(&orientation.to_be_bytes());
+    b.extend_from_slice(&[0, 0]);
+    b.extend_from_slice(&0u32.to_be_bytes()); // no next IFD
+    Bytes::from(b)
 }
 
 /// Where stored photos live.
@@ -166,6 +217,54 @@ mod tests {
         assert!(b.starts_with(&[0xFF, 0xD8]));
         let text = String::from_utf8_lossy(&b);
         assert!(!text.contains("GPS") && !text.contains("siti"), "{text}");
+    }
+
+    /// A 1×1 JPEG whose EXIF says "rotate 90°" (orientation 6) and holds a GPS IFD pointer and a camera serial.
+    fn jpeg_rotated_with_gps() -> Vec<u8> {
+        let mut tiff = b"II\x2a\0\x08\0\0\0".to_vec();
+        tiff.extend_from_slice(&3u16.to_le_bytes());
+        for (tag, kind, value) in [
+            (0x0112u16, 3u16, 6u32),
+            (0x8825, 4, 0x99),
+            (0xA431, 2, 0x4142),
+        ] {
+            tiff.extend_from_slice(&tag.to_le_bytes());
+            tiff.extend_from_slice(&kind.to_le_bytes());
+            tiff.extend_from_slice(&1u32.to_le_bytes());
+            tiff.extend_from_slice(&value.to_le_bytes());
+        }
+        tiff.extend_from_slice(&0u32.to_le_bytes());
+        tiff.extend_from_slice(b"GPSLatitude-6.2088 SERIAL123456");
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend_from_slice(&tiff);
+        let mut v = vec![0xFF, 0xD8, 0xFF, 0xE1];
+        v.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+        v.extend_from_slice(&app1);
+        v.extend([0xFF, 0xC0, 0, 11, 8, 0, 1, 0, 1, 1, 1, 0x11, 0]);
+        v.extend([
+            0xFF, 0xDA, 0, 8, 1, 1, 0, 0, 0x3F, 0, 0x12, 0x34, 0xFF, 0xD9,
+        ]);
+        v
+    }
+
+    #[test]
+    fn orientation_survives_and_nothing_else_does() {
+        let clean = clean(jpeg_rotated_with_gps(), 1).unwrap();
+        let text = String::from_utf8_lossy(&clean.bytes).to_string();
+        assert!(!text.contains("GPS") && !text.contains("SERIAL"), "{text}");
+        let jpeg = img_parts::jpeg::Jpeg::from_bytes(clean.bytes).unwrap();
+        let exif = jpeg.exif().expect("an EXIF block with the orientation");
+        assert_eq!(exif_orientation(&exif), Some(6));
+        assert_eq!(exif.len(), 26);
+    }
+
+    #[test]
+    fn photos_without_orientation_get_no_exif() {
+        let clean = clean(jpeg_with_exif(), 1).unwrap();
+        assert!(img_parts::jpeg::Jpeg::from_bytes(clean.bytes)
+            .unwrap()
+            .exif()
+            .is_none());
     }
 
     #[test]

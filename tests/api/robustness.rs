@@ -306,3 +306,43 @@ async fn random_bodies_never_cause_a_server_error(app: TestApp) {
         }
     }
 }
+
+/// With the database gone, clients get a 503 with Retry-After in the Open311 shape (they may retry), never a
+/// hang, a 500 or a success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outage_is_503_with_retry_after() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let app = spawn_app(Backend::Postgres).await;
+    let name = match &app.database_url {
+        civic311::config::DatabaseUrl::Postgres(url) => url.rsplit('/').next().unwrap().to_string(),
+        other => panic!("{other:?}"),
+    };
+    tokio::task::spawn_blocking(move || {
+        let mut admin = diesel::PgConnection::establish(&admin_url()).unwrap();
+        admin
+            .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    let resp = app.get("/health").await;
+    assert_eq!(resp.status(), 503);
+    let resp = app.get("/open311/v2/services.xml").await;
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "5");
+    assert_eq!(xml_errors(&resp.text().await.unwrap())[0].0, 503);
+    let resp = app
+        .post_form(
+            "json",
+            &[
+                ("api_key", DEMO_KEY),
+                ("service_code", "LIGHT"),
+                ("address_string", "x"),
+                ("attribute[STATE]", "dark"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 503);
+    assert_eq!(json_errors(&resp.json().await.unwrap())[0].0, 503);
+}
