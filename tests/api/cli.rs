@@ -101,12 +101,12 @@ async fn import_is_idempotent_and_updates_on_change(app: TestApp) {
 
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&repo_path("examples/demo-city"), dir.path());
-    let flood = dir.path().join("services/flood.toml");
-    let text = std::fs::read_to_string(&flood)
+    let flood_file = dir.path().join("services/flood.toml");
+    let text = std::fs::read_to_string(&flood_file)
         .unwrap()
         .replace("name = \"Flooded street\"", "name = \"Flooded road\"")
         .replace("max = 300", "max = 250");
-    std::fs::write(&flood, text).unwrap();
+    std::fs::write(&flood_file, text).unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let (store, path) = (app.store.clone(), dir.path().to_path_buf());
     let summary = tokio::task::spawn_blocking(move || civic311::import::import_dir(&store, &path))
@@ -128,17 +128,7 @@ async fn import_is_idempotent_and_updates_on_change(app: TestApp) {
         before
     );
     let resp = app
-        .post_form(
-            "json",
-            &[
-                ("api_key", DEMO_KEY),
-                ("service_code", "FLOOD"),
-                ("lat", "-6.2"),
-                ("long", "106.8"),
-                ("attribute[DEPTH]", "280"),
-                ("attribute[PASSABLE]", "all"),
-            ],
-        )
+        .post_form("json", &flood(&[("attribute[DEPTH]", "280")]))
         .await;
     assert_eq!(resp.status(), 400, "the new maximum applies");
 }

@@ -131,15 +131,7 @@ async fn empty_list_is_an_empty_container(app: TestApp) {
 async fn filters_by_service_code_status_and_ids(app: TestApp) {
     let flood = app.post_flood(&[]).await;
     let resp = app
-        .post_form(
-            "json",
-            &[
-                ("api_key", DEMO_KEY),
-                ("service_code", "LIGHT"),
-                ("address_string", "Jl. Cikini"),
-                ("attribute[STATE]", "dark"),
-            ],
-        )
+        .post_form("json", &light(&[("address_string", "Jl. Cikini")]))
         .await;
     let light = resp.json::<Value>().await.unwrap()[0]["service_request_id"]
         .as_str()

@@ -214,18 +214,9 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Posts a valid flood report with the demo key plus `extra` fields; returns its id.
+    /// Posts a valid flood report (`flood(extra)`); returns its id.
     pub async fn post_flood(&self, extra: &[(&str, &str)]) -> String {
-        let mut form = vec![
-            ("api_key", DEMO_KEY),
-            ("service_code", "FLOOD"),
-            ("lat", "-6.1754"),
-            ("long", "106.8272"),
-            ("attribute[DEPTH]", "45"),
-            ("attribute[PASSABLE]", "large"),
-        ];
-        form.extend_from_slice(extra);
-        let resp = self.post_form("json", &form).await;
+        let resp = self.post_form("json", &flood(extra)).await;
         let status = resp.status();
         let body: Value = resp.json().await.unwrap();
         assert_eq!(status, 200, "{body}");
@@ -246,6 +237,41 @@ impl TestApp {
             .await
             .unwrap();
     }
+}
+
+/// `base` with `extra` added; a name in `extra` replaces that name's value in `base`.
+fn form<'a>(base: &[(&'a str, &'a str)], extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut out: Vec<_> = base
+        .iter()
+        .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
+        .copied()
+        .collect();
+    out.extend_from_slice(extra);
+    out
+}
+
+/// A complete flood report with the demo key, plus `extra` fields.
+pub fn flood<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let base = [
+        ("api_key", DEMO_KEY),
+        ("service_code", "FLOOD"),
+        ("lat", "-6.1754"),
+        ("long", "106.8272"),
+        ("attribute[DEPTH]", "45"),
+        ("attribute[PASSABLE]", "large"),
+    ];
+    form(&base, extra)
+}
+
+/// A complete street-light report with the demo key, plus `extra` fields.
+pub fn light<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let base = [
+        ("api_key", DEMO_KEY),
+        ("service_code", "LIGHT"),
+        ("address_string", "Jl. Cikini Raya 73"),
+        ("attribute[STATE]", "dark"),
+    ];
+    form(&base, extra)
 }
 
 /// `(code, description)` of each `errors/error` of an XML errors document.

@@ -155,17 +155,7 @@ async fn every_bad_attribute_gets_its_own_error_naming_its_code(app: TestApp) {
     assert_eq!(resp.status(), 400);
     assert_eq!(json_errors(&resp.json().await.unwrap()).len(), 4);
     let depth = app
-        .post_form(
-            "json",
-            &[
-                ("api_key", DEMO_KEY),
-                ("service_code", "FLOOD"),
-                ("lat", "-6.2"),
-                ("long", "106.8"),
-                ("attribute[DEPTH]", "301"),
-                ("attribute[PASSABLE]", "all"),
-            ],
-        )
+        .post_form("json", &flood(&[("attribute[DEPTH]", "301")]))
         .await;
     assert_eq!(depth.status(), 400);
     assert!(json_errors(&depth.json().await.unwrap())[0]
@@ -205,17 +195,7 @@ async fn missing_required_attribute_says_code_required(app: TestApp) {
     assert!(errors[0].1.contains("DEPTH required"), "{errors:?}");
     // An empty value is no value.
     let resp = app
-        .post_form(
-            "json",
-            &[
-                ("api_key", DEMO_KEY),
-                ("service_code", "FLOOD"),
-                ("lat", "-6.2"),
-                ("long", "106.8"),
-                ("attribute[DEPTH]", ""),
-                ("attribute[PASSABLE]", "all"),
-            ],
-        )
+        .post_form("json", &flood(&[("attribute[DEPTH]", "")]))
         .await;
     assert_eq!(resp.status(), 400);
 }
@@ -577,16 +557,7 @@ async fn client_media_url_is_stored_as_given_and_never_fetched(app: TestApp) {
         "the server fetched the client's URL"
     );
     let bad = app
-        .post_form(
-            "json",
-            &[
-                ("api_key", DEMO_KEY),
-                ("service_code", "LIGHT"),
-                ("address_string", "x"),
-                ("attribute[STATE]", "dark"),
-                ("media_url", "javascript:alert(1)"),
-            ],
-        )
+        .post_form("json", &light(&[("media_url", "javascript:alert(1)")]))
         .await;
     assert_eq!(bad.status(), 400);
 }

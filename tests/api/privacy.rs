@@ -50,14 +50,7 @@ async fn post_answer_account_id_is_null(app: TestApp) {
     let resp = app
         .post_form(
             "json",
-            &[
-                ("api_key", DEMO_KEY),
-                ("service_code", "LIGHT"),
-                ("address_string", "x"),
-                ("attribute[STATE]", "dark"),
-                ("account_id", "acct-1"),
-                ("email", "a@b.org"),
-            ],
+            &light(&[("account_id", "acct-1"), ("email", "a@b.org")]),
         )
         .await;
     let ack: Value = resp.json().await.unwrap();

@@ -27,16 +27,7 @@ async fn description_limit_is_4000_characters_even_in_non_latin_scripts(app: Tes
     assert_eq!(r[0]["description"].as_str().unwrap().chars().count(), 4000);
     let over = "é".repeat(4001);
     let resp = app
-        .post_form(
-            "json",
-            &[
-                ("api_key", DEMO_KEY),
-                ("service_code", "LIGHT"),
-                ("address_string", "x"),
-                ("attribute[STATE]", "dark"),
-                ("description", &over),
-            ],
-        )
+        .post_form("json", &light(&[("description", &over)]))
         .await;
     assert_eq!(resp.status(), 400);
     assert!(json_errors(&resp.json().await.unwrap())[0]
@@ -332,17 +323,7 @@ async fn database_outage_is_503_with_retry_after() {
     assert_eq!(resp.status(), 503);
     assert_eq!(resp.headers()["retry-after"], "5");
     assert_eq!(xml_errors(&resp.text().await.unwrap())[0].0, 503);
-    let resp = app
-        .post_form(
-            "json",
-            &[
-                ("api_key", DEMO_KEY),
-                ("service_code", "LIGHT"),
-                ("address_string", "x"),
-                ("attribute[STATE]", "dark"),
-            ],
-        )
-        .await;
+    let resp = app.post_form("json", &light(&[])).await;
     assert_eq!(resp.status(), 503);
     assert_eq!(json_errors(&resp.json().await.unwrap())[0].0, 503);
 }
