@@ -49,7 +49,11 @@ impl Application {
             App::new()
                 .app_data(data.clone())
                 .app_data(limits.clone())
-                .wrap(middleware::DefaultHeaders::new().add(("Access-Control-Allow-Origin", "*")))
+                .wrap(
+                    middleware::DefaultHeaders::new()
+                        .add(("Access-Control-Allow-Origin", "*"))
+                        .add(("X-Content-Type-Options", "nosniff")),
+                )
                 // Tolerant paths (§2.1): `//` merged and a trailing `/` dropped before routing.
                 .wrap(middleware::NormalizePath::trim())
                 .wrap_fn(|req, srv| {

@@ -12,24 +12,24 @@ pub struct Discovery {
     pub endpoint_url: String,
 }
 
-/// The discovery document describes the endpoint; with several jurisdictions it uses the first (clients
-/// still pass jurisdiction_id on every call).
-pub async fn discovery(state: &AppState) -> Result<Discovery, ApiError> {
-    let (jurisdiction, changeset) = state
+/// The discovery document of a jurisdiction. Clients usually ask without `jurisdiction_id` (the spec lists
+/// no parameters), so an absent id means the first jurisdiction by id; a given id selects its own document.
+pub async fn discovery(
+    state: &AppState,
+    jurisdiction_id: Option<&str>,
+) -> Result<Discovery, ApiError> {
+    let all = state.store.read(catalog::jurisdictions).await?;
+    let jurisdiction = match jurisdiction_id {
+        None => all.into_iter().next().ok_or_else(|| {
+            ApiError::NotFound("no jurisdiction is configured on this server yet".into())
+        })?,
+        Some(_) => super::pick_jurisdiction(all, jurisdiction_id)?,
+    };
+    let id = jurisdiction.id.clone();
+    let changeset = state
         .store
-        .read(|conn| {
-            let all = catalog::jurisdictions(conn)?;
-            let first = all.into_iter().next();
-            let changeset = match &first {
-                Some(j) => catalog::changeset(conn, &j.id)?,
-                None => None,
-            };
-            Ok((first, changeset))
-        })
+        .read(move |conn| catalog::changeset(conn, &id))
         .await?;
-    let jurisdiction = jurisdiction.ok_or_else(|| {
-        ApiError::NotFound("no jurisdiction is configured on this server yet".into())
-    })?;
     Ok(Discovery {
         jurisdiction,
         changeset: changeset

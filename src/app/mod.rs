@@ -43,7 +43,7 @@ pub async fn resolve_jurisdiction(
     pick_jurisdiction(all, requested)
 }
 
-fn pick_jurisdiction(
+pub(crate) fn pick_jurisdiction(
     all: Vec<Jurisdiction>,
     requested: Option<&str>,
 ) -> Result<Jurisdiction, ApiError> {

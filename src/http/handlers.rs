@@ -39,9 +39,11 @@ macro_rules! with_format {
 }
 
 pub async fn discovery(req: HttpRequest, state: State) -> HttpResponse {
-    with_format!(req, "discovery", |fmt| Ok(wire::discovery(
-        &app::discovery(&state).await?
-    )))
+    with_format!(req, "discovery", |fmt| {
+        let q = query(&req)?;
+        let d = app::discovery(&state, q.get("jurisdiction_id")).await?;
+        Ok(wire::discovery(&d))
+    })
 }
 
 pub async fn services(req: HttpRequest, state: State) -> HttpResponse {

@@ -241,6 +241,25 @@ async fn several_jurisdictions_require_the_id(app: TestApp) {
         .get("/open311/v2/services.json?jurisdiction_id=medan.go.id")
         .await;
     assert_eq!(resp.status(), 404);
+    let d = app
+        .get_json("/open311/discovery.json?jurisdiction_id=bandung.go.id")
+        .await;
+    assert_eq!(d["contact"], "c");
+    let d = app
+        .get_json("/open311/discovery.json?jurisdiction_id=jakarta.go.id")
+        .await;
+    assert!(d["contact"].as_str().unwrap().contains("Jakarta"), "{d}");
+    let d = app.get_json("/open311/discovery.json").await;
+    assert_eq!(
+        d["contact"], "c",
+        "without an id, the first jurisdiction by id"
+    );
+    assert_eq!(
+        app.get("/open311/discovery.json?jurisdiction_id=medan.go.id")
+            .await
+            .status(),
+        404
+    );
     let bandung = app
         .get_json("/open311/v2/services.json?jurisdiction_id=bandung.go.id")
         .await;
