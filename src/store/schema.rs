@@ -10,6 +10,7 @@ diesel::table! {
         utc_offset_minutes -> Integer,
         endpoint_type -> Text,
         updated_at -> Timestamp,
+        near_meters -> Double,
     }
 }
 
@@ -26,6 +27,7 @@ diesel::table! {
         expected_hours -> Nullable<Integer>,
         active -> Bool,
         updated_at -> Timestamp,
+        share_contact -> Bool,
     }
 }
 
@@ -44,6 +46,7 @@ diesel::table! {
         min_value -> Nullable<Double>,
         max_value -> Nullable<Double>,
         unit -> Nullable<Text>,
+        label -> Nullable<Text>,
     }
 }
 
@@ -88,6 +91,8 @@ diesel::table! {
         account_id -> Nullable<Text>,
         hidden -> Bool,
         moderation_state -> Text,
+        department_code -> Nullable<Text>,
+        routing_trace -> Nullable<Text>,
     }
 }
 
@@ -121,6 +126,79 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    departments (jurisdiction_id, code) {
+        jurisdiction_id -> Text,
+        code -> Text,
+        name -> Text,
+        emails_json -> Text,
+        fallback_email -> Nullable<Text>,
+        active -> Bool,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    areas (jurisdiction_id, code) {
+        jurisdiction_id -> Text,
+        code -> Text,
+        name -> Text,
+        layer -> Text,
+        parent_code -> Nullable<Text>,
+        geometry -> Text,
+        min_lon -> Double,
+        min_lat -> Double,
+        max_lon -> Double,
+        max_lat -> Double,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    routing_rules (jurisdiction_id, id) {
+        jurisdiction_id -> Text,
+        id -> Text,
+        service_code -> Nullable<Text>,
+        service_group -> Nullable<Text>,
+        area_code -> Nullable<Text>,
+        department_code -> Text,
+        priority -> Integer,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    deliveries (id) {
+        id -> Text,
+        request_id -> BigInt,
+        department_code -> Text,
+        recipient -> Text,
+        is_fallback -> Bool,
+        state -> Text,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
+        message_id -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        next_attempt_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    request_events (id) {
+        id -> Text,
+        request_id -> BigInt,
+        at -> Timestamp,
+        actor -> Text,
+        action -> Text,
+        detail -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(deliveries -> requests (request_id));
+diesel::joinable!(request_events -> requests (request_id));
 diesel::joinable!(request_attributes -> requests (request_id));
 diesel::joinable!(request_media -> requests (request_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -132,4 +210,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     request_attributes,
     request_media,
     idempotency_keys,
+    departments,
+    areas,
+    routing_rules,
+    deliveries,
+    request_events,
 );

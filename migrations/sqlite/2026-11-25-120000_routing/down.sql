@@ -1,0 +1,10 @@
+DROP TABLE request_events;
+DROP TABLE deliveries;
+ALTER TABLE requests DROP COLUMN routing_trace;
+ALTER TABLE requests DROP COLUMN department_code;
+ALTER TABLE service_attributes DROP COLUMN label;
+ALTER TABLE services DROP COLUMN share_contact;
+ALTER TABLE jurisdictions DROP COLUMN near_meters;
+DROP TABLE routing_rules;
+DROP TABLE areas;
+DROP TABLE departments;
