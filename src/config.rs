@@ -73,6 +73,58 @@ pub struct DbArgs {
     pub database_url: DatabaseUrl,
 }
 
+/// E-mail delivery to departments.
+#[derive(clap::Args, Clone, Debug)]
+pub struct MailArgs {
+    /// SMTP server for department e-mail: smtp://host:25, smtp://user:pass@host:587?tls=required (STARTTLS) or
+    /// smtps://user:pass@host:465 (TLS). Without it reports are still routed and their e-mails queued, but
+    /// nothing is sent until a worker with an SMTP URL runs.
+    #[arg(long, env = "CIVIC311_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// The From address of department e-mail.
+    #[arg(
+        long,
+        env = "CIVIC311_MAIL_FROM",
+        default_value = "civic311 <civic311@localhost>"
+    )]
+    pub mail_from: String,
+
+    /// Seconds before an SMTP connection or command is given up (the attempt is then retried).
+    #[arg(long, env = "CIVIC311_SMTP_TIMEOUT_SECS", default_value_t = 30)]
+    pub smtp_timeout_secs: u64,
+
+    /// A delivery still failing this many hours after it was queued goes to the department's fallback address.
+    #[arg(long, env = "CIVIC311_DELIVERY_MAX_AGE_HOURS", default_value_t = 24.0)]
+    pub delivery_max_age_hours: f64,
+
+    /// First retry delay in seconds; it doubles with each attempt (with jitter), up to six hours.
+    #[arg(long, env = "CIVIC311_DELIVERY_BACKOFF_SECS", default_value_t = 60)]
+    pub delivery_backoff_secs: u64,
+
+    /// Seconds a worker holds a claimed delivery; a worker silent for longer is presumed dead.
+    #[arg(long, env = "CIVIC311_DELIVERY_LEASE_SECS", default_value_t = 120)]
+    pub delivery_lease_secs: u64,
+
+    /// Milliseconds an idle worker waits before looking for due deliveries again.
+    #[arg(long, env = "CIVIC311_DELIVERY_POLL_MS", default_value_t = 1000)]
+    pub delivery_poll_ms: u64,
+}
+
+impl Default for MailArgs {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            mail_from: "civic311 <civic311@localhost>".into(),
+            smtp_timeout_secs: 30,
+            delivery_max_age_hours: 24.0,
+            delivery_backoff_secs: 60,
+            delivery_lease_secs: 120,
+            delivery_poll_ms: 1000,
+        }
+    }
+}
+
 /// Settings of the HTTP server.
 #[derive(clap::Args, Clone, Debug)]
 pub struct Settings {
@@ -107,6 +159,9 @@ pub struct Settings {
     /// Most photos accepted with one report (413 past it).
     #[arg(long, env = "CIVIC311_MAX_PHOTOS", default_value_t = 5)]
     pub max_photos: usize,
+
+    #[command(flatten)]
+    pub mail: MailArgs,
 }
 
 impl Settings {
@@ -121,6 +176,7 @@ impl Settings {
             workers: None,
             max_photo_bytes: 10 * 1024 * 1024,
             max_photos: 5,
+            mail: MailArgs::default(),
         }
     }
 }

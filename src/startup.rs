@@ -34,7 +34,10 @@ impl Application {
             None if addr.ip().is_unspecified() => format!("http://127.0.0.1:{}", addr.port()),
             None => format!("http://{addr}"),
         };
+        let mail_domain = crate::outbox::domain_of(&settings.mail.mail_from);
         let state = AppState {
+            routing: Default::default(),
+            mail_domain,
             store,
             public_url,
             data_dir: settings.data_dir.clone(),

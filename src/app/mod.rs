@@ -4,11 +4,13 @@
 mod catalog;
 mod public;
 mod query;
+mod routing;
 mod submit;
 
 pub use catalog::{discovery, service_definition, services, Discovery};
 pub use public::{PublicAttribute, PublicRequest};
 pub use query::{get_request, list_requests, media_file, resolve_token, ListQuery, TokenLookup};
+pub use routing::{reroute, RoutingCache};
 pub use submit::{authenticate, submit_request, PhotoUpload, Submitted};
 
 use crate::domain::Jurisdiction;
@@ -25,6 +27,9 @@ pub struct AppState {
     pub data_dir: PathBuf,
     /// Key for hashing device ids.
     pub secret: Vec<u8>,
+    pub routing: RoutingCache,
+    /// Domain of the Message-IDs of department e-mail (that of the From address).
+    pub mail_domain: String,
 }
 
 impl AppState {
@@ -84,6 +89,7 @@ mod tests {
             key_service: String::new(),
             utc_offset_minutes: 0,
             endpoint_type: "test".into(),
+            near_meters: 0.0,
         }
     }
 

@@ -1,11 +1,13 @@
 //! POST requests: authenticate the app, validate against the service definition, store photos durably, then
 //! commit the report with its answers, photo references and idempotency key in one transaction.
 
+use super::routing::{route_in_tx, RouteInput};
 use super::{resolve_jurisdiction, AppState};
 use crate::auth;
 use crate::domain::{self, NewRequest, Problem, ServiceType};
 use crate::error::ApiError;
 use crate::media;
+use crate::outbox;
 use crate::store::requests::{self as rq, AttributeValueRow, MediaRow, NewRequestRow, RequestRow};
 use crate::store::{api_keys, catalog, StoreError};
 use chrono::{DurationRound, TimeDelta, Utc};
@@ -113,7 +115,12 @@ pub async fn submit_request(
             .as_deref()
             .map(|d| auth::hash_device_id(&state.secret, d)),
         account_id: new.contact.account_id.clone(),
+        agency_responsible: None,
+        department_code: None,
+        routing_trace: None,
     };
+    let index = state.routing.index(&state.store, &jurisdiction.id).await?;
+    let (mail_domain, channel) = (state.mail_domain.clone(), key.name.clone());
     let external: Vec<String> = new.media_urls.clone();
     let idem = new.idempotency_key.clone();
     let key_id = key.id.clone();
@@ -121,6 +128,39 @@ pub async fn submit_request(
         .store
         .write(move |conn| {
             let id = rq::insert(conn, &row)?;
+            // Routed in the same transaction: the report, its department and its e-mails commit together.
+            let input = RouteInput {
+                id,
+                jurisdiction_id: row.jurisdiction_id.clone(),
+                service_code: row.service_code.clone(),
+                location: row.long.zip(row.lat),
+                forced_department: None,
+            };
+            let routed = route_in_tx(
+                conn,
+                &index,
+                &input,
+                "intake",
+                now.naive_utc(),
+                &mail_domain,
+            )?;
+            let trace = serde_json::to_string(&routed.trace).ok();
+            rq::set_routing(
+                conn,
+                id,
+                routed.trace.department_code.as_deref(),
+                routed.department_name.as_deref(),
+                trace.as_deref(),
+                now.naive_utc(),
+            )?;
+            outbox::record(
+                conn,
+                id,
+                now.naive_utc(),
+                &channel,
+                "created",
+                Some(routed.trace.reason.clone()),
+            )?;
             let attribute_rows: Vec<AttributeValueRow> = answers
                 .iter()
                 .flat_map(|a| {

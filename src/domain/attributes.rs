@@ -63,6 +63,8 @@ pub struct AttributeDef {
     pub max: Option<f64>,
     /// Unit of a `number`, for people reading the report (e.g. "cm").
     pub unit: Option<String>,
+    /// A short label for people reading a report ("Water depth"); the description is the question asked.
+    pub label: Option<String>,
 }
 
 /// Answers as they arrived, grouped by attribute code in arrival order. A code may carry several values
@@ -277,6 +279,7 @@ mod tests {
             min: Some(0.0),
             max: Some(300.0),
             unit: None,
+            label: None,
         }
     }
 

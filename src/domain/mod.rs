@@ -77,6 +77,8 @@ pub struct Service {
     pub group: Option<String>,
     pub service_notice: Option<String>,
     pub expected_hours: Option<i32>,
+    /// Whether the department's e-mail includes the reporter's contact details.
+    pub share_contact: bool,
 }
 
 /// A jurisdiction served by this endpoint.
@@ -89,6 +91,8 @@ pub struct Jurisdiction {
     /// Datetimes are shown in the city's local offset, as its residents read them.
     pub utc_offset_minutes: i32,
     pub endpoint_type: String,
+    /// Areas within this distance of a report (in metres) are listed as "near" in its routing trace.
+    pub near_meters: f64,
 }
 
 /// Core Open311 status (spec §3.9). Richer vocabularies map onto these two.

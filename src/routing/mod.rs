@@ -88,12 +88,21 @@ impl AreaIndex {
         let mut indexed = Vec::with_capacity(areas.len());
         for area in areas {
             if let Some(rect) = area.geometry.bounding_rect() {
-                items.push(GeomWithData::new(Rectangle::from_corners([rect.min().x, rect.min().y], [rect.max().x, rect.max().y]), indexed.len()));
+                items.push(GeomWithData::new(
+                    Rectangle::from_corners(
+                        [rect.min().x, rect.min().y],
+                        [rect.max().x, rect.max().y],
+                    ),
+                    indexed.len(),
+                ));
             }
             let size = area.geometry.unsigned_area();
             indexed.push(Indexed { area, size });
         }
-        Self { areas: indexed, tree: RTree::bulk_load(items) }
+        Self {
+            areas: indexed,
+            tree: RTree::bulk_load(items),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -112,7 +121,11 @@ impl AreaIndex {
             .map(|item| &self.areas[item.data])
             .filter(|a| a.area.geometry.intersects(&p))
             .collect();
-        out.sort_by(|a, b| a.size.total_cmp(&b.size).then_with(|| a.area.code.cmp(&b.area.code)));
+        out.sort_by(|a, b| {
+            a.size
+                .total_cmp(&b.size)
+                .then_with(|| a.area.code.cmp(&b.area.code))
+        });
         out
     }
 
@@ -123,7 +136,8 @@ impl AreaIndex {
         }
         let dlat = meters / METERS_PER_DEG_LAT;
         let dlon = meters / (METERS_PER_DEG_LAT * p.y().to_radians().cos().max(0.01));
-        let envelope = AABB::from_corners([p.x() - dlon, p.y() - dlat], [p.x() + dlon, p.y() + dlat]);
+        let envelope =
+            AABB::from_corners([p.x() - dlon, p.y() - dlat], [p.x() + dlon, p.y() + dlat]);
         let mut out: Vec<(&Indexed, f64)> = self
             .tree
             .locate_in_envelope_intersecting(&envelope)
@@ -132,7 +146,10 @@ impl AreaIndex {
             .map(|a| (a, boundary_distance_m(&a.area.geometry, p)))
             .filter(|(_, d)| *d <= meters)
             .collect();
-        out.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.area.code.cmp(&b.0.area.code)));
+        out.sort_by(|a, b| {
+            a.1.total_cmp(&b.1)
+                .then_with(|| a.0.area.code.cmp(&b.0.area.code))
+        });
         out
     }
 }
@@ -159,7 +176,11 @@ fn boundary_distance_m(geometry: &MultiPolygon<f64>, p: Point<f64>) -> f64 {
 fn origin_to_segment(a: (f64, f64), b: (f64, f64)) -> f64 {
     let (dx, dy) = (b.0 - a.0, b.1 - a.1);
     let len2 = dx * dx + dy * dy;
-    let t = if len2 == 0.0 { 0.0 } else { (-(a.0 * dx + a.1 * dy) / len2).clamp(0.0, 1.0) };
+    let t = if len2 == 0.0 {
+        0.0
+    } else {
+        (-(a.0 * dx + a.1 * dy) / len2).clamp(0.0, 1.0)
+    };
     let (x, y) = (a.0 + t * dx, a.1 + t * dy);
     (x * x + y * y).sqrt()
 }
@@ -173,10 +194,18 @@ pub struct Subject<'a> {
 }
 
 /// Picks the department for a report. `near_meters` is the jurisdiction's boundary buffer.
-pub fn route(index: &AreaIndex, rules: &[Rule], subject: &Subject, near_meters: f64, by: &str) -> RoutingTrace {
+pub fn route(
+    index: &AreaIndex,
+    rules: &[Rule],
+    subject: &Subject,
+    near_meters: f64,
+    by: &str,
+) -> RoutingTrace {
     let point = subject.location.map(|(lon, lat)| Point::new(lon, lat));
     let containing = point.map(|p| index.containing(p)).unwrap_or_default();
-    let near = point.map(|p| index.near(p, near_meters)).unwrap_or_default();
+    let near = point
+        .map(|p| index.near(p, near_meters))
+        .unwrap_or_default();
     let mut warnings = Vec::new();
     if point.is_some() && containing.is_empty() && !index.is_empty() {
         warnings.push("the location is outside every area of the jurisdiction".to_string());
@@ -197,7 +226,11 @@ pub fn route(index: &AreaIndex, rules: &[Rule], subject: &Subject, near_meters: 
                     a.area.name,
                     a.area.code,
                     parent,
-                    if holders.is_empty() { "no other area".to_string() } else { holders.join(", ") }
+                    if holders.is_empty() {
+                        "no other area".to_string()
+                    } else {
+                        holders.join(", ")
+                    }
                 ));
             }
         }
@@ -215,7 +248,9 @@ pub fn route(index: &AreaIndex, rules: &[Rule], subject: &Subject, near_meters: 
     // (rule, service rank, area size: None for "anywhere")
     let mut candidates: Vec<(&Rule, u8, Option<(f64, &Indexed)>)> = Vec::new();
     for rule in rules {
-        let Some(rank) = service_rank(rule) else { continue };
+        let Some(rank) = service_rank(rule) else {
+            continue;
+        };
         match &rule.area_code {
             None => candidates.push((rule, rank, None)),
             Some(code) => {
@@ -248,11 +283,21 @@ pub fn route(index: &AreaIndex, rules: &[Rule], subject: &Subject, near_meters: 
                 None => "anywhere".to_string(),
             };
             let others = candidates.len() - 1;
-            let tail = if others > 0 { format!("; {others} less specific rule(s) also matched") } else { String::new() };
-            (Some(rule.department_code.clone()), Some(rule.id.clone()), format!("rule {}: {what} {place}{tail}", rule.id))
+            let tail = if others > 0 {
+                format!("; {others} less specific rule(s) also matched")
+            } else {
+                String::new()
+            };
+            (
+                Some(rule.department_code.clone()),
+                Some(rule.id.clone()),
+                format!("rule {}: {what} {place}{tail}", rule.id),
+            )
         }
         None => {
-            warnings.push("no routing rule matched: the report is not sent to any department".to_string());
+            warnings.push(
+                "no routing rule matched: the report is not sent to any department".to_string(),
+            );
             (None, None, "no rule matched".to_string())
         }
     };
@@ -263,7 +308,11 @@ pub fn route(index: &AreaIndex, rules: &[Rule], subject: &Subject, near_meters: 
         located: point.is_some(),
         matched_areas: containing
             .iter()
-            .map(|a| AreaRef { code: a.area.code.clone(), name: a.area.name.clone(), layer: a.area.layer.clone() })
+            .map(|a| AreaRef {
+                code: a.area.code.clone(),
+                name: a.area.name.clone(),
+                layer: a.area.layer.clone(),
+            })
             .collect(),
         near_areas: near
             .iter()
@@ -290,11 +339,20 @@ mod tests {
             name: code.to_lowercase(),
             layer: layer.into(),
             parent_code: parent.map(Into::into),
-            geometry: MultiPolygon(vec![polygon![(x: x0, y: y0), (x: x0 + size, y: y0), (x: x0 + size, y: y0 + size), (x: x0, y: y0 + size), (x: x0, y: y0)]]),
+            geometry: MultiPolygon(vec![
+                polygon![(x: x0, y: y0), (x: x0 + size, y: y0), (x: x0 + size, y: y0 + size), (x: x0, y: y0 + size), (x: x0, y: y0)],
+            ]),
         }
     }
 
-    fn rule(id: &str, service: Option<&str>, group: Option<&str>, area: Option<&str>, dept: &str, priority: i32) -> Rule {
+    fn rule(
+        id: &str,
+        service: Option<&str>,
+        group: Option<&str>,
+        area: Option<&str>,
+        dept: &str,
+        priority: i32,
+    ) -> Rule {
         Rule {
             id: id.into(),
             service_code: service.map(Into::into),
@@ -321,17 +379,55 @@ mod tests {
         vec![
             rule("catch-all", None, None, None, "GENERAL", 0),
             rule("water-group", None, Some("Water"), None, "WATER", 0),
-            rule("flood-city", Some("FLOOD"), None, Some("CITY"), "CITY-WATER", 0),
-            rule("flood-dist", Some("FLOOD"), None, Some("DIST"), "DIST-WATER", 0),
-            rule("flood-zone", Some("FLOOD"), None, Some("ZONE"), "ZONE-PUMPS", 5),
-            rule("flood-next", Some("FLOOD"), None, Some("NEXT"), "NEXT-WATER", 0),
+            rule(
+                "flood-city",
+                Some("FLOOD"),
+                None,
+                Some("CITY"),
+                "CITY-WATER",
+                0,
+            ),
+            rule(
+                "flood-dist",
+                Some("FLOOD"),
+                None,
+                Some("DIST"),
+                "DIST-WATER",
+                0,
+            ),
+            rule(
+                "flood-zone",
+                Some("FLOOD"),
+                None,
+                Some("ZONE"),
+                "ZONE-PUMPS",
+                5,
+            ),
+            rule(
+                "flood-next",
+                Some("FLOOD"),
+                None,
+                Some("NEXT"),
+                "NEXT-WATER",
+                0,
+            ),
             rule("flood-default", Some("FLOOD"), None, None, "WATER-HQ", 0),
             rule("light", Some("LIGHT"), None, None, "LIGHTING", 0),
         ]
     }
 
     fn go(service: &str, group: Option<&str>, at: Option<(f64, f64)>) -> RoutingTrace {
-        route(&index(), &rules(), &Subject { service_code: service, service_group: group, location: at }, 1000.0, "intake")
+        route(
+            &index(),
+            &rules(),
+            &Subject {
+                service_code: service,
+                service_group: group,
+                location: at,
+            },
+            1000.0,
+            "intake",
+        )
     }
 
     #[test]
@@ -341,16 +437,26 @@ mod tests {
             ("FLOOD", Some("Water"), Some((7.0, 7.0)), Some("CITY-WATER")),
             ("FLOOD", Some("Water"), Some((4.5, 4.5)), Some("ZONE-PUMPS")), // in district and zone: the zone is smaller
             ("FLOOD", Some("Water"), Some((5.5, 5.5)), Some("ZONE-PUMPS")), // overlapping zone, smaller than the city
-            ("FLOOD", Some("Water"), Some((15.0, 5.0)), Some("NEXT-WATER")),
+            (
+                "FLOOD",
+                Some("Water"),
+                Some((15.0, 5.0)),
+                Some("NEXT-WATER"),
+            ),
             ("FLOOD", Some("Water"), Some((50.0, 50.0)), Some("WATER-HQ")), // outside every area
-            ("FLOOD", Some("Water"), None, Some("WATER-HQ")),               // address only: the service default
-            ("DRAIN", Some("Water"), Some((0.5, 0.5)), Some("WATER")),      // group beats catch-all
+            ("FLOOD", Some("Water"), None, Some("WATER-HQ")), // address only: the service default
+            ("DRAIN", Some("Water"), Some((0.5, 0.5)), Some("WATER")), // group beats catch-all
             ("LIGHT", None, Some((0.5, 0.5)), Some("LIGHTING")),
             ("PARK", None, Some((0.5, 0.5)), Some("GENERAL")),
         ];
         for (service, group, at, want) in cases {
             let t = go(service, group, at);
-            assert_eq!(t.department_code.as_deref(), want, "{service} at {at:?}: {}", t.reason);
+            assert_eq!(
+                t.department_code.as_deref(),
+                want,
+                "{service} at {at:?}: {}",
+                t.reason
+            );
         }
     }
 
@@ -358,7 +464,10 @@ mod tests {
     fn a_point_on_a_shared_boundary_is_in_both_and_routing_is_deterministic() {
         let t = go("FLOOD", None, Some((10.0, 5.0)));
         let codes: Vec<&str> = t.matched_areas.iter().map(|a| a.code.as_str()).collect();
-        assert!(codes.contains(&"CITY") && codes.contains(&"NEXT"), "{codes:?}");
+        assert!(
+            codes.contains(&"CITY") && codes.contains(&"NEXT"),
+            "{codes:?}"
+        );
         // Both kota are the same size and equally specific: the rule id decides, every time.
         assert_eq!(t.department_code.as_deref(), Some("CITY-WATER"));
         for _ in 0..5 {
@@ -369,8 +478,25 @@ mod tests {
     #[test]
     fn priority_breaks_ties_between_equally_specific_rules() {
         let mut r = rules();
-        r.push(rule("flood-city-2", Some("FLOOD"), None, Some("CITY"), "OTHER", 9));
-        let t = route(&index(), &r, &Subject { service_code: "FLOOD", service_group: None, location: Some((7.0, 7.0)) }, 0.0, "intake");
+        r.push(rule(
+            "flood-city-2",
+            Some("FLOOD"),
+            None,
+            Some("CITY"),
+            "OTHER",
+            9,
+        ));
+        let t = route(
+            &index(),
+            &r,
+            &Subject {
+                service_code: "FLOOD",
+                service_group: None,
+                location: Some((7.0, 7.0)),
+            },
+            0.0,
+            "intake",
+        );
         assert_eq!(t.department_code.as_deref(), Some("OTHER"));
     }
 
@@ -378,21 +504,58 @@ mod tests {
     fn near_areas_are_listed_with_their_distance() {
         // 0.005° east of the x = 10 edge at latitude 5: about 554 m.
         let t = go("FLOOD", None, Some((9.995, 5.0)));
-        let near: Vec<(&str, f64)> = t.near_areas.iter().map(|n| (n.code.as_str(), n.distance_m)).collect();
+        let near: Vec<(&str, f64)> = t
+            .near_areas
+            .iter()
+            .map(|n| (n.code.as_str(), n.distance_m))
+            .collect();
         assert_eq!(near.len(), 1, "{near:?}");
         assert_eq!(near[0].0, "NEXT");
         assert!((near[0].1 - 554.5).abs() < 5.0, "{near:?}");
-        assert!(go("FLOOD", None, Some((9.9, 5.0))).near_areas.is_empty(), "11 km away is not near");
+        assert!(
+            go("FLOOD", None, Some((9.9, 5.0))).near_areas.is_empty(),
+            "11 km away is not near"
+        );
     }
 
     #[test]
     fn warnings_make_odd_cases_visible() {
         let t = go("FLOOD", None, Some((50.0, 50.0)));
         assert!(t.warnings.iter().any(|w| w.contains("outside every area")));
-        let odd = AreaIndex::new(vec![square("A", "kecamatan", 0.0, 0.0, 5.0, None), square("B", "kecamatan", 5.0, 0.0, 5.0, None), square("V", "kelurahan", 6.0, 1.0, 1.0, Some("A"))]);
-        let t = route(&odd, &rules(), &Subject { service_code: "PARK", service_group: None, location: Some((6.5, 1.5)) }, 0.0, "intake");
-        assert!(t.warnings.iter().any(|w| w.contains("kelurahan v (V) belongs to A") && w.contains("kecamatan b")), "{:?}", t.warnings);
-        let none = route(&index(), &[], &Subject { service_code: "X", service_group: None, location: None }, 0.0, "intake");
+        let odd = AreaIndex::new(vec![
+            square("A", "kecamatan", 0.0, 0.0, 5.0, None),
+            square("B", "kecamatan", 5.0, 0.0, 5.0, None),
+            square("V", "kelurahan", 6.0, 1.0, 1.0, Some("A")),
+        ]);
+        let t = route(
+            &odd,
+            &rules(),
+            &Subject {
+                service_code: "PARK",
+                service_group: None,
+                location: Some((6.5, 1.5)),
+            },
+            0.0,
+            "intake",
+        );
+        assert!(
+            t.warnings
+                .iter()
+                .any(|w| w.contains("kelurahan v (V) belongs to A") && w.contains("kecamatan b")),
+            "{:?}",
+            t.warnings
+        );
+        let none = route(
+            &index(),
+            &[],
+            &Subject {
+                service_code: "X",
+                service_group: None,
+                location: None,
+            },
+            0.0,
+            "intake",
+        );
         assert_eq!(none.department_code, None);
         assert!(none.warnings.iter().any(|w| w.contains("no routing rule")));
     }

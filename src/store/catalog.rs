@@ -16,6 +16,7 @@ pub struct JurisdictionRow {
     pub utc_offset_minutes: i32,
     pub endpoint_type: String,
     pub updated_at: NaiveDateTime,
+    pub near_meters: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
@@ -33,6 +34,7 @@ pub struct ServiceRow {
     pub expected_hours: Option<i32>,
     pub active: bool,
     pub updated_at: NaiveDateTime,
+    pub share_contact: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -51,6 +53,7 @@ pub struct AttributeRow {
     pub min_value: Option<f64>,
     pub max_value: Option<f64>,
     pub unit: Option<String>,
+    pub label: Option<String>,
 }
 
 impl From<JurisdictionRow> for Jurisdiction {
@@ -62,6 +65,7 @@ impl From<JurisdictionRow> for Jurisdiction {
             key_service: r.key_service,
             utc_offset_minutes: r.utc_offset_minutes,
             endpoint_type: r.endpoint_type,
+            near_meters: r.near_meters,
         }
     }
 }
@@ -85,6 +89,7 @@ impl TryFrom<ServiceRow> for Service {
             group: r.group_name,
             service_notice: r.service_notice,
             expected_hours: r.expected_hours,
+            share_contact: r.share_contact,
         })
     }
 }
@@ -112,6 +117,7 @@ impl TryFrom<AttributeRow> for AttributeDef {
             min: r.min_value,
             max: r.max_value,
             unit: r.unit,
+            label: r.label,
         })
     }
 }

@@ -5,8 +5,10 @@
 pub mod api_keys;
 pub mod catalog;
 mod conn;
+pub mod deliveries;
 pub mod migrate;
 pub mod requests;
+pub mod routing;
 pub mod schema;
 
 pub use conn::{establish, AnyConnection, ConnError};

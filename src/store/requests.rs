@@ -40,6 +40,9 @@ pub struct RequestRow {
     pub account_id: Option<String>,
     pub hidden: bool,
     pub moderation_state: String,
+    pub department_code: Option<String>,
+    /// The routing decision as JSON (`routing::RoutingTrace`).
+    pub routing_trace: Option<String>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -68,6 +71,9 @@ pub struct NewRequestRow {
     pub last_name: Option<String>,
     pub device_id_hash: Option<String>,
     pub account_id: Option<String>,
+    pub agency_responsible: Option<String>,
+    pub department_code: Option<String>,
+    pub routing_trace: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -218,6 +224,26 @@ pub fn list_public(
             .limit(f.limit)
             .load(conn)?,
     )
+}
+
+/// Stores a routing decision and moves `updated_datetime`.
+pub fn set_routing(
+    conn: &mut AnyConnection,
+    id: i64,
+    department_code: Option<&str>,
+    agency_responsible: Option<&str>,
+    trace: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    diesel::update(requests::table.find(id))
+        .set((
+            requests::department_code.eq(department_code),
+            requests::agency_responsible.eq(agency_responsible),
+            requests::routing_trace.eq(trace),
+            requests::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// One public request.

@@ -3,6 +3,8 @@
 //! change are not touched, so importing the same files twice changes nothing (and the discovery changeset
 //! stays put).
 
+mod routing;
+
 use crate::auth;
 use crate::domain::{Datatype, ListValue, ServiceType};
 use crate::store::api_keys::{self, ApiKeyRow};
@@ -22,6 +24,12 @@ struct CityFile {
     services: Vec<ServiceDef>,
     #[serde(default)]
     api_keys: Vec<ApiKeyDef>,
+    #[serde(default)]
+    departments: Vec<routing::DepartmentDef>,
+    #[serde(default)]
+    area_layers: Vec<routing::AreaLayerDef>,
+    #[serde(default)]
+    rules: Vec<routing::RuleDef>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -37,6 +45,9 @@ struct JurisdictionDef {
     /// "production" or "test" (discovery `type`).
     #[serde(default)]
     endpoint_type: Option<String>,
+    /// Areas within this many metres of a report are listed as "near" in its routing trace (default 100).
+    #[serde(default)]
+    near_meters: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,6 +71,9 @@ struct ServiceDef {
     expected_hours: Option<i32>,
     #[serde(default)]
     active: Option<bool>,
+    /// Whether the department's e-mail carries the reporter's contact details (default false).
+    #[serde(default)]
+    share_contact: Option<bool>,
     #[serde(default)]
     attributes: Vec<AttributeDefFile>,
 }
@@ -86,6 +100,8 @@ struct AttributeDefFile {
     max: Option<f64>,
     #[serde(default)]
     unit: Option<String>,
+    #[serde(default)]
+    label: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,6 +140,7 @@ struct Plan {
     jurisdictions: Vec<JurisdictionRow>,
     services: Vec<(ServiceRow, Vec<AttributeRow>)>,
     keys: Vec<(String, String, String, Option<String>)>,
+    routing: routing::Plan,
 }
 
 /// Reads every `*.toml` file under `dir` (sorted, recursively), validates the whole set and applies it.
@@ -148,18 +165,20 @@ pub fn import_dir(store: &Store, dir: &Path) -> Result<Summary, ImportError> {
             .map_err(|e| e.to_string())
             .and_then(|s| toml::from_str::<CityFile>(&s).map_err(|e| e.to_string()))
         {
-            Ok(file) => parsed.push((shown, file)),
+            Ok(file) => parsed.push((shown, path.parent().unwrap_or(dir).to_path_buf(), file)),
             Err(e) => problems.push(format!("{shown}: {}", e.trim())),
         }
     }
     if !problems.is_empty() {
         return Err(ImportError::Invalid(problems));
     }
-    let existing = store.read_blocking(catalog::jurisdictions)?;
-    let plan = validate(
-        &parsed,
-        &existing.iter().map(|j| j.id.clone()).collect::<Vec<_>>(),
-    )?;
+    let existing: Vec<String> = store
+        .read_blocking(catalog::jurisdictions)?
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    let known = store.read_blocking(|conn| routing::Known::load(conn, &existing))?;
+    let plan = validate(&parsed, &existing, &known)?;
     Ok(store.write_blocking(|conn| apply(conn, &plan))?)
 }
 
@@ -192,6 +211,37 @@ fn parse_offset(s: &str) -> Option<i32> {
         .then_some(sign * (h * 60 + m))
 }
 
+/// The jurisdiction an item belongs to: the one it names, or the only one there is.
+fn resolve_jurisdiction(
+    at: &str,
+    explicit: Option<&str>,
+    known: &HashSet<String>,
+    problems: &mut Vec<String>,
+) -> Option<String> {
+    match (explicit, known.len()) {
+        (Some(j), _) if known.contains(j) => Some(j.to_string()),
+        (Some(j), _) => {
+            problems.push(format!(
+                "{at}: jurisdiction {j} is neither in these files nor in the database"
+            ));
+            None
+        }
+        (None, 1) => known.iter().next().cloned(),
+        (None, 0) => {
+            problems.push(format!(
+                "{at}: no jurisdiction is defined; add a [[jurisdictions]] entry"
+            ));
+            None
+        }
+        (None, _) => {
+            problems.push(format!(
+                "{at}: several jurisdictions exist; say which with jurisdiction = \"…\""
+            ));
+            None
+        }
+    }
+}
+
 fn now() -> NaiveDateTime {
     let t = Utc::now();
     t.duration_trunc(TimeDelta::seconds(1))
@@ -199,11 +249,17 @@ fn now() -> NaiveDateTime {
         .naive_utc()
 }
 
-fn validate(files: &[(String, CityFile)], existing: &[String]) -> Result<Plan, ImportError> {
+type Parsed = (String, PathBuf, CityFile);
+
+fn validate(
+    files: &[Parsed],
+    existing: &[String],
+    db: &routing::Known,
+) -> Result<Plan, ImportError> {
     let mut problems = Vec::new();
     let now = now();
     let mut jurisdictions = Vec::new();
-    for (file, f) in files {
+    for (file, _, f) in files {
         for (i, j) in f.jurisdictions.iter().enumerate() {
             let at = format!("{file}: jurisdictions[{i}] ({})", j.id);
             if j.id.trim().is_empty() || j.id.contains(char::is_whitespace) {
@@ -236,7 +292,13 @@ fn validate(files: &[(String, CityFile)], existing: &[String]) -> Result<Plan, I
                 utc_offset_minutes: offset,
                 endpoint_type,
                 updated_at: now,
+                near_meters: j.near_meters.unwrap_or(100.0),
             });
+            if j.near_meters
+                .is_some_and(|m| !(0.0..=10_000.0).contains(&m))
+            {
+                problems.push(format!("{at}: near_meters must be between 0 and 10000"));
+            }
         }
     }
     let known: HashSet<String> = jurisdictions
@@ -245,30 +307,13 @@ fn validate(files: &[(String, CityFile)], existing: &[String]) -> Result<Plan, I
         .chain(existing.iter().cloned())
         .collect();
     let mut services: Vec<(ServiceRow, Vec<AttributeRow>)> = Vec::new();
-    for (file, f) in files {
+    for (file, _, f) in files {
         for (i, s) in f.services.iter().enumerate() {
             let at = format!("{file}: services[{i}] ({})", s.code);
-            let jurisdiction = match (&s.jurisdiction, known.len()) {
-                (Some(j), _) if known.contains(j) => j.clone(),
-                (Some(j), _) => {
-                    problems.push(format!(
-                        "{at}: jurisdiction {j} is neither in these files nor in the database"
-                    ));
-                    continue;
-                }
-                (None, 1) => known.iter().next().cloned().unwrap_or_default(),
-                (None, 0) => {
-                    problems.push(format!(
-                        "{at}: no jurisdiction is defined; add a [[jurisdictions]] entry"
-                    ));
-                    continue;
-                }
-                (None, _) => {
-                    problems.push(format!(
-                        "{at}: several jurisdictions exist; say which with jurisdiction = \"…\""
-                    ));
-                    continue;
-                }
+            let Some(jurisdiction) =
+                resolve_jurisdiction(&at, s.jurisdiction.as_deref(), &known, &mut problems)
+            else {
+                continue;
             };
             if s.code.is_empty()
                 || s.code.chars().any(|c| {
@@ -369,6 +414,7 @@ fn validate(files: &[(String, CityFile)], existing: &[String]) -> Result<Plan, I
                     min_value: a.min,
                     max_value: a.max,
                     unit: a.unit.clone(),
+                    label: a.label.clone(),
                 });
             }
             attrs.sort_by(|a, b| a.code.cmp(&b.code));
@@ -392,13 +438,14 @@ fn validate(files: &[(String, CityFile)], existing: &[String]) -> Result<Plan, I
                     expected_hours: s.expected_hours,
                     active: s.active.unwrap_or(true),
                     updated_at: now,
+                    share_contact: s.share_contact.unwrap_or(false),
                 },
                 attrs,
             ));
         }
     }
     let mut keys = Vec::new();
-    for (file, f) in files {
+    for (file, _, f) in files {
         for (i, k) in f.api_keys.iter().enumerate() {
             let at = format!("{file}: api_keys[{i}] ({})", k.name);
             let kind = k.kind.clone().unwrap_or_else(|| "production".into());
@@ -435,11 +482,36 @@ fn validate(files: &[(String, CityFile)], existing: &[String]) -> Result<Plan, I
             keys.push((k.name.clone(), hash, kind, shown));
         }
     }
+    let input = routing::Input {
+        files: files
+            .iter()
+            .map(|(file, dir, f)| {
+                (
+                    file.as_str(),
+                    dir.as_path(),
+                    f.departments.as_slice(),
+                    f.area_layers.as_slice(),
+                    f.rules.as_slice(),
+                )
+            })
+            .collect(),
+        jurisdictions: &known,
+        services: services
+            .iter()
+            .map(|(s, _)| (s.jurisdiction_id.clone(), s.code.clone()))
+            .collect(),
+        groups: services
+            .iter()
+            .filter_map(|(s, _)| s.group_name.clone().map(|g| (s.jurisdiction_id.clone(), g)))
+            .collect(),
+    };
+    let routing = routing::validate(&input, db, &mut problems);
     if problems.is_empty() {
         Ok(Plan {
             jurisdictions,
             services,
             keys,
+            routing,
         })
     } else {
         Err(ImportError::Invalid(problems))
@@ -481,6 +553,7 @@ fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<Summary, StoreError> {
         }
         count(current.is_some(), changed);
     }
+    routing::apply(conn, &plan.routing, &mut count)?;
     for (name, hash, kind, shown) in &plan.keys {
         let current = api_keys::by_name(conn, name)?;
         match &current {
@@ -555,8 +628,11 @@ mod tests {
             "#,
         )
         .unwrap();
-        let Err(ImportError::Invalid(problems)) = validate(&[("city.toml".into(), file)], &[])
-        else {
+        let Err(ImportError::Invalid(problems)) = validate(
+            &[("city.toml".into(), PathBuf::from("."), file)],
+            &[],
+            &routing::Known::default(),
+        ) else {
             panic!("accepted")
         };
         let text = problems.join("\n");

@@ -1,0 +1,216 @@
+//! The delivery outbox: one row per e-mail to send. Rows are claimed by compare-and-set with a lease, not by
+//! row locks, so that SQLite (one writer) and several PostgreSQL workers share one code path
+//! (docs/decisions/0003). Sending happens outside any transaction.
+
+use super::schema::{deliveries, request_events};
+use super::{AnyConnection, StoreError};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+pub const QUEUED: &str = "queued";
+pub const SENDING: &str = "sending";
+pub const SENT: &str = "sent";
+pub const RETRYING: &str = "retrying";
+pub const FAILED: &str = "failed";
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = deliveries, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct DeliveryRow {
+    pub id: String,
+    pub request_id: i64,
+    pub department_code: String,
+    pub recipient: String,
+    pub is_fallback: bool,
+    pub state: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    /// Set at enqueue, so that every resend of this delivery carries the same Message-ID.
+    pub message_id: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub next_attempt_at: NaiveDateTime,
+    pub lease_until: Option<NaiveDateTime>,
+    pub sent_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = request_events, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct EventRow {
+    pub id: String,
+    pub request_id: i64,
+    pub at: NaiveDateTime,
+    pub actor: String,
+    pub action: String,
+    pub detail: Option<String>,
+}
+
+pub fn insert(conn: &mut AnyConnection, row: &DeliveryRow) -> Result<(), StoreError> {
+    diesel::insert_into(deliveries::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn insert_event(conn: &mut AnyConnection, row: &EventRow) -> Result<(), StoreError> {
+    diesel::insert_into(request_events::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn events_of(conn: &mut AnyConnection, request_id: i64) -> Result<Vec<EventRow>, StoreError> {
+    Ok(request_events::table
+        .filter(request_events::request_id.eq(request_id))
+        .order((request_events::at, request_events::id))
+        .select(EventRow::as_select())
+        .load(conn)?)
+}
+
+/// Deliveries that may be claimed now: waiting and due, or claimed by a worker whose lease ran out.
+pub fn due(
+    conn: &mut AnyConnection,
+    now: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    Ok(deliveries::table
+        .filter(
+            deliveries::state
+                .eq_any([QUEUED, RETRYING])
+                .and(deliveries::next_attempt_at.le(now))
+                .or(deliveries::state
+                    .eq(SENDING)
+                    .and(deliveries::lease_until.lt(now))),
+        )
+        .order((
+            deliveries::next_attempt_at,
+            deliveries::created_at,
+            deliveries::id,
+        ))
+        .select(deliveries::id)
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Claims a delivery for one attempt. Only one of several racing workers sees `Some`: the UPDATE re-checks
+/// the claimable condition, and PostgreSQL re-evaluates it after waiting for a competing UPDATE's row lock.
+/// The returned row carries the attempt number that identifies this claim.
+pub fn claim(
+    conn: &mut AnyConnection,
+    id: &str,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+) -> Result<Option<DeliveryRow>, StoreError> {
+    let n = diesel::update(
+        deliveries::table.find(id).filter(
+            deliveries::state
+                .eq_any([QUEUED, RETRYING])
+                .and(deliveries::next_attempt_at.le(now))
+                .or(deliveries::state
+                    .eq(SENDING)
+                    .and(deliveries::lease_until.lt(now))),
+        ),
+    )
+    .set((
+        deliveries::state.eq(SENDING),
+        deliveries::lease_until.eq(Some(lease_until)),
+        deliveries::attempts.eq(deliveries::attempts + 1),
+        deliveries::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    Ok(deliveries::table
+        .find(id)
+        .select(DeliveryRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Records the outcome of the attempt `attempt` (the claim's number): a worker whose lease was taken over
+/// changes nothing.
+pub fn finish(
+    conn: &mut AnyConnection,
+    id: &str,
+    attempt: i32,
+    state: &str,
+    now: NaiveDateTime,
+    next_attempt_at: Option<NaiveDateTime>,
+    error: Option<&str>,
+) -> Result<bool, StoreError> {
+    let sent_at = (state == SENT).then_some(now);
+    let n = diesel::update(
+        deliveries::table
+            .find(id)
+            .filter(deliveries::state.eq(SENDING))
+            .filter(deliveries::attempts.eq(attempt)),
+    )
+    .set((
+        deliveries::state.eq(state),
+        deliveries::updated_at.eq(now),
+        deliveries::lease_until.eq(None::<NaiveDateTime>),
+        deliveries::next_attempt_at.eq(next_attempt_at.unwrap_or(now)),
+        deliveries::last_error.eq(error),
+        deliveries::sent_at.eq(sent_at),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<DeliveryRow>, StoreError> {
+    Ok(deliveries::table
+        .find(id)
+        .select(DeliveryRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn of_request(
+    conn: &mut AnyConnection,
+    request_id: i64,
+) -> Result<Vec<DeliveryRow>, StoreError> {
+    Ok(deliveries::table
+        .filter(deliveries::request_id.eq(request_id))
+        .order((deliveries::created_at, deliveries::id))
+        .select(DeliveryRow::as_select())
+        .load(conn)?)
+}
+
+/// Deliveries in the given states, oldest first.
+pub fn in_states(
+    conn: &mut AnyConnection,
+    states: &[&str],
+    limit: i64,
+) -> Result<Vec<DeliveryRow>, StoreError> {
+    Ok(deliveries::table
+        .filter(deliveries::state.eq_any(states.iter().map(|s| s.to_string()).collect::<Vec<_>>()))
+        .order((deliveries::created_at, deliveries::id))
+        .limit(limit)
+        .select(DeliveryRow::as_select())
+        .load(conn)?)
+}
+
+/// Makes failed (or waiting) deliveries due now; `None` means every failed one. Returns how many changed.
+pub fn retry_now(
+    conn: &mut AnyConnection,
+    id: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<usize, StoreError> {
+    let set = (
+        deliveries::state.eq(RETRYING),
+        deliveries::next_attempt_at.eq(now),
+        deliveries::updated_at.eq(now),
+    );
+    Ok(match id {
+        Some(id) => diesel::update(
+            deliveries::table
+                .find(id)
+                .filter(deliveries::state.eq_any([FAILED, RETRYING, QUEUED])),
+        )
+        .set(set)
+        .execute(conn)?,
+        None => diesel::update(deliveries::table.filter(deliveries::state.eq(FAILED)))
+            .set(set)
+            .execute(conn)?,
+    })
+}
