@@ -1,8 +1,8 @@
 //! The `civic311` command line: serve, migrate, import and API-key management.
 
-use crate::config::{DbArgs, Settings};
+use crate::config::{DbArgs, MailArgs, Settings};
 use crate::store::{api_keys, Store};
-use crate::{auth, import, startup::Application};
+use crate::{auth, import, operators, startup::Application};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -39,6 +39,60 @@ enum Command {
     Apikey {
         #[command(subcommand)]
         action: KeyAction,
+    },
+    /// Send queued department e-mail (several workers may share one PostgreSQL database).
+    Worker {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        mail: MailArgs,
+        /// Base URL of the public API, for links in the e-mails.
+        #[arg(
+            long,
+            env = "CIVIC311_PUBLIC_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        public_url: String,
+        /// Send what is due now and exit, instead of running until stopped.
+        #[arg(long)]
+        once: bool,
+    },
+    /// List pending, retrying and failed deliveries (oldest first, with the reason), or retry them.
+    Deliveries {
+        /// Make this delivery due now (a failed one is tried again).
+        #[arg(long, value_name = "DELIVERY_ID", conflicts_with = "retry_failed")]
+        retry: Option<String>,
+        /// Make every failed delivery due now.
+        #[arg(long)]
+        retry_failed: bool,
+        /// Also list sent deliveries.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Show a report as operators see it: routing trace, deliveries and history.
+    Request {
+        id: i64,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Send a report to another department, or route it again after the areas or rules changed.
+    Reroute {
+        id: i64,
+        /// The department code to send it to; without it the current rules decide.
+        #[arg(long)]
+        to: Option<String>,
+        /// Who is doing this (recorded in the report's history).
+        #[arg(long)]
+        by: String,
+        /// Why (recorded in the report's history).
+        #[arg(long)]
+        why: String,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        mail: MailArgs,
     },
 }
 
@@ -87,7 +141,85 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Apikey { action } => apikey(action),
+        Command::Worker {
+            db,
+            mail,
+            public_url,
+            once,
+        } => {
+            let store = Store::open(&db.database_url)?;
+            let worker = make_worker(store, &mail, public_url.trim_end_matches('/'))?
+                .ok_or_else(|| anyhow::anyhow!("civic311 worker needs CIVIC311_SMTP_URL"))?;
+            if once {
+                let outcomes = worker.drain().await?;
+                println!("{} deliveries handled: {:?}", outcomes.len(), outcomes);
+                return Ok(());
+            }
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                let _ = tokio::signal::ctrl_c().await;
+                let _ = stop_tx.send(true);
+            });
+            worker.run(stop_rx).await;
+            Ok(())
+        }
+        Command::Deliveries {
+            retry,
+            retry_failed,
+            all,
+            db,
+        } => operators::deliveries(&db, retry.as_deref(), retry_failed, all),
+        Command::Request { id, db } => operators::show_request(&db, id),
+        Command::Reroute {
+            id,
+            to,
+            by,
+            why,
+            db,
+            mail,
+        } => {
+            let mut settings =
+                Settings::new(db.database_url.clone(), std::path::PathBuf::from("."));
+            settings.mail = mail;
+            let state = crate::startup::state_for_tools(&settings)?;
+            let trace = crate::app::reroute(&state, id, to, &by, &why)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.descriptions().join("; ")))?;
+            println!("request {id}: {}", trace.reason);
+            for w in &trace.warnings {
+                println!("  warning: {w}");
+            }
+            Ok(())
+        }
     }
+}
+
+/// The delivery worker for these settings, or `None` when no SMTP server is configured.
+pub fn make_worker(
+    store: Store,
+    mail: &MailArgs,
+    public_url: &str,
+) -> anyhow::Result<Option<crate::outbox::worker::Worker>> {
+    use crate::outbox::worker::{transport, Worker, WorkerConfig};
+    use std::time::Duration;
+    let Some(url) = &mail.smtp_url else {
+        return Ok(None);
+    };
+    let from = mail
+        .mail_from
+        .parse()
+        .map_err(|e| anyhow::anyhow!("CIVIC311_MAIL_FROM '{}': {e}", mail.mail_from))?;
+    let transport = transport(url, Duration::from_secs(mail.smtp_timeout_secs))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let cfg = WorkerConfig {
+        from,
+        lease: Duration::from_secs(mail.delivery_lease_secs.max(1)),
+        max_age: Duration::from_secs_f64((mail.delivery_max_age_hours * 3600.0).max(0.0)),
+        backoff: Duration::from_secs(mail.delivery_backoff_secs),
+        poll: Duration::from_millis(mail.delivery_poll_ms.max(10)),
+        public_url: public_url.to_string(),
+    };
+    Ok(Some(Worker::new(store, transport, cfg)))
 }
 
 async fn serve(settings: Settings, dirs: Vec<PathBuf>) -> anyhow::Result<()> {
@@ -99,6 +231,13 @@ async fn serve(settings: Settings, dirs: Vec<PathBuf>) -> anyhow::Result<()> {
         let s = tokio::task::spawn_blocking(move || import::import_dir(&store, &d)).await??;
         tracing::info!(dir = %dir.display(), created = s.created, updated = s.updated, unchanged = s.unchanged, "imported");
         test_keys.extend(s.test_keys);
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    match make_worker(app.state().store.clone(), app.mail_settings(), &app.state().public_url)? {
+        Some(worker) => {
+            tokio::spawn(worker.run(stop_rx));
+        }
+        None => tracing::warn!("CIVIC311_SMTP_URL is not set: department e-mail is queued but not sent (see civic311 deliveries)"),
     }
     let base = format!("{}/open311/v2", app.state().public_url);
     println!(
@@ -112,9 +251,12 @@ async fn serve(settings: Settings, dirs: Vec<PathBuf>) -> anyhow::Result<()> {
         ),
         None => println!("Create an API key for your app with: civic311 apikey create <name>"),
     }
-    app.run_until_stopped()
+    let result = app
+        .run_until_stopped()
         .await
-        .context("server stopped with an error")
+        .context("server stopped with an error");
+    let _ = stop_tx.send(true);
+    result
 }
 
 fn apikey(action: KeyAction) -> anyhow::Result<()> {

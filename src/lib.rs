@@ -9,6 +9,7 @@ pub mod error;
 pub mod http;
 pub mod import;
 pub mod media;
+pub mod operators;
 pub mod outbox;
 pub mod routing;
 pub mod startup;

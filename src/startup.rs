@@ -15,6 +15,23 @@ pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
     state: AppState,
+    mail: crate::config::MailArgs,
+}
+
+/// The application state without an HTTP server, for command-line tools that run use cases.
+pub fn state_for_tools(settings: &Settings) -> anyhow::Result<AppState> {
+    let store = Store::open(&settings.db.database_url)?;
+    Ok(AppState {
+        store,
+        public_url: settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| "http://127.0.0.1:8080".into()),
+        data_dir: settings.data_dir.clone(),
+        secret: Vec::new(),
+        routing: Default::default(),
+        mail_domain: crate::outbox::domain_of(&settings.mail.mail_from),
+    })
 }
 
 impl Application {
@@ -79,6 +96,7 @@ impl Application {
             port: addr.port(),
             server: server.run(),
             state,
+            mail: settings.mail.clone(),
         })
     }
 
@@ -88,6 +106,10 @@ impl Application {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    pub fn mail_settings(&self) -> &crate::config::MailArgs {
+        &self.mail
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

@@ -85,21 +85,19 @@ pub fn route_in_tx(
         Some(code) => rs::department(conn, &request.jurisdiction_id, code)?,
         None => None,
     };
-    let deliveries = match &department {
-        Some(d) if d.active => outbox::enqueue(conn, request.id, d, now, id_domain)?,
-        Some(d) => {
-            trace.warnings.push(format!(
-                "department {} is inactive: nothing was sent",
-                d.code
-            ));
-            0
+    match &department {
+        Some(d) if d.active => {
+            outbox::enqueue(conn, request.id, d, now, id_domain)?;
         }
-        None => 0,
-    };
+        Some(d) => trace.warnings.push(format!(
+            "department {} is inactive: nothing was sent",
+            d.code
+        )),
+        None => {}
+    }
     Ok(Routed {
         department_name: department.map(|d| d.name),
         trace,
-        deliveries,
     })
 }
 
@@ -115,7 +113,6 @@ pub struct RouteInput {
 pub struct Routed {
     pub department_name: Option<String>,
     pub trace: RoutingTrace,
-    pub deliveries: usize,
 }
 
 impl From<&RequestRow> for RouteInput {

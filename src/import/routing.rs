@@ -565,7 +565,7 @@ pub fn apply(
         if !same {
             rs::replace_rules(conn, j, rows)?;
         }
-        count(true, !same);
+        count(!current.is_empty(), !same);
     }
     Ok(())
 }

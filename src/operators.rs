@@ -1,0 +1,154 @@
+//! What operators read on the command line: the delivery queue, and one report with its routing trace,
+//! deliveries and history. Personal data is shown here on purpose (operators need to call reporters back), so
+//! these views are for the command line only, never for an HTTP response.
+
+use crate::config::DbArgs;
+use crate::routing::RoutingTrace;
+use crate::store::deliveries::{self as dl, DeliveryRow};
+use crate::store::{requests as rq, Store};
+
+fn line(d: &DeliveryRow) -> String {
+    let next = match d.state.as_str() {
+        dl::RETRYING | dl::QUEUED => {
+            format!(" next {}", d.next_attempt_at.format("%Y-%m-%d %H:%M:%S"))
+        }
+        dl::SENT => d
+            .sent_at
+            .map(|t| format!(" at {}", t.format("%Y-%m-%d %H:%M:%S")))
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    format!(
+        "{:<20} request {:<7} {:<9} attempts {:<2} {}{} → {}{}{}",
+        d.id,
+        d.request_id,
+        d.state,
+        d.attempts,
+        d.created_at.format("%Y-%m-%d %H:%M:%S"),
+        next,
+        d.recipient,
+        if d.is_fallback { " (fallback)" } else { "" },
+        d.last_error
+            .as_deref()
+            .map(|e| format!("\n{:<20} reason: {e}", ""))
+            .unwrap_or_default()
+    )
+}
+
+pub fn deliveries(
+    db: &DbArgs,
+    retry: Option<&str>,
+    retry_failed: bool,
+    all: bool,
+) -> anyhow::Result<()> {
+    let store = Store::open(&db.database_url)?;
+    let now = chrono::Utc::now().naive_utc();
+    if retry.is_some() || retry_failed {
+        let n = store.write_blocking(|conn| dl::retry_now(conn, retry, now))?;
+        if n == 0 {
+            anyhow::bail!(
+                "nothing to retry{}",
+                retry.map(|id| format!(" with id {id}")).unwrap_or_default()
+            );
+        }
+        println!(
+            "{n} deliver{} will be tried again by the next worker run",
+            if n == 1 { "y" } else { "ies" }
+        );
+        return Ok(());
+    }
+    let states: &[&str] = if all {
+        &[dl::QUEUED, dl::SENDING, dl::RETRYING, dl::FAILED, dl::SENT]
+    } else {
+        &[dl::QUEUED, dl::SENDING, dl::RETRYING, dl::FAILED]
+    };
+    let rows = store.read_blocking(|conn| dl::in_states(conn, states, 1000))?;
+    if rows.is_empty() {
+        println!(
+            "no {}deliveries",
+            if all {
+                ""
+            } else {
+                "pending, retrying or failed "
+            }
+        );
+    }
+    for d in rows {
+        println!("{}", line(&d));
+    }
+    Ok(())
+}
+
+pub fn show_request(db: &DbArgs, id: i64) -> anyhow::Result<()> {
+    let store = Store::open(&db.database_url)?;
+    let (request, deliveries, events) = store.read_blocking(|conn| {
+        Ok((
+            rq::get_any(conn, id)?,
+            dl::of_request(conn, id)?,
+            dl::events_of(conn, id)?,
+        ))
+    })?;
+    let Some(r) = request else {
+        anyhow::bail!("no request {id}")
+    };
+    println!(
+        "request {} · {} · {} · {}",
+        r.id,
+        r.service_code,
+        r.status,
+        r.requested_at.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    let place = match (r.lat, r.long) {
+        (Some(lat), Some(long)) => format!("{lat}, {long}"),
+        _ => r
+            .address
+            .clone()
+            .or(r.address_id.clone())
+            .unwrap_or_else(|| "-".into()),
+    };
+    println!("location: {place}");
+    println!(
+        "department: {}",
+        r.agency_responsible.as_deref().unwrap_or("none")
+    );
+    match r
+        .routing_trace
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<RoutingTrace>(t).ok())
+    {
+        Some(t) => {
+            println!("routing ({}): {}", t.by, t.reason);
+            for a in &t.matched_areas {
+                println!("  in   {} {} ({})", a.layer, a.name, a.code);
+            }
+            for a in &t.near_areas {
+                println!(
+                    "  near {} {} ({}), {} m",
+                    a.layer, a.name, a.code, a.distance_m
+                );
+            }
+            for w in &t.warnings {
+                println!("  warning: {w}");
+            }
+        }
+        None => println!("routing: none recorded"),
+    }
+    println!("deliveries:");
+    if deliveries.is_empty() {
+        println!("  none");
+    }
+    for d in &deliveries {
+        println!("  {}", line(d));
+    }
+    println!("history:");
+    for e in &events {
+        println!(
+            "  {} {} {}: {}",
+            e.at.format("%Y-%m-%d %H:%M:%S"),
+            e.actor,
+            e.action,
+            e.detail.as_deref().unwrap_or("")
+        );
+    }
+    Ok(())
+}
