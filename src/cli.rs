@@ -217,6 +217,7 @@ pub fn make_worker(
         max_age: Duration::from_secs_f64((mail.delivery_max_age_hours * 3600.0).max(0.0)),
         backoff: Duration::from_secs(mail.delivery_backoff_secs),
         poll: Duration::from_millis(mail.delivery_poll_ms.max(10)),
+        send_timeout: Duration::from_secs(mail.smtp_timeout_secs.max(1)),
         public_url: public_url.to_string(),
     };
     Ok(Some(Worker::new(store, transport, cfg)))

@@ -14,7 +14,9 @@ type Version = (i64, Option<NaiveDateTime>);
 
 /// Area indexes per jurisdiction, rebuilt when the areas change (an import in this or another process).
 #[derive(Clone, Default)]
-pub struct RoutingCache(Arc<Mutex<HashMap<String, (Version, Arc<AreaIndex>)>>>);
+pub struct RoutingCache(Arc<Mutex<Cached>>);
+
+type Cached = HashMap<String, (Version, Arc<AreaIndex>)>;
 
 impl RoutingCache {
     pub async fn index(

@@ -128,15 +128,26 @@ pub struct Plan {
     rules: BTreeMap<String, Vec<RuleRow>>,
 }
 
+/// One city file's routing sections: (file shown in messages, its directory, departments, layers, rules).
+pub type FileInput<'a> = (
+    &'a str,
+    &'a Path,
+    &'a [DepartmentDef],
+    &'a [AreaLayerDef],
+    &'a [RuleDef],
+);
+
+/// A feature read from a layer file: code, name, properties, geometry, bounding box.
+type Feature = (
+    String,
+    String,
+    Option<serde_json::Map<String, serde_json::Value>>,
+    geojson::Geometry,
+    [f64; 4],
+);
+
 pub struct Input<'a> {
-    /// (file shown in messages, directory of the file, departments, layers, rules)
-    pub files: Vec<(
-        &'a str,
-        &'a Path,
-        &'a [DepartmentDef],
-        &'a [AreaLayerDef],
-        &'a [RuleDef],
-    )>,
+    pub files: Vec<FileInput<'a>>,
     pub jurisdictions: &'a HashSet<String>,
     /// Services and groups defined by the files being imported.
     pub services: HashSet<(String, String)>,
@@ -196,13 +207,7 @@ pub fn validate(input: &Input, known: &Known, problems: &mut Vec<String>) -> Pla
         at: String,
         jurisdiction: String,
         def: &'a AreaLayerDef,
-        features: Vec<(
-            String,
-            String,
-            Option<serde_json::Map<String, serde_json::Value>>,
-            geojson::Geometry,
-            [f64; 4],
-        )>,
+        features: Vec<Feature>,
     }
     let mut loaded: Vec<Loaded> = Vec::new();
     for (file, dir, _, layers, _) in &input.files {

@@ -33,6 +33,8 @@ pub struct WorkerConfig {
     /// First retry delay; it doubles with each attempt (with ±20 % jitter), up to six hours.
     pub backoff: Duration,
     pub poll: Duration,
+    /// Deadline of one whole send (connect, dialogue, data).
+    pub send_timeout: Duration,
     pub public_url: String,
 }
 
@@ -108,12 +110,24 @@ impl Worker {
             .read(move |conn| load_report(conn, request_id))
             .await?;
         let sent = match report.as_ref().map(|r| self.compose(r, &d)) {
-            Some(Ok(message)) => self
-                .transport
-                .send(message)
-                .await
-                .map(|_| ())
-                .map_err(|e| (e.is_permanent(), e.to_string())),
+            // lettre's async client times out only the connect; a server that stops answering mid-dialogue
+            // would hold this worker forever, so the whole send has a deadline.
+            Some(Ok(message)) => {
+                match tokio::time::timeout(self.cfg.send_timeout, self.transport.send(message))
+                    .await
+                {
+                    Ok(result) => result
+                        .map(|_| ())
+                        .map_err(|e| (e.is_permanent(), e.to_string())),
+                    Err(_) => Err((
+                        false,
+                        format!(
+                            "no answer from the SMTP server within {} s",
+                            self.cfg.send_timeout.as_secs()
+                        ),
+                    )),
+                }
+            }
             Some(Err(e)) => Err((true, e)),
             None => Err((true, "the report no longer exists".to_string())),
         };

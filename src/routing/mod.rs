@@ -185,6 +185,9 @@ fn origin_to_segment(a: (f64, f64), b: (f64, f64)) -> f64 {
     (x * x + y * y).sqrt()
 }
 
+/// A matching rule with its service rank and, for an area rule, the area's size and the area.
+type Candidate<'a> = (&'a Rule, u8, Option<(f64, &'a Indexed)>);
+
 /// What is being routed.
 pub struct Subject<'a> {
     pub service_code: &'a str,
@@ -246,7 +249,7 @@ pub fn route(
         }
     };
     // (rule, service rank, area size: None for "anywhere")
-    let mut candidates: Vec<(&Rule, u8, Option<(f64, &Indexed)>)> = Vec::new();
+    let mut candidates: Vec<Candidate> = Vec::new();
     for rule in rules {
         let Some(rank) = service_rank(rule) else {
             continue;
@@ -432,7 +435,13 @@ mod tests {
 
     #[test]
     fn routing_matrix() {
-        let cases: [(&str, Option<&str>, Option<(f64, f64)>, Option<&str>); 10] = [
+        type Case<'a> = (
+            &'a str,
+            Option<&'a str>,
+            Option<(f64, f64)>,
+            Option<&'a str>,
+        );
+        let cases: [Case; 10] = [
             ("FLOOD", Some("Water"), Some((0.5, 0.5)), Some("DIST-WATER")), // nested: the smallest area with a rule
             ("FLOOD", Some("Water"), Some((7.0, 7.0)), Some("CITY-WATER")),
             ("FLOOD", Some("Water"), Some((4.5, 4.5)), Some("ZONE-PUMPS")), // in district and zone: the zone is smaller

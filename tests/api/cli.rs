@@ -92,7 +92,7 @@ async fn import_is_idempotent_and_updates_on_change(app: TestApp) {
         .await
         .unwrap();
     assert!(ok, "{err}");
-    assert!(out.contains("0 created, 0 updated, 6 unchanged"), "{out}");
+    assert!(out.contains(": 0 created, 0 updated, "), "{out}");
     assert_eq!(
         app.get_json("/open311/discovery.json").await["changeset"],
         before,
@@ -113,10 +113,8 @@ async fn import_is_idempotent_and_updates_on_change(app: TestApp) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(
-        (summary.created, summary.updated, summary.unchanged),
-        (0, 1, 5)
-    );
+    assert_eq!((summary.created, summary.updated), (0, 1), "{summary:?}");
+    assert!(summary.unchanged > 300, "{summary:?}");
     let services = app.get_json("/open311/v2/services.json").await;
     assert!(services
         .as_array()

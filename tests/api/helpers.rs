@@ -374,3 +374,69 @@ fn crc32(data: &[u8]) -> u32 {
     }
     !crc
 }
+
+/// Mail settings for a worker of the test suite: short timeouts and leases.
+pub fn mail_args(smtp_url: &str) -> civic311::config::MailArgs {
+    civic311::config::MailArgs {
+        smtp_url: Some(smtp_url.to_string()),
+        mail_from: "civic311 test <noreply@city.example>".into(),
+        smtp_timeout_secs: 2,
+        delivery_max_age_hours: 24.0,
+        delivery_backoff_secs: 60,
+        delivery_lease_secs: 30,
+        delivery_poll_ms: 50,
+    }
+}
+
+impl TestApp {
+    /// A delivery worker sending to `smtp_url` (see `mail_args`, changed by `tweak`).
+    pub fn worker(
+        &self,
+        smtp_url: &str,
+        tweak: impl FnOnce(&mut civic311::config::MailArgs),
+    ) -> civic311::outbox::worker::Worker {
+        let mut mail = mail_args(smtp_url);
+        tweak(&mut mail);
+        civic311::cli::make_worker(self.store.clone(), &mail, &self.address)
+            .unwrap()
+            .unwrap()
+    }
+
+    /// Makes every waiting delivery due now (instead of waiting for its backoff).
+    pub async fn make_due(&self) {
+        self.sql("UPDATE deliveries SET next_attempt_at = '2000-01-01 00:00:00' WHERE state IN ('queued', 'retrying')").await;
+    }
+
+    pub async fn deliveries(&self) -> Vec<civic311::store::deliveries::DeliveryRow> {
+        self.store
+            .read(|conn| {
+                civic311::store::deliveries::in_states(
+                    conn,
+                    &["queued", "sending", "retrying", "failed", "sent"],
+                    10_000,
+                )
+            })
+            .await
+            .unwrap()
+    }
+
+    pub async fn stored(&self, id: &str) -> civic311::store::requests::RequestRow {
+        let id: i64 = id.parse().unwrap();
+        self.store
+            .read(move |c| civic311::store::requests::get_any(c, id))
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    pub async fn trace(&self, id: &str) -> civic311::routing::RoutingTrace {
+        serde_json::from_str(
+            self.stored(id)
+                .await
+                .routing_trace
+                .as_deref()
+                .expect("a routing trace"),
+        )
+        .unwrap()
+    }
+}

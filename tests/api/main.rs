@@ -6,6 +6,7 @@ mod helpers;
 
 mod catalog;
 mod cli;
+mod delivery;
 mod durability;
 mod get_requests;
 mod migrations;
@@ -13,3 +14,5 @@ mod openapi;
 mod post_requests;
 mod privacy;
 mod robustness;
+mod routing;
+mod smtp;
