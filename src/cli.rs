@@ -202,7 +202,7 @@ pub fn make_worker(
 ) -> anyhow::Result<Option<crate::outbox::worker::Worker>> {
     use crate::outbox::worker::{transport, Worker, WorkerConfig};
     use std::time::Duration;
-    let Some(url) = &mail.smtp_url else {
+    let Some(crate::config::Secret(url)) = &mail.smtp_url else {
         return Ok(None);
     };
     let from = mail

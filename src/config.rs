@@ -61,6 +61,23 @@ impl fmt::Display for DatabaseUrl {
     }
 }
 
+/// A secret from the configuration; `Debug` never prints it.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl FromStr for Secret {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 /// Where the database lives; shared by every subcommand.
 #[derive(clap::Args, Clone, Debug)]
 pub struct DbArgs {
@@ -68,7 +85,8 @@ pub struct DbArgs {
     #[arg(
         long,
         env = "CIVIC311_DATABASE_URL",
-        default_value = "sqlite://civic311-data/civic311.db"
+        default_value = "sqlite://civic311-data/civic311.db",
+        hide_env_values = true
     )]
     pub database_url: DatabaseUrl,
 }
@@ -80,7 +98,7 @@ pub struct MailArgs {
     /// smtps://user:pass@host:465 (TLS). Without it reports are still routed and their e-mails queued, but
     /// nothing is sent until a worker with an SMTP URL runs.
     #[arg(long, env = "CIVIC311_SMTP_URL", hide_env_values = true)]
-    pub smtp_url: Option<String>,
+    pub smtp_url: Option<Secret>,
 
     /// The From address of department e-mail.
     #[arg(
@@ -146,7 +164,7 @@ pub struct Settings {
 
     /// Secret key for hashing device ids. When absent, one is generated into <data-dir>/secret.key on first start.
     #[arg(long, env = "CIVIC311_SECRET", hide_env_values = true)]
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
 
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "CIVIC311_WORKERS")]

@@ -72,13 +72,10 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(_) => ApiError::Unavailable(e),
-            StoreError::Query(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::ClosedConnection,
-                _,
-            )) => ApiError::Unavailable(e),
-            other => ApiError::Internal(anyhow::Error::new(other)),
+        if e.is_transient() {
+            ApiError::Unavailable(e)
+        } else {
+            ApiError::Internal(anyhow::Error::new(e))
         }
     }
 }

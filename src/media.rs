@@ -4,7 +4,7 @@
 
 use crate::domain::Problem;
 use bytes::Bytes;
-use img_parts::{ImageEXIF, ImageICC};
+use img_parts::ImageEXIF;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -114,9 +114,6 @@ pub fn clean(bytes: Vec<u8>, index: usize) -> Result<CleanPhoto, Problem> {
             let orientation = webp.exif().and_then(|tiff| exif_orientation(&tiff));
             webp.set_exif(orientation.map(orientation_only_exif));
             webp.remove_chunks_by_id(*b"XMP ");
-            // Keep the colour profile: it changes how the photo looks, not who took it.
-            let icc = webp.icc_profile();
-            webp.set_icc_profile(icc);
             webp.encoder().bytes()
         }
     };

@@ -39,7 +39,7 @@ impl Application {
         let url = settings.db.database_url.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&url)).await??;
         let secret = match &settings.secret {
-            Some(s) if s.len() >= 32 => s.as_bytes().to_vec(),
+            Some(s) if s.0.len() >= 32 => s.0.as_bytes().to_vec(),
             Some(_) => anyhow::bail!("CIVIC311_SECRET must be at least 32 characters"),
             None => crate::auth::load_or_create_secret(&settings.data_dir)?,
         };

@@ -13,18 +13,21 @@ pub struct Discovery {
 }
 
 /// The discovery document of a jurisdiction. Clients usually ask without `jurisdiction_id` (the spec lists
-/// no parameters), so an absent id means the first jurisdiction by id; a given id selects its own document.
+/// no parameters), so without a known id it describes the first jurisdiction by id.
 pub async fn discovery(
     state: &AppState,
     jurisdiction_id: Option<&str>,
 ) -> Result<Discovery, ApiError> {
     let all = state.store.read(catalog::jurisdictions).await?;
-    let jurisdiction = match jurisdiction_id {
-        None => all.into_iter().next().ok_or_else(|| {
-            ApiError::NotFound("no jurisdiction is configured on this server yet".into())
-        })?,
-        Some(_) => super::pick_jurisdiction(all, jurisdiction_id)?,
-    };
+    // The spec gives discovery no parameters: a jurisdiction_id that names a configured jurisdiction selects
+    // it, anything else is ignored.
+    let wanted = jurisdiction_id.map(str::trim).filter(|s| !s.is_empty());
+    let position = wanted
+        .and_then(|w| all.iter().position(|j| j.id.eq_ignore_ascii_case(w)))
+        .unwrap_or(0);
+    let jurisdiction = all.into_iter().nth(position).ok_or_else(|| {
+        ApiError::NotFound("no jurisdiction is configured on this server yet".into())
+    })?;
     let id = jurisdiction.id.clone();
     let changeset = state
         .store

@@ -86,7 +86,7 @@ pub fn build_filter(
     filter.updated_to = updated_before.and_then(naive);
     if let Some(statuses) = &q.statuses {
         for s in statuses {
-            if Status::parse(s).is_none() {
+            if Status::parse(s).is_none() && problems.iter().all(|p| p.field != "status") {
                 let shown: String = s.chars().take(30).collect();
                 problems.push(Problem::new(
                     "status",
@@ -94,9 +94,28 @@ pub fn build_filter(
                 ));
             }
         }
-        filter.statuses = Some(statuses.clone());
+        let mut unique: Vec<String> = statuses.clone();
+        unique.sort();
+        unique.dedup();
+        filter.statuses = Some(unique);
     }
-    filter.service_codes = q.service_codes.clone();
+    /// More codes than any city has services: a longer list is a mistake (and would exceed SQL parameter limits).
+    const MAX_CODES: usize = 200;
+    if let Some(codes) = &q.service_codes {
+        let mut unique: Vec<String> = Vec::new();
+        for c in codes {
+            if !unique.contains(c) {
+                unique.push(c.clone());
+            }
+        }
+        if unique.len() > MAX_CODES {
+            problems.push(Problem::new(
+                "service_code",
+                format!("at most {MAX_CODES} service codes may be given"),
+            ));
+        }
+        filter.service_codes = Some(unique);
+    }
     let page_size = match &q.page_size {
         None => MAX_PAGE_SIZE,
         Some(v) => match v.trim().parse::<i64>() {

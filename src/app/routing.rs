@@ -55,7 +55,7 @@ pub fn route_in_tx(
     now: NaiveDateTime,
     id_domain: &str,
 ) -> Result<Routed, StoreError> {
-    let rules = rs::rules(conn, &request.jurisdiction_id)?;
+    let rules = routing::RuleSet::new(rs::rules(conn, &request.jurisdiction_id)?);
     let near =
         catalog::jurisdiction_row(conn, &request.jurisdiction_id)?.map_or(0.0, |j| j.near_meters);
     let group = catalog::service_row(conn, &request.jurisdiction_id, &request.service_code)?

@@ -24,8 +24,6 @@ pub struct Submitted {
     pub token: Option<String>,
     pub service_type: ServiceType,
     pub service_notice: Option<String>,
-    /// True when an earlier attempt with the same idempotency key created the report.
-    pub replayed: bool,
 }
 
 /// Checks the API key: missing, unknown and revoked keys are all 403.
@@ -80,6 +78,10 @@ pub async fn submit_request(
     let answers = domain::attributes::validate(&defs, &new.attributes)?;
 
     let stored_photos = store_photos(state, photos).await?;
+    let photo_files: Vec<String> = stored_photos
+        .iter()
+        .map(|(name, ..)| name.clone())
+        .collect();
 
     let now = Utc::now()
         .duration_trunc(TimeDelta::seconds(1))
@@ -208,6 +210,13 @@ pub async fn submit_request(
             Ok(id)
         })
         .await;
+    if result.is_err() {
+        // No row points at these files: the transaction that would have did not commit.
+        let dir = media::media_dir(&state.data_dir);
+        for name in &photo_files {
+            let _ = std::fs::remove_file(dir.join(name));
+        }
+    }
     match result {
         Ok(id) => {
             tracing::info!(service_request_id = id, "request stored");
@@ -216,7 +225,6 @@ pub async fn submit_request(
                 token,
                 service_type: service.service_type,
                 service_notice: service.service_notice,
-                replayed: false,
             })
         }
         // Two attempts with the same key raced: the other one committed first, so answer with its report.
@@ -257,7 +265,6 @@ async fn replay(state: &AppState, row: RequestRow) -> Result<Submitted, ApiError
         token: row.token,
         service_type,
         service_notice: row.service_notice,
-        replayed: true,
     })
 }
 

@@ -103,8 +103,8 @@ pub struct ValidatedAttribute {
 const MAX_CODE_CHARS: usize = 100;
 
 /// Checks every answer against the definition and returns what to store, or one problem per bad attribute.
-/// Unknown codes are kept (D4); empty answers are "no answer" (D5); informational attributes
-/// (`variable=false`) are never required.
+/// Unknown codes are kept and never an error (D4); empty answers are "no answer" (D5); informational
+/// attributes (`variable=false`) are never required.
 pub fn validate(
     defs: &[AttributeDef],
     submitted: &SubmittedAttributes,
@@ -141,32 +141,26 @@ pub fn validate(
             Err(p) => problems.push(p),
         }
     }
+    // Unknown attributes never fail a report (D4): what cannot be stored (an empty or unreadable code, a NUL,
+    // an overlong value) is dropped, and the rest is kept for staff.
     for (code, values) in submitted.iter() {
         if defs.iter().any(|d| d.code == code) {
             continue;
         }
+        let code_ok = !code.is_empty()
+            && code.chars().count() <= MAX_CODE_CHARS
+            && !code.chars().any(char::is_control);
         let field = format!("attribute[{code}]");
-        if code.is_empty()
-            || code.chars().count() > MAX_CODE_CHARS
-            || code.chars().any(char::is_control)
-        {
-            problems.push(Problem::new(
-                &field,
-                format!("{field}: attribute codes are 1 to {MAX_CODE_CHARS} printable characters"),
-            ));
-            continue;
-        }
-        let kept: Vec<String> = values.iter().filter(|v| !v.is_empty()).cloned().collect();
-        match kept
+        let kept: Vec<String> = values
             .iter()
-            .try_for_each(|v| check_text(&field, v, MAX_DESCRIPTION_CHARS, true))
-        {
-            Ok(()) if !kept.is_empty() => out.push(ValidatedAttribute {
+            .filter(|v| !v.is_empty() && check_text(&field, v, MAX_DESCRIPTION_CHARS, true).is_ok())
+            .cloned()
+            .collect();
+        if code_ok && !kept.is_empty() {
+            out.push(ValidatedAttribute {
                 code: code.to_string(),
                 values: kept,
-            }),
-            Ok(()) => {}
-            Err(p) => problems.push(p),
+            });
         }
     }
     if problems.is_empty() {
@@ -368,6 +362,21 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn unknown_attributes_that_cannot_be_stored_are_dropped_not_refused() {
+        let long = "x".repeat(5000);
+        let given = answers(&[
+            ("DEPTH", "1"),
+            ("", "x"),
+            ("description", &long),
+            ("nul", "a\0b"),
+            ("title", "fine"),
+        ]);
+        let ok = validate(&flood(), &given).unwrap();
+        let codes: Vec<&str> = ok.iter().map(|a| a.code.as_str()).collect();
+        assert_eq!(codes, ["DEPTH", "title"]);
     }
 
     #[test]

@@ -14,7 +14,18 @@ pub fn parse_w3c(field: &str, raw: &str) -> Result<DateTime<Utc>, Problem> {
         )
     };
     let s = raw.trim();
-    if !s.is_ascii() {
+    // Exactly YYYY-MM-DD: chrono alone would take a signed or five-digit year, which sorts differently as
+    // SQLite text than as a PostgreSQL timestamp.
+    let shape = s.as_bytes().get(..10).is_some_and(|d| {
+        d.iter().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                *b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        })
+    });
+    if !s.is_ascii() || !shape {
         return Err(bad());
     }
     let date =
@@ -113,6 +124,8 @@ mod tests {
         for bad in [
             "",
             "yesterday",
+            "+10000-01-01",
+            "2024-3-01",
             "2024-13-01",
             "2024-02-30T00:00:00Z",
             "2024-03-01T25:00:00Z",

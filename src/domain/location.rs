@@ -53,11 +53,6 @@ impl LatLong {
         }
     }
 
-    /// For values read back from the database, which were checked on the way in.
-    pub fn from_stored(lat: f64, long: f64) -> Self {
-        Self { lat, long }
-    }
-
     pub fn lat(&self) -> f64 {
         self.lat
     }

@@ -160,14 +160,7 @@ pub async fn media(req: HttpRequest, state: State) -> HttpResponse {
 }
 
 pub async fn health(state: State) -> HttpResponse {
-    let ok = state
-        .store
-        .read(|conn| {
-            use diesel::connection::SimpleConnection;
-            conn.batch_execute("SELECT 1")
-                .map_err(crate::store::StoreError::from)
-        })
-        .await;
+    let ok = state.store.read(crate::store::ping).await;
     match ok {
         Ok(()) => HttpResponse::Ok()
             .content_type("application/json; charset=utf-8")

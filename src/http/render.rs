@@ -15,8 +15,6 @@ pub enum Node {
     List(&'static str, Vec<Node>),
     /// An object with its members in output order.
     Object(Vec<(&'static str, Node)>),
-    /// An object whose keys come from data (attribute codes); XML writes `<entry><key/><value/></entry>`.
-    Map(Vec<(String, Node)>),
 }
 
 impl Node {
@@ -44,12 +42,6 @@ impl Node {
                 members
                     .iter()
                     .map(|(k, v)| (k.to_string(), v.to_json()))
-                    .collect::<Map<_, _>>(),
-            ),
-            Node::Map(members) => Value::Object(
-                members
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.to_json()))
                     .collect::<Map<_, _>>(),
             ),
         }
@@ -98,15 +90,6 @@ fn write_content(out: &mut String, node: &Node) {
         Node::Object(members) => {
             for (k, v) in members {
                 write_element(out, k, v);
-            }
-        }
-        Node::Map(members) => {
-            for (k, v) in members {
-                out.push_str("<entry><key>");
-                escape_into(out, k);
-                out.push_str("</key>");
-                write_element(out, "value", v);
-                out.push_str("</entry>");
             }
         }
     }

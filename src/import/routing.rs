@@ -535,11 +535,17 @@ pub fn apply(
         count(current.is_some(), changed);
     }
     for (j, layer, rows) in &plan.layers {
-        let before: HashSet<String> = rs::area_codes_of_layer(conn, j, layer)?
+        // One query for the layer, not one per area: a national layer has tens of thousands.
+        let mut before: HashMap<String, AreaRow> = rs::area_rows_of_layer(conn, j, layer)?
             .into_iter()
+            .map(|r| (r.code.clone(), r))
             .collect();
         for row in rows {
-            let current = rs::area_row(conn, j, &row.code)?;
+            let current = match before.remove(&row.code) {
+                Some(r) => Some(r),
+                // Possibly in another layer until now.
+                None => rs::area_row(conn, j, &row.code)?,
+            };
             let changed = current.as_ref().is_none_or(|c| {
                 AreaRow {
                     updated_at: row.updated_at,
@@ -551,10 +557,8 @@ pub fn apply(
             }
             count(current.is_some(), changed);
         }
-        for gone in before
-            .iter()
-            .filter(|c| !rows.iter().any(|r| &r.code == *c))
-        {
+        // What is left was in the layer but is no longer in its file.
+        for gone in before.keys() {
             rs::delete_area(conn, j, gone)?;
         }
     }

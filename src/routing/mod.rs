@@ -15,6 +15,7 @@ use geo::{Coord, MultiPolygon, Point};
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{RTree, AABB};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// A named polygon or multipolygon (WGS84 lon/lat).
 #[derive(Debug, Clone)]
@@ -34,6 +35,27 @@ pub struct Rule {
     pub area_code: Option<String>,
     pub department_code: String,
     pub priority: i32,
+}
+
+/// A jurisdiction's rules, indexed by area so that routing looks only at the rules of the areas that contain
+/// the point (a national deployment may have one rule per commune).
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    anywhere: Vec<Rule>,
+    by_area: HashMap<String, Vec<Rule>>,
+}
+
+impl RuleSet {
+    pub fn new(rules: Vec<Rule>) -> Self {
+        let mut set = RuleSet::default();
+        for rule in rules {
+            match &rule.area_code {
+                Some(area) => set.by_area.entry(area.clone()).or_default().push(rule),
+                None => set.anywhere.push(rule),
+            }
+        }
+        set
+    }
 }
 
 struct Indexed {
@@ -199,7 +221,7 @@ pub struct Subject<'a> {
 /// Picks the department for a report. `near_meters` is the jurisdiction's boundary buffer.
 pub fn route(
     index: &AreaIndex,
-    rules: &[Rule],
+    rules: &RuleSet,
     subject: &Subject,
     near_meters: f64,
     by: &str,
@@ -250,16 +272,15 @@ pub fn route(
     };
     // (rule, service rank, area size: None for "anywhere")
     let mut candidates: Vec<Candidate> = Vec::new();
-    for rule in rules {
-        let Some(rank) = service_rank(rule) else {
-            continue;
-        };
-        match &rule.area_code {
-            None => candidates.push((rule, rank, None)),
-            Some(code) => {
-                if let Some(a) = containing.iter().find(|a| &a.area.code == code) {
-                    candidates.push((rule, rank, Some((a.size, a))));
-                }
+    for rule in &rules.anywhere {
+        if let Some(rank) = service_rank(rule) {
+            candidates.push((rule, rank, None));
+        }
+    }
+    for a in &containing {
+        for rule in rules.by_area.get(&a.area.code).into_iter().flatten() {
+            if let Some(rank) = service_rank(rule) {
+                candidates.push((rule, rank, Some((a.size, a))));
             }
         }
     }
@@ -422,7 +443,7 @@ mod tests {
     fn go(service: &str, group: Option<&str>, at: Option<(f64, f64)>) -> RoutingTrace {
         route(
             &index(),
-            &rules(),
+            &RuleSet::new(rules()),
             &Subject {
                 service_code: service,
                 service_group: group,
@@ -497,7 +518,7 @@ mod tests {
         ));
         let t = route(
             &index(),
-            &r,
+            &RuleSet::new(r),
             &Subject {
                 service_code: "FLOOD",
                 service_group: None,
@@ -538,7 +559,7 @@ mod tests {
         ]);
         let t = route(
             &odd,
-            &rules(),
+            &RuleSet::new(rules()),
             &Subject {
                 service_code: "PARK",
                 service_group: None,
@@ -556,7 +577,7 @@ mod tests {
         );
         let none = route(
             &index(),
-            &[],
+            &RuleSet::default(),
             &Subject {
                 service_code: "X",
                 service_group: None,

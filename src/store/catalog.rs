@@ -135,12 +135,13 @@ pub fn services(
     conn: &mut AnyConnection,
     jurisdiction_id: &str,
 ) -> Result<Vec<(Service, bool)>, StoreError> {
-    let rows = services::table
+    let mut rows: Vec<ServiceRow> = services::table
         .filter(services::jurisdiction_id.eq(jurisdiction_id))
         .filter(services::active.eq(true))
         .select(ServiceRow::as_select())
-        .order((services::group_name, services::name, services::code))
         .load(conn)?;
+    // The same order on both databases (they sort NULL groups and mixed case differently).
+    rows.sort_by(|a, b| (&a.group_name, &a.name, &a.code).cmp(&(&b.group_name, &b.name, &b.code)));
     let with_attributes: Vec<String> = service_attributes::table
         .filter(service_attributes::jurisdiction_id.eq(jurisdiction_id))
         .select(service_attributes::service_code)
@@ -232,12 +233,15 @@ pub fn attribute_rows(
     jurisdiction_id: &str,
     code: &str,
 ) -> Result<Vec<AttributeRow>, StoreError> {
-    Ok(service_attributes::table
+    // Sorted here, byte-wise, not by the database: collations differ between SQLite and PostgreSQL, and the
+    // import compares this list with its own to decide whether anything changed.
+    let mut rows: Vec<AttributeRow> = service_attributes::table
         .filter(service_attributes::jurisdiction_id.eq(jurisdiction_id))
         .filter(service_attributes::service_code.eq(code))
-        .order(service_attributes::code)
         .select(AttributeRow::as_select())
-        .load(conn)?)
+        .load(conn)?;
+    rows.sort_by(|a, b| a.code.cmp(&b.code));
+    Ok(rows)
 }
 
 pub fn upsert_jurisdiction(

@@ -72,9 +72,3 @@ impl r2d2::ManageConnection for Manager {
         false
     }
 }
-
-impl AnyConnection {
-    pub fn is_sqlite(&self) -> bool {
-        matches!(self, AnyConnection::Sqlite(_))
-    }
-}

@@ -4,12 +4,20 @@ use super::conn::{establish, AnyConnection};
 use crate::config::DatabaseUrl;
 use anyhow::{anyhow, Context};
 use diesel::connection::SimpleConnection;
+use diesel::RunQueryDsl;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 pub const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 pub const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
-/// Brings the schema up to date. Safe to run at every start and from several processes.
+#[derive(diesel::QueryableByName)]
+struct Violation {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    tbl: String,
+}
+
+/// Brings the schema up to date. Safe to run at every start; on PostgreSQL also from several processes at once
+/// (an advisory lock serialises them), on SQLite the file lock does.
 pub fn run(url: &DatabaseUrl) -> anyhow::Result<()> {
     if let DatabaseUrl::Sqlite(path) = url {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -24,7 +32,17 @@ pub fn run(url: &DatabaseUrl) -> anyhow::Result<()> {
             c.batch_execute("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = OFF;")?;
             c.run_pending_migrations(SQLITE)
                 .map_err(|e| anyhow!("migrating SQLite: {e}"))?;
-            c.batch_execute("PRAGMA foreign_key_check; PRAGMA foreign_keys = ON;")?;
+            let violations: Vec<Violation> =
+                diesel::sql_query("SELECT \"table\" AS tbl FROM pragma_foreign_key_check")
+                    .load(c)?;
+            if let Some(v) = violations.first() {
+                anyhow::bail!(
+                    "after migrating, {} row(s) break foreign keys (first in table {})",
+                    violations.len(),
+                    v.tbl
+                );
+            }
+            c.batch_execute("PRAGMA foreign_keys = ON;")?;
         }
         AnyConnection::Postgres(c) => {
             // Two processes starting at once must not both migrate.

@@ -32,6 +32,25 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// The database is busy or gone for now (SQLite locked past busy_timeout, a closed connection): the client
+    /// may retry, so this is a 503 rather than a 500.
+    pub fn is_transient(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => true,
+            StoreError::Query(Error::DatabaseError(_, info)) => {
+                let m = info.message().to_ascii_lowercase();
+                m.contains("database is locked")
+                    || m.contains("database is busy")
+                    || m.contains("terminating connection")
+            }
+            _ => false,
+        }
+    }
+}
+
 impl From<r2d2::Error> for StoreError {
     fn from(e: r2d2::Error) -> Self {
         StoreError::Unavailable(e.to_string())
@@ -60,7 +79,6 @@ impl StoreError {
 pub struct Store {
     read: Pool,
     write: Option<Pool>,
-    url: DatabaseUrl,
 }
 
 impl Store {
@@ -81,15 +99,7 @@ impl Store {
             DatabaseUrl::Sqlite(_) => (build(8)?, Some(build(1)?)),
             DatabaseUrl::Postgres(_) => (build(10)?, None),
         };
-        Ok(Self {
-            read,
-            write,
-            url: url.clone(),
-        })
-    }
-
-    pub fn url(&self) -> &DatabaseUrl {
-        &self.url
+        Ok(Self { read, write })
     }
 
     /// Runs read-only queries on a pooled connection, off the async executor.
@@ -111,7 +121,7 @@ impl Store {
         let pool = self.write.clone().unwrap_or_else(|| self.read.clone());
         blocking(move || {
             let mut conn = pool.get()?;
-            (*conn).transaction(f)
+            transaction(&mut conn, f)
         })
         .await
     }
@@ -123,7 +133,7 @@ impl Store {
     ) -> Result<T, StoreError> {
         let pool = self.write.as_ref().unwrap_or(&self.read);
         let mut conn = pool.get()?;
-        (*conn).transaction(f)
+        transaction(&mut conn, f)
     }
 
     /// Synchronous reads for the command-line tools.
@@ -132,6 +142,41 @@ impl Store {
         f: impl FnOnce(&mut AnyConnection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         f(&mut *self.read.get()?)
+    }
+}
+
+/// Whether the database answers (the health check).
+pub fn ping(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    use diesel::connection::SimpleConnection;
+    Ok(conn.batch_execute("SELECT 1")?)
+}
+
+/// One write transaction. On SQLite it begins IMMEDIATE: it takes the write lock first (waiting up to
+/// busy_timeout), because a deferred transaction that reads before it writes fails at once with SQLITE_BUSY
+/// when another process (an import, a `civic311 worker`) commits in between. The write functions of this
+/// module never open nested transactions, so managing BEGIN/COMMIT here by hand is safe; on PostgreSQL it is an
+/// ordinary diesel transaction.
+fn transaction<T>(
+    conn: &mut AnyConnection,
+    f: impl FnOnce(&mut AnyConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    use diesel::connection::SimpleConnection;
+    if !matches!(conn, AnyConnection::Sqlite(_)) {
+        return conn.transaction(f);
+    }
+    conn.batch_execute("BEGIN IMMEDIATE")?;
+    match f(conn) {
+        Ok(value) => match conn.batch_execute("COMMIT") {
+            Ok(()) => Ok(value),
+            Err(e) => {
+                let _ = conn.batch_execute("ROLLBACK");
+                Err(e.into())
+            }
+        },
+        Err(e) => {
+            let _ = conn.batch_execute("ROLLBACK");
+            Err(e)
+        }
     }
 }
 

@@ -9,7 +9,7 @@ type Db = <AnyConnection as diesel::Connection>::Backend;
 
 /// A stored request with every column, personal data included: it never leaves `app/` except through the
 /// public or staff projections.
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Clone, Queryable, Selectable)]
 #[diesel(table_name = requests, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct RequestRow {
     pub id: i64,
@@ -45,7 +45,7 @@ pub struct RequestRow {
     pub routing_trace: Option<String>,
 }
 
-#[derive(Debug, Clone, Insertable)]
+#[derive(Clone, Insertable)]
 #[diesel(table_name = requests, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct NewRequestRow {
     pub jurisdiction_id: String,
@@ -74,6 +74,30 @@ pub struct NewRequestRow {
     pub agency_responsible: Option<String>,
     pub department_code: Option<String>,
     pub routing_trace: Option<String>,
+}
+
+/// Rows with contact details print without them: a `{:?}` in a log line must not leak a reporter.
+impl std::fmt::Debug for RequestRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestRow")
+            .field("id", &self.id)
+            .field("jurisdiction_id", &self.jurisdiction_id)
+            .field("service_code", &self.service_code)
+            .field("status", &self.status)
+            .field("requested_at", &self.requested_at)
+            .field("department_code", &self.department_code)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for NewRequestRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewRequestRow")
+            .field("jurisdiction_id", &self.jurisdiction_id)
+            .field("service_code", &self.service_code)
+            .field("requested_at", &self.requested_at)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]

@@ -129,11 +129,13 @@ pub fn rule_rows(
     conn: &mut AnyConnection,
     jurisdiction_id: &str,
 ) -> Result<Vec<RuleRow>, StoreError> {
-    Ok(routing_rules::table
+    // Sorted byte-wise here, as the import sorts its own, whatever the database's collation.
+    let mut rows: Vec<RuleRow> = routing_rules::table
         .filter(routing_rules::jurisdiction_id.eq(jurisdiction_id))
-        .order(routing_rules::id)
         .select(RuleRow::as_select())
-        .load(conn)?)
+        .load(conn)?;
+    rows.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(rows)
 }
 
 /// A cheap fingerprint of a jurisdiction's areas: the cached index is rebuilt when it changes.
@@ -173,29 +175,16 @@ pub fn area_row(
         .optional()?)
 }
 
-pub fn area_codes_of_layer(
+pub fn area_rows_of_layer(
     conn: &mut AnyConnection,
     jurisdiction_id: &str,
     layer: &str,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<Vec<AreaRow>, StoreError> {
     Ok(areas::table
         .filter(areas::jurisdiction_id.eq(jurisdiction_id))
         .filter(areas::layer.eq(layer))
-        .select(areas::code)
+        .select(AreaRow::as_select())
         .load(conn)?)
-}
-
-pub fn area_exists(
-    conn: &mut AnyConnection,
-    jurisdiction_id: &str,
-    code: &str,
-) -> Result<bool, StoreError> {
-    let n: i64 = areas::table
-        .filter(areas::jurisdiction_id.eq(jurisdiction_id))
-        .filter(areas::code.eq(code))
-        .count()
-        .get_result(conn)?;
-    Ok(n > 0)
 }
 
 pub fn upsert_department(

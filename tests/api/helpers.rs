@@ -101,15 +101,36 @@ pub async fn spawn_app_with(backend: Backend, imports: &[PathBuf]) -> TestApp {
     }
 }
 
+/// The PostgreSQL server of the tests, without TLS: on loopback it protects nothing, and libpq's TLS state
+/// can crash a test process that exits while another thread still closes a connection ("double free").
 pub fn admin_url() -> String {
-    std::env::var("CIVIC311_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    let url = std::env::var("CIVIC311_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    no_tls(&url)
 }
 
+fn no_tls(url: &str) -> String {
+    if url.contains("sslmode=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&sslmode=disable")
+    } else {
+        format!("{url}?sslmode=disable")
+    }
+}
+
+/// The same server and options, another database.
 fn with_database(url: &str, db: &str) -> String {
-    match url.rfind('/') {
-        Some(i) if i > url.find("://").map_or(0, |p| p + 2) => format!("{}/{db}", &url[..i]),
-        _ => format!("{url}/{db}"),
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let base = match base.rfind('/') {
+        Some(i) if i > base.find("://").map_or(0, |p| p + 2) => format!("{}/{db}", &base[..i]),
+        _ => format!("{base}/{db}"),
+    };
+    match query {
+        Some(q) => format!("{base}?{q}"),
+        None => base,
     }
 }
 
@@ -378,7 +399,7 @@ fn crc32(data: &[u8]) -> u32 {
 /// Mail settings for a worker of the test suite: short timeouts and leases.
 pub fn mail_args(smtp_url: &str) -> civic311::config::MailArgs {
     civic311::config::MailArgs {
-        smtp_url: Some(smtp_url.to_string()),
+        smtp_url: Some(civic311::config::Secret(smtp_url.to_string())),
         mail_from: "civic311 test <noreply@city.example>".into(),
         smtp_timeout_secs: 2,
         delivery_max_age_hours: 24.0,

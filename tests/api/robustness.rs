@@ -306,7 +306,14 @@ async fn database_outage_is_503_with_retry_after() {
     use diesel::Connection;
     let app = spawn_app(Backend::Postgres).await;
     let name = match &app.database_url {
-        civic311::config::DatabaseUrl::Postgres(url) => url.rsplit('/').next().unwrap().to_string(),
+        civic311::config::DatabaseUrl::Postgres(url) => url
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .split('?')
+            .next()
+            .unwrap()
+            .to_string(),
         other => panic!("{other:?}"),
     };
     tokio::task::spawn_blocking(move || {
