@@ -18,6 +18,7 @@ both_backends!(
     the_email_is_useful_to_a_field_crew_and_private_where_it_should_be,
     a_worker_killed_mid_queue_loses_nothing,
     operators_list_and_retry_deliveries,
+    posting_opens_no_smtp_connection,
 );
 
 async fn flood_at_monas(app: &TestApp, extra: &[(&str, &str)]) -> i64 {
@@ -388,9 +389,7 @@ async fn two_workers_on_postgres_send_each_email_once() {
 }
 
 /// The POST path opens no SMTP connection: reports are accepted whatever the mail server does.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn posting_opens_no_smtp_connection() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn posting_opens_no_smtp_connection(app: TestApp) {
     let smtp = SmtpServer::start().await;
     for _ in 0..3 {
         flood_at_monas(&app, &[]).await;
