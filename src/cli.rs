@@ -40,6 +40,12 @@ enum Command {
         #[command(subcommand)]
         action: KeyAction,
     },
+    /// Manage staff accounts (the first administrator is made here; administrators manage the rest over
+    /// the staff API).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
     /// Send queued department e-mail (several workers may share one PostgreSQL database).
     Worker {
         #[command(flatten)]
@@ -97,11 +103,36 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum UserAction {
+    /// Create an account. The password is read from CIVIC311_NEW_PASSWORD or, with --password-stdin, from the
+    /// first line of standard input (never from a flag: flags show in process lists).
+    Create {
+        username: String,
+        /// admin, dispatcher or staff.
+        #[arg(long, default_value = "admin")]
+        role: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// The jurisdiction of a dispatcher or staff member.
+        #[arg(long)]
+        jurisdiction: Option<String>,
+        /// A department of a staff member (repeatable).
+        #[arg(long = "department")]
+        departments: Vec<String>,
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand)]
 enum KeyAction {
     /// Create a key; the key is printed once, as the last line of the output.
     Create {
         name: String,
-        /// production or test.
+        /// production (an app), test (an app under test) or backoffice (a city system that also posts status
+        /// updates to servicerequestupdates).
         #[arg(long, default_value = "production")]
         kind: String,
         #[command(flatten)]
@@ -141,6 +172,48 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Apikey { action } => apikey(action),
+        Command::User {
+            action:
+                UserAction::Create {
+                    username,
+                    role,
+                    display_name,
+                    jurisdiction,
+                    departments,
+                    password_stdin,
+                    db,
+                },
+        } => {
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                line.trim_end_matches(['\r', '\n']).to_string()
+            } else {
+                std::env::var("CIVIC311_NEW_PASSWORD").map_err(|_| {
+                    anyhow::anyhow!("set CIVIC311_NEW_PASSWORD or use --password-stdin")
+                })?
+            };
+            let store = Store::open(&db.database_url)?;
+            let display = display_name.unwrap_or_else(|| username.clone());
+            let user = store
+                .write_blocking(|conn| {
+                    Ok(crate::app::staff::create_user(
+                        conn,
+                        &username,
+                        &display,
+                        &password,
+                        &role,
+                        jurisdiction.as_deref(),
+                        &departments,
+                    ))
+                })?
+                .map_err(|e| anyhow::anyhow!(e))?;
+            println!(
+                "created {} account '{}' (id {})",
+                user.role, user.username, user.id
+            );
+            Ok(())
+        }
         Command::Worker {
             db,
             mail,
@@ -263,8 +336,8 @@ async fn serve(settings: Settings, dirs: Vec<PathBuf>) -> anyhow::Result<()> {
 fn apikey(action: KeyAction) -> anyhow::Result<()> {
     match action {
         KeyAction::Create { name, kind, db } => {
-            if kind != "production" && kind != "test" {
-                anyhow::bail!("--kind must be production or test");
+            if !api_keys::KINDS.contains(&kind.as_str()) {
+                anyhow::bail!("--kind must be production, test or backoffice");
             }
             let store = Store::open(&db.database_url)?;
             let key = auth::generate_api_key();
@@ -272,6 +345,7 @@ fn apikey(action: KeyAction) -> anyhow::Result<()> {
                 id: auth::random_id(16),
                 name: name.clone(),
                 key_hash: auth::hash_api_key(&key),
+                may_update: kind == "backoffice",
                 kind,
                 created_at: chrono::Utc::now().naive_utc(),
                 revoked_at: None,

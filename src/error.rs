@@ -12,6 +12,15 @@ pub enum ApiError {
     /// 403: api_key missing, empty, unknown, revoked, or two different keys given.
     #[error("api_key is missing or not valid")]
     Forbidden,
+    /// 401: a staff route without a valid access token (missing, expired, tampered, signed out, disabled).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403 for a signed-in staff member whose role does not allow the action.
+    #[error("{0}")]
+    NotAllowed(String),
+    /// 429: too many attempts; retry after the given number of seconds.
+    #[error("too many attempts; try again in {0} s")]
+    TooManyRequests(u64),
     /// 404 with a description naming what was not found.
     #[error("{0}")]
     NotFound(String),
@@ -40,7 +49,9 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             ApiError::Invalid(_) => 400,
-            ApiError::Forbidden => 403,
+            ApiError::Forbidden | ApiError::NotAllowed(_) => 403,
+            ApiError::Unauthorized(_) => 401,
+            ApiError::TooManyRequests(_) => 429,
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::TooLarge(_) => 413,

@@ -31,6 +31,9 @@ pub fn state_for_tools(settings: &Settings) -> anyhow::Result<AppState> {
         secret: Vec::new(),
         routing: Default::default(),
         mail_domain: crate::outbox::domain_of(&settings.mail.mail_from),
+        // Command-line tools never issue staff tokens.
+        tokens: crate::auth::staff::TokenKeys::from_secret(b"command-line tools issue no tokens"),
+        throttle: Default::default(),
     })
 }
 
@@ -52,7 +55,10 @@ impl Application {
             None => format!("http://{addr}"),
         };
         let mail_domain = crate::outbox::domain_of(&settings.mail.mail_from);
+        let tokens = crate::auth::staff::TokenKeys::from_secret(&secret);
         let state = AppState {
+            tokens,
+            throttle: Default::default(),
             routing: Default::default(),
             mail_domain,
             store,

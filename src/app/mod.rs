@@ -5,7 +5,9 @@ mod catalog;
 mod public;
 mod query;
 mod routing;
+pub mod staff;
 mod submit;
+pub mod updates;
 
 pub use catalog::{discovery, service_definition, services, Discovery};
 pub use public::{PublicAttribute, PublicRequest};
@@ -30,6 +32,10 @@ pub struct AppState {
     pub routing: RoutingCache,
     /// Domain of the Message-IDs of department e-mail (that of the From address).
     pub mail_domain: String,
+    /// Keys signing staff access tokens, derived from the server secret.
+    pub tokens: crate::auth::staff::TokenKeys,
+    /// Failed staff sign-ins per account and per client address.
+    pub throttle: staff::Throttle,
 }
 
 impl AppState {

@@ -16,6 +16,14 @@ pub struct PublicAttribute {
 }
 
 #[derive(Debug, Clone)]
+pub struct PublicNote {
+    pub datetime: DateTime<Utc>,
+    pub kind: String,
+    pub summary: String,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone)]
 pub struct PublicRequest {
     pub id: i64,
     pub status: String,
@@ -36,6 +44,10 @@ pub struct PublicRequest {
     pub long: Option<f64>,
     pub media_urls: Vec<String>,
     pub channel: Option<String>,
+    /// The master report, when this one was closed as its duplicate.
+    pub duplicate_of: Option<i64>,
+    /// Public updates and status notes, oldest first (internal notes are never here).
+    pub notes: Vec<PublicNote>,
     /// Answers to the attributes the service definition publishes. Unknown codes a client sent are kept for
     /// staff only: clients such as FixMyStreet put free text (and sometimes contact details) there.
     pub attributes: Vec<PublicAttribute>,
@@ -49,6 +61,7 @@ impl PublicRequest {
         defs: &[AttributeDef],
         answers: &[AttributeValueRow],
         media: &[MediaRow],
+        events: &[crate::store::deliveries::EventRow],
     ) -> Self {
         let attributes = defs
             .iter()
@@ -95,6 +108,24 @@ impl PublicRequest {
             long: row.long,
             media_urls,
             channel: row.channel,
+            duplicate_of: row.duplicate_of,
+            notes: events
+                .iter()
+                .filter(|e| e.public)
+                .map(|e| PublicNote {
+                    datetime: e.at.and_utc(),
+                    kind: if e.status.is_some() {
+                        "status".into()
+                    } else {
+                        "activity".into()
+                    },
+                    summary: match &e.status {
+                        Some(s) => format!("Status changed to {}", s.replace('_', " ")),
+                        None => "Update".into(),
+                    },
+                    description: e.detail.clone(),
+                })
+                .collect(),
             attributes,
         }
     }

@@ -217,6 +217,7 @@ fn project(
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let answers = rq::attributes_of(conn, &ids)?;
     let media = rq::media_of(conn, &ids)?;
+    let events = rq::public_events(conn, &ids)?;
     let mut services: HashMap<String, (String, Vec<AttributeDef>)> = HashMap::new();
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
@@ -238,7 +239,20 @@ fn project(
             .filter(|m| m.request_id == row.id)
             .cloned()
             .collect();
-        out.push(PublicRequest::build(state, row, name.clone(), defs, &a, &m));
+        let e: Vec<_> = events
+            .iter()
+            .filter(|e| e.request_id == row.id)
+            .cloned()
+            .collect();
+        out.push(PublicRequest::build(
+            state,
+            row,
+            name.clone(),
+            defs,
+            &a,
+            &m,
+            &e,
+        ));
     }
     Ok(out)
 }

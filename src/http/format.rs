@@ -34,6 +34,9 @@ impl Format {
 
     /// For responses made before a route matched: JSON when the path ends in `.json`, XML otherwise (§3.8).
     pub fn guess(path: &str) -> Format {
+        if path.starts_with("/staff/") {
+            return Format::Json;
+        }
         let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
         match last.rsplit_once('.') {
             Some((_, ext)) if ext.eq_ignore_ascii_case("json") => Format::Json,
@@ -89,6 +92,12 @@ impl Format {
             }
             ApiError::Unavailable(_) => {
                 resp.insert_header((header::RETRY_AFTER, "5"));
+            }
+            ApiError::TooManyRequests(secs) => {
+                resp.insert_header((header::RETRY_AFTER, secs.to_string()));
+            }
+            ApiError::Unauthorized(_) => {
+                resp.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"civic311-staff\""));
             }
             _ => {}
         }

@@ -169,3 +169,47 @@ pub async fn health(state: State) -> HttpResponse {
         Err(e) => Format::Json.error(&ApiError::Unavailable(e)),
     }
 }
+
+/// POST servicerequestupdates: a back-office system's status update (FixMyStreet's extension, §4.6).
+pub async fn post_update(
+    req: HttpRequest,
+    state: State,
+    limits: web::Data<super::Limits>,
+    payload: web::Payload,
+) -> HttpResponse {
+    with_format!(req, "service_request_updates", |fmt| {
+        let form = RequestForm::read(&req, payload, &limits).await?;
+        let key = app::authenticate(&state, &form.api_key()?).await?;
+        let b = &form.body;
+        let field = |name: &str| b.get(name).map(str::to_string);
+        let required = |name: &str| {
+            field(name).ok_or_else(|| ApiError::invalid(name, format!("{name} is required")))
+        };
+        let update = app::updates::InboundUpdate {
+            jurisdiction_id: field("jurisdiction_id")
+                .or_else(|| form.query.get("jurisdiction_id").map(str::to_string)),
+            service_request_id: required("service_request_id")?,
+            update_id: required("update_id")?,
+            status: required("status")?,
+            updated_datetime: required("updated_datetime")?,
+            description: field("description").unwrap_or_default(),
+        };
+        let id = app::updates::post_update(&state, &key, update).await?;
+        Ok(wire::update_ack(&id))
+    })
+}
+
+/// GET servicerequestupdates: the public updates feed.
+pub async fn list_updates(req: HttpRequest, state: State) -> HttpResponse {
+    with_format!(req, "service_request_updates", |fmt| {
+        let q = query(&req)?;
+        let (offset, rows) = app::updates::list_updates(
+            &state,
+            q.get("jurisdiction_id"),
+            q.get("start_date"),
+            q.get("end_date"),
+        )
+        .await?;
+        Ok(wire::updates(&rows, offset))
+    })
+}

@@ -6,6 +6,7 @@ mod handlers;
 mod intake;
 mod params;
 pub mod render;
+mod staff;
 mod wire;
 
 pub use format::Format;
@@ -25,6 +26,29 @@ pub enum Handler {
     Token,
     Media,
     Health,
+    StaffSignIn,
+    StaffRefresh,
+    StaffSignOut,
+    StaffList,
+    StaffGet,
+    StaffStatus,
+    StaffNote,
+    StaffAssign,
+    StaffHide,
+    StaffUnhide,
+    StaffUsers,
+    StaffCreateUser,
+    StaffDisableUser,
+    StaffEnableUser,
+    StaffAudit,
+    StaffPriority,
+    StaffDuplicate,
+    StaffStatuses,
+    StaffApiKeys,
+    StaffCreateApiKey,
+    StaffRevokeApiKey,
+    ListUpdates,
+    PostUpdate,
 }
 
 pub struct Route {
@@ -74,9 +98,96 @@ pub const ROUTES: &[Route] = &[
         path: "/open311/v2/media/{file_name}",
         methods: &[("GET", Handler::Media)],
     },
+    // FixMyStreet's status-update extension (GEOREPORT_V2 §4.6).
+    Route {
+        path: "/open311/v2/servicerequestupdates.{format}",
+        methods: &[("GET", Handler::ListUpdates), ("POST", Handler::PostUpdate)],
+    },
     Route {
         path: "/health",
         methods: &[("GET", Handler::Health)],
+    },
+    // The staff API: JSON only, a Bearer access token on every route but sign-in and refresh.
+    Route {
+        path: "/staff/v1/session",
+        methods: &[
+            ("POST", Handler::StaffSignIn),
+            ("DELETE", Handler::StaffSignOut),
+        ],
+    },
+    Route {
+        path: "/staff/v1/session/refresh",
+        methods: &[("POST", Handler::StaffRefresh)],
+    },
+    Route {
+        path: "/staff/v1/requests",
+        methods: &[("GET", Handler::StaffList)],
+    },
+    Route {
+        path: "/staff/v1/requests/{id}",
+        methods: &[("GET", Handler::StaffGet)],
+    },
+    Route {
+        path: "/staff/v1/requests/{id}/status",
+        methods: &[("POST", Handler::StaffStatus)],
+    },
+    Route {
+        path: "/staff/v1/requests/{id}/notes",
+        methods: &[("POST", Handler::StaffNote)],
+    },
+    Route {
+        path: "/staff/v1/requests/{id}/assign",
+        methods: &[("POST", Handler::StaffAssign)],
+    },
+    Route {
+        path: "/staff/v1/requests/{id}/hide",
+        methods: &[("POST", Handler::StaffHide)],
+    },
+    Route {
+        path: "/staff/v1/requests/{id}/unhide",
+        methods: &[("POST", Handler::StaffUnhide)],
+    },
+    Route {
+        path: "/staff/v1/users",
+        methods: &[
+            ("GET", Handler::StaffUsers),
+            ("POST", Handler::StaffCreateUser),
+        ],
+    },
+    Route {
+        path: "/staff/v1/users/{id}/disable",
+        methods: &[("POST", Handler::StaffDisableUser)],
+    },
+    Route {
+        path: "/staff/v1/users/{id}/enable",
+        methods: &[("POST", Handler::StaffEnableUser)],
+    },
+    Route {
+        path: "/staff/v1/audit",
+        methods: &[("GET", Handler::StaffAudit)],
+    },
+    Route {
+        path: "/staff/v1/requests/{id}/priority",
+        methods: &[("POST", Handler::StaffPriority)],
+    },
+    Route {
+        path: "/staff/v1/requests/{id}/duplicate",
+        methods: &[("POST", Handler::StaffDuplicate)],
+    },
+    Route {
+        path: "/staff/v1/statuses",
+        methods: &[("GET", Handler::StaffStatuses)],
+    },
+    Route {
+        path: "/staff/v1/apikeys",
+        methods: &[
+            ("GET", Handler::StaffApiKeys),
+            ("POST", Handler::StaffCreateApiKey),
+        ],
+    },
+    Route {
+        path: "/staff/v1/apikeys/{id}/revoke",
+        methods: &[("POST", Handler::StaffRevokeApiKey)],
     },
 ];
 
@@ -92,6 +203,29 @@ fn to_route(method: &str, handler: Handler) -> actix_web::Route {
         Handler::Token => route.to(handlers::token),
         Handler::Media => route.to(handlers::media),
         Handler::Health => route.to(handlers::health),
+        Handler::StaffSignIn => route.to(staff::sign_in),
+        Handler::StaffRefresh => route.to(staff::refresh),
+        Handler::StaffSignOut => route.to(staff::sign_out),
+        Handler::StaffList => route.to(staff::list),
+        Handler::StaffGet => route.to(staff::get),
+        Handler::StaffStatus => route.to(staff::set_status),
+        Handler::StaffNote => route.to(staff::add_note),
+        Handler::StaffAssign => route.to(staff::assign),
+        Handler::StaffHide => route.to(staff::hide),
+        Handler::StaffUnhide => route.to(staff::unhide),
+        Handler::StaffUsers => route.to(staff::users),
+        Handler::StaffCreateUser => route.to(staff::create_user),
+        Handler::StaffDisableUser => route.to(staff::disable_user),
+        Handler::StaffEnableUser => route.to(staff::enable_user),
+        Handler::StaffAudit => route.to(staff::audit),
+        Handler::StaffPriority => route.to(staff::set_priority),
+        Handler::StaffDuplicate => route.to(staff::mark_duplicate),
+        Handler::StaffStatuses => route.to(staff::statuses),
+        Handler::StaffApiKeys => route.to(staff::api_keys),
+        Handler::StaffCreateApiKey => route.to(staff::create_api_key),
+        Handler::StaffRevokeApiKey => route.to(staff::revoke_api_key),
+        Handler::ListUpdates => route.to(handlers::list_updates),
+        Handler::PostUpdate => route.to(handlers::post_update),
     }
 }
 

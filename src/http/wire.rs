@@ -193,8 +193,11 @@ fn request(r: &PublicRequest, off: i32, extensions: bool) -> Node {
             "extended_attributes",
             Node::Object(vec![
                 ("channel", Node::opt_text(r.channel.clone())),
-                ("duplicate", Node::Bool(false)),
-                ("parent_service_request_id", Node::Null),
+                ("duplicate", Node::Bool(r.duplicate_of.is_some())),
+                (
+                    "parent_service_request_id",
+                    Node::opt_text(r.duplicate_of.map(|m| m.to_string())),
+                ),
                 ("title", Node::Null),
                 ("detailed_status", Node::text(&r.detailed_status)),
                 (
@@ -207,14 +210,62 @@ fn request(r: &PublicRequest, off: i32, extensions: bool) -> Node {
             "notes",
             Node::List(
                 "note",
-                vec![Node::Object(vec![
+                std::iter::once(Node::Object(vec![
                     ("datetime", Node::text(format_w3c(r.requested, off))),
                     ("type", Node::text("opened")),
                     ("summary", Node::text("Request opened")),
                     ("description", Node::Null),
-                ])],
+                ]))
+                .chain(r.notes.iter().map(|n| {
+                    Node::Object(vec![
+                        ("datetime", Node::text(format_w3c(n.datetime, off))),
+                        ("type", Node::text(&n.kind)),
+                        ("summary", Node::text(&n.summary)),
+                        ("description", Node::opt_text(n.description.clone())),
+                    ])
+                }))
+                .collect(),
             ),
         ));
     }
     Node::Object(members)
+}
+
+/// The answer to a posted update: the server's id for it (§4.6).
+pub fn update_ack(id: &str) -> Node {
+    Node::List(
+        "request_update",
+        vec![Node::Object(vec![
+            ("update_id", Node::text(id)),
+            ("account_id", Node::Null),
+        ])],
+    )
+}
+
+/// The updates feed: every field FixMyStreet reads, the status lowercase as its extended vocabulary.
+pub fn updates(rows: &[crate::store::deliveries::EventRow], off: i32) -> Node {
+    Node::List(
+        "request_update",
+        rows.iter()
+            .map(|e| {
+                Node::Object(vec![
+                    ("update_id", Node::text(&e.id)),
+                    ("service_request_id", Node::text(e.request_id.to_string())),
+                    (
+                        "status",
+                        Node::text(e.status.clone().unwrap_or_else(|| "open".into())),
+                    ),
+                    (
+                        "updated_datetime",
+                        Node::text(format_w3c(e.at.and_utc(), off)),
+                    ),
+                    (
+                        "description",
+                        Node::text(e.detail.clone().unwrap_or_default()),
+                    ),
+                    ("media_url", Node::text("")),
+                ])
+            })
+            .collect(),
+    )
 }

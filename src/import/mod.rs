@@ -30,6 +30,20 @@ struct CityFile {
     area_layers: Vec<routing::AreaLayerDef>,
     #[serde(default)]
     rules: Vec<routing::RuleDef>,
+    #[serde(default)]
+    statuses: Vec<StatusDef>,
+}
+
+/// One status of a jurisdiction's vocabulary for staff, mapped to Open311 open or closed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusDef {
+    #[serde(default)]
+    jurisdiction: Option<String>,
+    code: String,
+    name: String,
+    /// Whether the status means the report is closed (fixed, not responsible, …).
+    closed: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -141,6 +155,8 @@ struct Plan {
     services: Vec<(ServiceRow, Vec<AttributeRow>)>,
     keys: Vec<(String, String, String, Option<String>)>,
     routing: routing::Plan,
+    /// Vocabularies replace a jurisdiction's statuses as a whole.
+    statuses: std::collections::BTreeMap<String, Vec<catalog::StatusRow>>,
 }
 
 /// Reads every `*.toml` file under `dir` (sorted, recursively), validates the whole set and applies it.
@@ -449,8 +465,8 @@ fn validate(
         for (i, k) in f.api_keys.iter().enumerate() {
             let at = format!("{file}: api_keys[{i}] ({})", k.name);
             let kind = k.kind.clone().unwrap_or_else(|| "production".into());
-            if kind != "production" && kind != "test" {
-                problems.push(format!("{at}: kind must be production or test"));
+            if !api_keys::KINDS.contains(&kind.as_str()) {
+                problems.push(format!("{at}: kind must be production, test or backoffice"));
             }
             if keys
                 .iter()
@@ -506,12 +522,54 @@ fn validate(
             .collect(),
     };
     let routing = routing::validate(&input, db, &mut problems);
+    let mut statuses: std::collections::BTreeMap<String, Vec<catalog::StatusRow>> =
+        Default::default();
+    for (file, _, f) in files {
+        for (i, s) in f.statuses.iter().enumerate() {
+            let at = format!("{file}: statuses[{i}] ({})", s.code);
+            let Some(j) =
+                resolve_jurisdiction(&at, s.jurisdiction.as_deref(), &known, &mut problems)
+            else {
+                continue;
+            };
+            let set = statuses.entry(j.clone()).or_default();
+            if s.code.is_empty()
+                || !s
+                    .code
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            {
+                problems.push(format!(
+                    "{at}: a status code is lowercase letters, digits and _"
+                ));
+            }
+            if set.iter().any(|r| r.code == s.code) {
+                problems.push(format!("{at}: status {} is defined twice", s.code));
+            }
+            let position = set.len() as i32;
+            set.push(catalog::StatusRow {
+                jurisdiction_id: j,
+                code: s.code.clone(),
+                name: s.name.clone(),
+                closed: s.closed,
+                position,
+            });
+        }
+    }
+    for (j, set) in &statuses {
+        if !set.iter().any(|s| !s.closed) || !set.iter().any(|s| s.closed) {
+            problems.push(format!(
+                "the status vocabulary of {j} needs at least one open and one closed status"
+            ));
+        }
+    }
     if problems.is_empty() {
         Ok(Plan {
             jurisdictions,
             services,
             keys,
             routing,
+            statuses,
         })
     } else {
         Err(ImportError::Invalid(problems))
@@ -554,6 +612,14 @@ fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<Summary, StoreError> {
         count(current.is_some(), changed);
     }
     routing::apply(conn, &plan.routing, &mut count)?;
+    for (j, rows) in &plan.statuses {
+        let current = catalog::statuses(conn, j)?;
+        let same = current == *rows;
+        if !same {
+            catalog::replace_statuses(conn, j, rows)?;
+        }
+        count(!current.is_empty(), !same);
+    }
     for (name, hash, kind, shown) in &plan.keys {
         let current = api_keys::by_name(conn, name)?;
         match &current {
@@ -574,6 +640,7 @@ fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<Summary, StoreError> {
                         kind: kind.clone(),
                         created_at: now(),
                         revoked_at: None,
+                        may_update: kind == "backoffice",
                     },
                 )?;
                 count(false, true);

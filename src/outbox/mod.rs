@@ -76,6 +76,9 @@ pub fn record(
             actor: actor.to_string(),
             action: action.to_string(),
             detail,
+            public: false,
+            status: None,
+            external_id: None,
         },
     )
 }

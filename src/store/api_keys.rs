@@ -14,7 +14,13 @@ pub struct ApiKeyRow {
     pub kind: String,
     pub created_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
+    /// A back-office system's key: it may post status updates (`servicerequestupdates`), not only reports.
+    pub may_update: bool,
 }
+
+/// production: a published app; test: an app under test; backoffice: a city system that may also post status
+/// updates.
+pub const KINDS: [&str; 3] = ["production", "test", "backoffice"];
 
 pub fn insert(conn: &mut AnyConnection, row: &ApiKeyRow) -> Result<(), StoreError> {
     diesel::insert_into(api_keys::table)
@@ -81,6 +87,7 @@ pub fn update_key(
         .set((
             api_keys::key_hash.eq(key_hash),
             api_keys::kind.eq(kind),
+            api_keys::may_update.eq(kind == "backoffice"),
             api_keys::revoked_at.eq(None::<NaiveDateTime>),
         ))
         .execute(conn)?;

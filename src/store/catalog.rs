@@ -298,3 +298,40 @@ pub fn replace_attributes(
     }
     Ok(())
 }
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::jurisdiction_statuses, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct StatusRow {
+    pub jurisdiction_id: String,
+    pub code: String,
+    pub name: String,
+    pub closed: bool,
+    pub position: i32,
+}
+
+/// A jurisdiction's own status vocabulary, in its order (empty when it uses the default one).
+pub fn statuses(
+    conn: &mut AnyConnection,
+    jurisdiction_id: &str,
+) -> Result<Vec<StatusRow>, StoreError> {
+    use super::schema::jurisdiction_statuses as js;
+    let mut rows: Vec<StatusRow> = js::table
+        .filter(js::jurisdiction_id.eq(jurisdiction_id))
+        .select(StatusRow::as_select())
+        .load(conn)?;
+    rows.sort_by_key(|r| r.position);
+    Ok(rows)
+}
+
+pub fn replace_statuses(
+    conn: &mut AnyConnection,
+    jurisdiction_id: &str,
+    rows: &[StatusRow],
+) -> Result<(), StoreError> {
+    use super::schema::jurisdiction_statuses as js;
+    diesel::delete(js::table.filter(js::jurisdiction_id.eq(jurisdiction_id))).execute(conn)?;
+    for r in rows {
+        diesel::insert_into(js::table).values(r).execute(conn)?;
+    }
+    Ok(())
+}

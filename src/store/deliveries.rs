@@ -42,6 +42,12 @@ pub struct EventRow {
     pub actor: String,
     pub action: String,
     pub detail: Option<String>,
+    /// Shown to the public (status notes, public updates); internal notes are not.
+    pub public: bool,
+    /// The detailed status after this event, when it changed it.
+    pub status: Option<String>,
+    /// The id a back-office system gave this update (FixMyStreet's `update_id`), to recognise a resend.
+    pub external_id: Option<String>,
 }
 
 pub fn insert(conn: &mut AnyConnection, row: &DeliveryRow) -> Result<(), StoreError> {
@@ -213,4 +219,23 @@ pub fn retry_now(
             .set(set)
             .execute(conn)?,
     })
+}
+
+/// Cancels a report's deliveries that have not been sent (a hidden report is never e-mailed).
+pub fn cancel_waiting(
+    conn: &mut AnyConnection,
+    request_id: i64,
+    now: NaiveDateTime,
+) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        deliveries::table
+            .filter(deliveries::request_id.eq(request_id))
+            .filter(deliveries::state.eq_any([QUEUED, RETRYING])),
+    )
+    .set((
+        deliveries::state.eq(FAILED),
+        deliveries::last_error.eq(Some("cancelled: the report was hidden")),
+        deliveries::updated_at.eq(now),
+    ))
+    .execute(conn)?)
 }

@@ -10,6 +10,7 @@ pub mod migrate;
 pub mod requests;
 pub mod routing;
 pub mod schema;
+pub mod staff;
 
 pub use conn::{establish, AnyConnection, ConnError};
 

@@ -43,6 +43,10 @@ pub struct RequestRow {
     pub department_code: Option<String>,
     /// The routing decision as JSON (`routing::RoutingTrace`).
     pub routing_trace: Option<String>,
+    /// 0 (none) to 5 (urgent), set by staff.
+    pub priority: i32,
+    /// The master report when staff marked this one a duplicate.
+    pub duplicate_of: Option<i64>,
 }
 
 #[derive(Clone, Insertable)]
@@ -348,4 +352,236 @@ pub fn get_any(conn: &mut AnyConnection, id: i64) -> Result<Option<RequestRow>, 
 
 pub fn count(conn: &mut AnyConnection) -> Result<i64, StoreError> {
     Ok(requests::table.count().get_result(conn)?)
+}
+
+/// What a staff listing asks for. `jurisdiction_id` and `departments` carry the caller's scope.
+#[derive(Debug, Clone, Default)]
+pub struct StaffFilter {
+    pub jurisdiction_id: Option<String>,
+    /// Only reports routed to one of these departments (a staff member's scope).
+    pub departments: Option<Vec<String>>,
+    pub statuses: Option<Vec<String>>,
+    pub detailed_statuses: Option<Vec<String>>,
+    pub service_codes: Option<Vec<String>>,
+    pub department: Option<String>,
+    pub hidden: Option<bool>,
+    /// Case-insensitive text in the description.
+    pub text: Option<String>,
+    pub requested_from: Option<NaiveDateTime>,
+    pub requested_to: Option<NaiveDateTime>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>);
+
+/// Staff listing: hidden and held reports included (unless filtered), newest first.
+pub fn list_staff(
+    conn: &mut AnyConnection,
+    f: &StaffFilter,
+) -> Result<Vec<RequestRow>, StoreError> {
+    let mut q = requests::table
+        .select(RequestRow::as_select())
+        .into_boxed::<Db>();
+    if let Some(j) = &f.jurisdiction_id {
+        q = q.filter(requests::jurisdiction_id.eq(j.clone()));
+    }
+    if let Some(d) = &f.departments {
+        q = q.filter(requests::department_code.eq_any(d.clone()));
+    }
+    if let Some(s) = &f.statuses {
+        q = q.filter(requests::status.eq_any(s.clone()));
+    }
+    if let Some(s) = &f.detailed_statuses {
+        q = q.filter(requests::detailed_status.eq_any(s.clone()));
+    }
+    if let Some(c) = &f.service_codes {
+        q = q.filter(requests::service_code.eq_any(c.clone()));
+    }
+    if let Some(d) = &f.department {
+        q = q.filter(requests::department_code.eq(d.clone()));
+    }
+    if let Some(h) = f.hidden {
+        q = q.filter(requests::hidden.eq(h));
+    }
+    if let Some(t) = &f.text {
+        let escaped: String = t
+            .to_lowercase()
+            .chars()
+            .flat_map(|c| {
+                if matches!(c, '%' | '_' | '\\') {
+                    vec!['\\', c]
+                } else {
+                    vec![c]
+                }
+            })
+            .collect();
+        q = q.filter(
+            lower(requests::description)
+                .like(format!("%{escaped}%"))
+                .escape('\\'),
+        );
+    }
+    if let Some(t) = f.requested_from {
+        q = q.filter(requests::requested_at.ge(t));
+    }
+    if let Some(t) = f.requested_to {
+        q = q.filter(requests::requested_at.le(t));
+    }
+    Ok(
+        q.order((requests::requested_at.desc(), requests::id.desc()))
+            .offset(f.offset)
+            .limit(f.limit)
+            .load(conn)?,
+    )
+}
+
+pub fn count_duplicates(conn: &mut AnyConnection, id: i64) -> Result<i64, StoreError> {
+    Ok(requests::table
+        .filter(requests::duplicate_of.eq(id))
+        .count()
+        .get_result(conn)?)
+}
+
+pub fn set_status(
+    conn: &mut AnyConnection,
+    id: i64,
+    status: &str,
+    detailed: &str,
+    notes: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    diesel::update(requests::table.find(id))
+        .set((
+            requests::status.eq(status),
+            requests::detailed_status.eq(detailed),
+            requests::status_notes.eq(notes),
+            requests::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Moves `updated_datetime`, so that sync clients see a change.
+pub fn touch(conn: &mut AnyConnection, id: i64, now: NaiveDateTime) -> Result<(), StoreError> {
+    diesel::update(requests::table.find(id))
+        .set(requests::updated_at.eq(now))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn set_hidden(
+    conn: &mut AnyConnection,
+    id: i64,
+    hidden: bool,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    diesel::update(requests::table.find(id))
+        .set((requests::hidden.eq(hidden), requests::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Public updates of a request (status notes and public notes), oldest first.
+pub fn public_events(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+) -> Result<Vec<crate::store::deliveries::EventRow>, StoreError> {
+    use crate::store::schema::request_events;
+    Ok(request_events::table
+        .filter(request_events::request_id.eq_any(ids.to_vec()))
+        .filter(request_events::public.eq(true))
+        .order((request_events::at, request_events::id))
+        .select(crate::store::deliveries::EventRow::as_select())
+        .load(conn)?)
+}
+
+pub fn set_priority(
+    conn: &mut AnyConnection,
+    id: i64,
+    priority: i32,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    diesel::update(requests::table.find(id))
+        .set((
+            requests::priority.eq(priority),
+            requests::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// (priority, duplicate_of) of a request: triage fields the row type does not carry.
+pub fn triage(conn: &mut AnyConnection, id: i64) -> Result<Option<(i32, Option<i64>)>, StoreError> {
+    Ok(requests::table
+        .find(id)
+        .select((requests::priority, requests::duplicate_of))
+        .first(conn)
+        .optional()?)
+}
+
+pub fn duplicate_of_many(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+) -> Result<Vec<(i64, Option<i64>)>, StoreError> {
+    Ok(requests::table
+        .filter(requests::id.eq_any(ids.to_vec()))
+        .select((requests::id, requests::duplicate_of))
+        .load(conn)?)
+}
+
+/// Closes a request as a duplicate of `master`.
+pub fn mark_duplicate(
+    conn: &mut AnyConnection,
+    id: i64,
+    master: i64,
+    notes: &str,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    diesel::update(requests::table.find(id))
+        .set((
+            requests::duplicate_of.eq(Some(master)),
+            requests::status.eq("closed"),
+            requests::detailed_status.eq("duplicate"),
+            requests::status_notes.eq(Some(notes)),
+            requests::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Public status updates since `from` (the FixMyStreet `servicerequestupdates` feed), oldest first.
+pub fn public_updates(
+    conn: &mut AnyConnection,
+    jurisdiction_id: &str,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<crate::store::deliveries::EventRow>, StoreError> {
+    use crate::store::schema::request_events as ev;
+    Ok(ev::table
+        .inner_join(requests::table.on(requests::id.eq(ev::request_id)))
+        .filter(requests::jurisdiction_id.eq(jurisdiction_id))
+        .filter(public())
+        .filter(ev::public.eq(true))
+        .filter(ev::at.ge(from))
+        .filter(ev::at.le(to))
+        .order((ev::at, ev::id))
+        .limit(limit)
+        .select(crate::store::deliveries::EventRow::as_select())
+        .load(conn)?)
+}
+
+pub fn event_by_external(
+    conn: &mut AnyConnection,
+    request_id: i64,
+    external_id: &str,
+) -> Result<Option<crate::store::deliveries::EventRow>, StoreError> {
+    use crate::store::schema::request_events as ev;
+    Ok(ev::table
+        .filter(ev::request_id.eq(request_id))
+        .filter(ev::external_id.eq(external_id))
+        .select(crate::store::deliveries::EventRow::as_select())
+        .first(conn)
+        .optional()?)
 }

@@ -58,6 +58,7 @@ diesel::table! {
         kind -> Text,
         created_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        may_update -> Bool,
     }
 }
 
@@ -93,6 +94,8 @@ diesel::table! {
         moderation_state -> Text,
         department_code -> Nullable<Text>,
         routing_trace -> Nullable<Text>,
+        priority -> Integer,
+        duplicate_of -> Nullable<BigInt>,
     }
 }
 
@@ -194,6 +197,57 @@ diesel::table! {
         actor -> Text,
         action -> Text,
         detail -> Nullable<Text>,
+        public -> Bool,
+        status -> Nullable<Text>,
+        external_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    jurisdiction_statuses (jurisdiction_id, code) {
+        jurisdiction_id -> Text,
+        code -> Text,
+        name -> Text,
+        closed -> Bool,
+        position -> Integer,
+    }
+}
+
+diesel::table! {
+    staff_users (id) {
+        id -> Text,
+        username -> Text,
+        display_name -> Text,
+        password_hash -> Text,
+        role -> Text,
+        jurisdiction_id -> Nullable<Text>,
+        departments_json -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    staff_sessions (id) {
+        id -> Text,
+        user_id -> Text,
+        refresh_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        client_addr -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Text,
+        at -> Timestamp,
+        actor -> Text,
+        action -> Text,
+        target -> Nullable<Text>,
+        detail -> Nullable<Text>,
+        client_addr -> Nullable<Text>,
     }
 }
 
@@ -215,4 +269,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     routing_rules,
     deliveries,
     request_events,
+    staff_users,
+    staff_sessions,
+    audit_log,
+    jurisdiction_statuses,
 );

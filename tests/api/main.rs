@@ -16,3 +16,4 @@ mod privacy;
 mod robustness;
 mod routing;
 mod smtp;
+mod staff;

@@ -2,6 +2,8 @@
 //! password hash would only slow every POST); device ids are low-entropy hardware ids, so they are hashed
 //! with a server secret (HMAC) and cannot be recovered by hashing candidate ids.
 
+pub mod staff;
+
 use hmac::{Hmac, Mac};
 use rand::distr::{Alphanumeric, SampleString};
 use sha2::{Digest, Sha256};

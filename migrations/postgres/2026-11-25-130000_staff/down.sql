@@ -1,0 +1,10 @@
+ALTER TABLE requests DROP COLUMN duplicate_of;
+ALTER TABLE requests DROP COLUMN priority;
+ALTER TABLE request_events DROP COLUMN status;
+ALTER TABLE request_events DROP COLUMN public;
+ALTER TABLE request_events DROP COLUMN external_id;
+ALTER TABLE api_keys DROP COLUMN may_update;
+DROP TABLE jurisdiction_statuses;
+DROP TABLE audit_log;
+DROP TABLE staff_sessions;
+DROP TABLE staff_users;

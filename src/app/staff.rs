@@ -1,0 +1,956 @@
+//! Staff use cases: sign-in, sessions, roles and scope, triage actions, and the audit trail. Every action and
+//! every read of a reporter's personal data is written to the audit log in the transaction that does it.
+
+use super::AppState;
+use crate::auth::{self, staff as sa};
+use crate::error::ApiError;
+use crate::store::deliveries::{self as dl, DeliveryRow, EventRow};
+use crate::store::requests::{self as rq, RequestRow};
+use crate::store::staff::{self as st, AuditRow, SessionRow, UserRow};
+use crate::store::{AnyConnection, StoreError};
+use chrono::{DurationRound, NaiveDateTime, TimeDelta, Utc};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Everything, including accounts and the audit log.
+    Admin,
+    /// Every report of one jurisdiction.
+    Dispatcher,
+    /// Only reports routed to the member's departments.
+    Staff,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "dispatcher" => Some(Role::Dispatcher),
+            "staff" => Some(Role::Staff),
+            _ => None,
+        }
+    }
+}
+
+/// Who is calling, as established from a valid access token and a live session.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user_id: String,
+    pub username: String,
+    pub role: Role,
+    pub jurisdiction_id: Option<String>,
+    pub departments: Vec<String>,
+    pub session_id: String,
+    pub client_addr: Option<String>,
+}
+
+impl Principal {
+    /// Whether this report is in the caller's scope. Out of scope answers 404, never 403, so that staff cannot
+    /// learn which reports exist elsewhere.
+    pub fn sees(&self, r: &RequestRow) -> bool {
+        match self.role {
+            Role::Admin => true,
+            Role::Dispatcher => self.jurisdiction_id.as_deref() == Some(r.jurisdiction_id.as_str()),
+            Role::Staff => {
+                self.jurisdiction_id.as_deref() == Some(r.jurisdiction_id.as_str())
+                    && r.department_code
+                        .as_ref()
+                        .is_some_and(|d| self.departments.contains(d))
+            }
+        }
+    }
+
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        match self.role {
+            Role::Admin => Ok(()),
+            _ => Err(ApiError::NotAllowed(
+                "this action needs the administrator role".into(),
+            )),
+        }
+    }
+}
+
+/// Now, to the second (stored times have no fractions, so that inclusive filters behave).
+pub(crate) fn now() -> NaiveDateTime {
+    let t = Utc::now();
+    t.duration_trunc(TimeDelta::seconds(1))
+        .unwrap_or(t)
+        .naive_utc()
+}
+
+pub fn audit(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    action: &str,
+    target: Option<String>,
+    detail: Option<String>,
+) -> Result<(), StoreError> {
+    st::insert_audit(
+        conn,
+        &AuditRow {
+            id: auth::random_id(20),
+            at: now(),
+            actor: p.username.clone(),
+            action: action.into(),
+            target,
+            detail,
+            client_addr: p.client_addr.clone(),
+        },
+    )
+}
+
+/// Failed sign-ins per account and per client address, in a sliding window.
+#[derive(Clone, Default)]
+pub struct Throttle(Arc<Mutex<HashMap<String, Vec<Instant>>>>);
+
+/// At most this many failures per key in the window; then 429 until the oldest failure leaves it.
+const MAX_FAILURES_PER_ACCOUNT: usize = 5;
+const MAX_FAILURES_PER_ADDRESS: usize = 20;
+const WINDOW_SECS: u64 = 15 * 60;
+
+impl Throttle {
+    fn check(&self, key: &str, max: usize) -> Result<(), ApiError> {
+        let Ok(mut map) = self.0.lock() else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let list = map.entry(key.to_string()).or_default();
+        list.retain(|t| now.duration_since(*t).as_secs() < WINDOW_SECS);
+        if list.len() >= max {
+            let oldest = list.first().map_or(0, |t| now.duration_since(*t).as_secs());
+            return Err(ApiError::TooManyRequests(
+                WINDOW_SECS.saturating_sub(oldest).max(1),
+            ));
+        }
+        Ok(())
+    }
+
+    fn fail(&self, key: &str) {
+        if let Ok(mut map) = self.0.lock() {
+            map.entry(key.to_string()).or_default().push(Instant::now());
+        }
+    }
+
+    fn clear(&self, key: &str) {
+        if let Ok(mut map) = self.0.lock() {
+            map.remove(key);
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: i64,
+    pub username: String,
+    pub role: String,
+}
+
+fn tokens(
+    state: &AppState,
+    user: &UserRow,
+    session_id: &str,
+    refresh: String,
+) -> Result<Tokens, ApiError> {
+    let access = state
+        .tokens
+        .issue(&user.id, session_id, Utc::now().timestamp())
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?;
+    Ok(Tokens {
+        access_token: access,
+        refresh_token: refresh,
+        expires_in: sa::ACCESS_SECONDS,
+        username: user.username.clone(),
+        role: user.role.clone(),
+    })
+}
+
+/// Sign-in: 401 for a wrong name or password (the same answer for both), 429 after repeated failures for the
+/// account or the client address.
+pub async fn sign_in(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    client_addr: Option<String>,
+) -> Result<Tokens, ApiError> {
+    let account_key = format!("user:{}", username.to_lowercase());
+    let address_key = format!("addr:{}", client_addr.as_deref().unwrap_or("-"));
+    state
+        .throttle
+        .check(&account_key, MAX_FAILURES_PER_ACCOUNT)?;
+    state
+        .throttle
+        .check(&address_key, MAX_FAILURES_PER_ADDRESS)?;
+    let name = username.to_string();
+    let user = state
+        .store
+        .read(move |conn| st::user_by_name(conn, &name))
+        .await?;
+    let pw = password.to_string();
+    let ok = match &user {
+        Some(u) if u.active => {
+            let hash = u.password_hash.clone();
+            tokio::task::spawn_blocking(move || sa::verify_password(&pw, &hash))
+                .await
+                .unwrap_or(false)
+        }
+        _ => {
+            // Spend the same time as for a real account, so response times do not reveal which names exist.
+            let _ = tokio::task::spawn_blocking(move || sa::hash_password(&pw)).await;
+            false
+        }
+    };
+    let Some(user) = user.filter(|_| ok) else {
+        state.throttle.fail(&account_key);
+        state.throttle.fail(&address_key);
+        let (name, addr) = (username.to_string(), client_addr.clone());
+        state
+            .store
+            .write(move |conn| {
+                st::insert_audit(
+                    conn,
+                    &AuditRow {
+                        id: auth::random_id(20),
+                        at: now(),
+                        actor: name,
+                        action: "sign-in failed".into(),
+                        target: None,
+                        detail: None,
+                        client_addr: addr,
+                    },
+                )
+            })
+            .await?;
+        return Err(ApiError::Unauthorized("wrong username or password".into()));
+    };
+    state.throttle.clear(&account_key);
+    let refresh = auth::random_id(48);
+    let session = SessionRow {
+        id: auth::random_id(20),
+        user_id: user.id.clone(),
+        refresh_hash: sa::hash_refresh(&refresh),
+        created_at: now(),
+        expires_at: now() + TimeDelta::days(sa::REFRESH_DAYS),
+        client_addr: client_addr.clone(),
+    };
+    let (s, u) = (session.clone(), user.clone());
+    state
+        .store
+        .write(move |conn| {
+            st::insert_session(conn, &s)?;
+            st::insert_audit(
+                conn,
+                &AuditRow {
+                    id: auth::random_id(20),
+                    at: now(),
+                    actor: u.username.clone(),
+                    action: "sign-in".into(),
+                    target: None,
+                    detail: None,
+                    client_addr: s.client_addr.clone(),
+                },
+            )
+        })
+        .await?;
+    tokens(state, &user, &session.id, refresh)
+}
+
+/// Renews a session: the refresh token is single-use (rotated), the account must still be active.
+pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Tokens, ApiError> {
+    let old = sa::hash_refresh(refresh_token);
+    let new_token = auth::random_id(48);
+    let new = sa::hash_refresh(&new_token);
+    let found = state
+        .store
+        .write(move |conn| {
+            let Some(session) = st::session_by_refresh(conn, &old)? else {
+                return Ok(None);
+            };
+            let Some(user) = st::user(conn, &session.user_id)?.filter(|u| u.active) else {
+                return Ok(None);
+            };
+            if session.expires_at < now()
+                || !st::rotate_refresh(
+                    conn,
+                    &session.id,
+                    &old,
+                    &new,
+                    now() + TimeDelta::days(sa::REFRESH_DAYS),
+                )?
+            {
+                return Ok(None);
+            }
+            Ok(Some((user, session.id)))
+        })
+        .await?;
+    let (user, sid) =
+        found.ok_or_else(|| ApiError::Unauthorized("the refresh token is not valid".into()))?;
+    tokens(state, &user, &sid, new_token)
+}
+
+/// The caller of a staff route, from `Authorization: Bearer <access token>`.
+pub async fn authenticate(
+    state: &AppState,
+    bearer: Option<&str>,
+    client_addr: Option<String>,
+) -> Result<Principal, ApiError> {
+    let token = bearer.ok_or_else(|| {
+        ApiError::Unauthorized("a staff access token is required (Authorization: Bearer …)".into())
+    })?;
+    let claims = state
+        .tokens
+        .verify(token)
+        .map_err(|_| ApiError::Unauthorized("the access token is not valid".into()))?;
+    let (uid, sid) = (claims.sub.clone(), claims.sid.clone());
+    let found = state
+        .store
+        .read(move |conn| Ok((st::user(conn, &uid)?, st::session(conn, &sid)?)))
+        .await?;
+    match found {
+        (Some(user), Some(session)) if user.active && session.user_id == user.id => Ok(Principal {
+            departments: user.departments(),
+            role: Role::parse(&user.role).ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!("user {} has role {}", user.id, user.role))
+            })?,
+            user_id: user.id,
+            username: user.username,
+            jurisdiction_id: user.jurisdiction_id,
+            session_id: session.id,
+            client_addr,
+        }),
+        _ => Err(ApiError::Unauthorized(
+            "the session has ended or the account is disabled".into(),
+        )),
+    }
+}
+
+pub async fn sign_out(state: &AppState, p: &Principal) -> Result<(), ApiError> {
+    let p = p.clone();
+    Ok(state
+        .store
+        .write(move |conn| {
+            st::delete_session(conn, &p.session_id)?;
+            audit(conn, &p, "sign-out", None, None)
+        })
+        .await?)
+}
+
+/// The default status vocabulary, for jurisdictions that import none: each detailed status and whether it
+/// means the report is closed (GEOREPORT_V2 §3.9).
+pub const DEFAULT_STATUSES: &[(&str, &str, bool)] = &[
+    ("open", "Open", false),
+    ("acknowledged", "Acknowledged", false),
+    ("investigating", "Investigating", false),
+    ("in_progress", "In progress", false),
+    ("action_scheduled", "Action scheduled", false),
+    ("reopen", "Reopened", false),
+    ("fixed", "Fixed", true),
+    ("closed", "Closed", true),
+    ("duplicate", "Duplicate", true),
+    ("not_responsible", "Not our responsibility", true),
+    ("no_further_action", "No further action", true),
+    ("cancelled", "Cancelled", true),
+];
+
+/// (code, name, closed) of a jurisdiction's vocabulary: its own, or the default.
+pub fn vocabulary(
+    conn: &mut AnyConnection,
+    jurisdiction_id: &str,
+) -> Result<Vec<(String, String, bool)>, StoreError> {
+    let own = crate::store::catalog::statuses(conn, jurisdiction_id)?;
+    if own.is_empty() {
+        return Ok(DEFAULT_STATUSES
+            .iter()
+            .map(|(c, n, x)| (c.to_string(), n.to_string(), *x))
+            .collect());
+    }
+    Ok(own
+        .into_iter()
+        .map(|r| (r.code, r.name, r.closed))
+        .collect())
+}
+
+/// The vocabulary of the caller's jurisdiction (an administrator names one, or gets the first).
+pub async fn statuses(
+    state: &AppState,
+    p: &Principal,
+    jurisdiction_id: Option<String>,
+) -> Result<Vec<(String, String, bool)>, ApiError> {
+    let j = match (&p.jurisdiction_id, jurisdiction_id) {
+        (Some(own), _) => Some(own.clone()),
+        (None, Some(j)) => Some(j),
+        (None, None) => None,
+    };
+    let j = super::resolve_jurisdiction(state, j.as_deref()).await?;
+    Ok(state
+        .store
+        .read(move |conn| vocabulary(conn, &j.id))
+        .await?)
+}
+
+/// A report with everything staff may see.
+pub struct StaffView {
+    pub request: RequestRow,
+    pub deliveries: Vec<DeliveryRow>,
+    pub events: Vec<EventRow>,
+    pub duplicates: i64,
+}
+
+async fn in_scope(state: &AppState, p: &Principal, id: i64) -> Result<RequestRow, ApiError> {
+    let row = state.store.read(move |conn| rq::get_any(conn, id)).await?;
+    row.filter(|r| p.sees(r))
+        .ok_or_else(|| ApiError::NotFound(format!("service_request_id '{id}' not found")))
+}
+
+/// Reports in the caller's scope, newest first; staff see hidden ones too, filtered by `hidden` when given.
+pub async fn list(
+    state: &AppState,
+    p: &Principal,
+    mut f: StaffFilter,
+) -> Result<Vec<RequestRow>, ApiError> {
+    // The caller's scope is part of the query, so that paging counts only what the caller may see.
+    match p.role {
+        Role::Admin => {}
+        Role::Dispatcher => f.jurisdiction_id = p.jurisdiction_id.clone(),
+        Role::Staff => {
+            f.jurisdiction_id = p.jurisdiction_id.clone();
+            f.departments = Some(p.departments.clone());
+        }
+    }
+    let p2 = p.clone();
+    let rows = state
+        .store
+        .read(move |conn| rq::list_staff(conn, &f))
+        .await?;
+    Ok(rows.into_iter().filter(|r| p2.sees(r)).collect())
+}
+
+pub use crate::store::requests::StaffFilter;
+
+/// One report with contact details, trace, deliveries and history. Reading it is audited (it shows a
+/// reporter's personal data).
+pub async fn get(state: &AppState, p: &Principal, id: i64) -> Result<StaffView, ApiError> {
+    let request = in_scope(state, p, id).await?;
+    let p2 = p.clone();
+    let (deliveries, events, duplicates) = state
+        .store
+        .write(move |conn| {
+            audit(
+                conn,
+                &p2,
+                "read report",
+                Some(format!("request {id}")),
+                Some("contact details shown".into()),
+            )?;
+            Ok((
+                dl::of_request(conn, id)?,
+                dl::events_of(conn, id)?,
+                rq::count_duplicates(conn, id)?,
+            ))
+        })
+        .await?;
+    Ok(StaffView {
+        request,
+        deliveries,
+        events,
+        duplicates,
+    })
+}
+
+fn event(
+    request_id: i64,
+    p: &Principal,
+    action: &str,
+    detail: Option<String>,
+    public: bool,
+    status: Option<String>,
+) -> EventRow {
+    EventRow {
+        id: auth::random_id(20),
+        request_id,
+        at: now(),
+        actor: p.username.clone(),
+        action: action.into(),
+        detail,
+        public,
+        status,
+        external_id: None,
+    }
+}
+
+/// Changes the detailed status (which the jurisdiction's vocabulary maps to Open311 open/closed) with an
+/// optional public note.
+pub async fn set_status(
+    state: &AppState,
+    p: &Principal,
+    id: i64,
+    status: &str,
+    notes: Option<String>,
+) -> Result<(), ApiError> {
+    let request = in_scope(state, p, id).await?;
+    let (p, status) = (p.clone(), status.to_string());
+    state
+        .store
+        .write(move |conn| {
+            let vocabulary = vocabulary(conn, &request.jurisdiction_id)?;
+            let Some((code, _, closed)) = vocabulary.iter().find(|(c, ..)| *c == status) else {
+                let known: Vec<&str> = vocabulary.iter().map(|(c, ..)| c.as_str()).collect();
+                return Ok(Err(ApiError::invalid(
+                    "status",
+                    format!("status must be one of {}", known.join(", ")),
+                )));
+            };
+            let core = if *closed { "closed" } else { "open" };
+            rq::set_status(conn, id, core, code, notes.as_deref(), now())?;
+            dl::insert_event(
+                conn,
+                &event(id, &p, "status", notes.clone(), true, Some(code.clone())),
+            )?;
+            audit(
+                conn,
+                &p,
+                "set status",
+                Some(format!("request {id}")),
+                Some(code.clone()),
+            )?;
+            Ok(Ok(()))
+        })
+        .await?
+}
+
+/// Priority 0 (none) to 5 (urgent), for the triage queue.
+pub async fn set_priority(
+    state: &AppState,
+    p: &Principal,
+    id: i64,
+    priority: i32,
+) -> Result<(), ApiError> {
+    if !(0..=5).contains(&priority) {
+        return Err(ApiError::invalid(
+            "priority",
+            "priority is a whole number from 0 (none) to 5 (urgent)",
+        ));
+    }
+    in_scope(state, p, id).await?;
+    let p = p.clone();
+    Ok(state
+        .store
+        .write(move |conn| {
+            rq::set_priority(conn, id, priority, now())?;
+            dl::insert_event(
+                conn,
+                &event(id, &p, "priority", Some(priority.to_string()), false, None),
+            )?;
+            audit(
+                conn,
+                &p,
+                "set priority",
+                Some(format!("request {id}")),
+                Some(priority.to_string()),
+            )
+        })
+        .await?)
+}
+
+/// Closes a report as a duplicate of another (its master), which must be in the caller's scope too.
+pub async fn mark_duplicate(
+    state: &AppState,
+    p: &Principal,
+    id: i64,
+    master: i64,
+) -> Result<(), ApiError> {
+    if id == master {
+        return Err(ApiError::invalid("of", "a report cannot duplicate itself"));
+    }
+    in_scope(state, p, id).await?;
+    in_scope(state, p, master).await?;
+    let p = p.clone();
+    state
+        .store
+        .write(move |conn| {
+            if let Some((_, Some(m))) = rq::triage(conn, master)? {
+                return Ok(Err(ApiError::invalid(
+                    "of",
+                    format!("{master} is itself a duplicate of {m}: mark it as a duplicate of {m}"),
+                )));
+            }
+            let notes = format!("Duplicate of report {master}");
+            rq::mark_duplicate(conn, id, master, &notes, now())?;
+            dl::insert_event(
+                conn,
+                &event(
+                    id,
+                    &p,
+                    "duplicate",
+                    Some(notes),
+                    true,
+                    Some("duplicate".into()),
+                ),
+            )?;
+            rq::touch(conn, master, now())?;
+            audit(
+                conn,
+                &p,
+                "mark duplicate",
+                Some(format!("request {id}")),
+                Some(format!("of {master}")),
+            )?;
+            Ok(Ok(()))
+        })
+        .await?
+}
+
+/// A note: internal (staff only) or a public update shown with `extensions=true`.
+pub async fn add_note(
+    state: &AppState,
+    p: &Principal,
+    id: i64,
+    text: &str,
+    public: bool,
+) -> Result<(), ApiError> {
+    crate::domain::check_text("text", text, crate::domain::MAX_DESCRIPTION_CHARS, true)?;
+    if text.trim().is_empty() {
+        return Err(ApiError::invalid("text", "text must not be empty"));
+    }
+    in_scope(state, p, id).await?;
+    let (p, text) = (p.clone(), text.to_string());
+    Ok(state
+        .store
+        .write(move |conn| {
+            dl::insert_event(
+                conn,
+                &event(
+                    id,
+                    &p,
+                    if public {
+                        "public update"
+                    } else {
+                        "internal note"
+                    },
+                    Some(text),
+                    public,
+                    None,
+                ),
+            )?;
+            if public {
+                rq::touch(conn, id, now())?;
+            }
+            audit(
+                conn,
+                &p,
+                if public {
+                    "public update"
+                } else {
+                    "internal note"
+                },
+                Some(format!("request {id}")),
+                None,
+            )
+        })
+        .await?)
+}
+
+/// Hides a report (404 publicly, never e-mailed: its waiting deliveries are cancelled) or shows it again.
+pub async fn set_hidden(
+    state: &AppState,
+    p: &Principal,
+    id: i64,
+    hidden: bool,
+) -> Result<(), ApiError> {
+    in_scope(state, p, id).await?;
+    let p = p.clone();
+    Ok(state
+        .store
+        .write(move |conn| {
+            rq::set_hidden(conn, id, hidden, now())?;
+            if hidden {
+                dl::cancel_waiting(conn, id, now())?;
+            }
+            dl::insert_event(
+                conn,
+                &event(
+                    id,
+                    &p,
+                    if hidden { "hidden" } else { "unhidden" },
+                    None,
+                    false,
+                    None,
+                ),
+            )?;
+            audit(
+                conn,
+                &p,
+                if hidden { "hide" } else { "unhide" },
+                Some(format!("request {id}")),
+                None,
+            )
+        })
+        .await?)
+}
+
+/// Sends a report to another department: re-routes, records who and why, e-mails the new department.
+pub async fn assign(
+    state: &AppState,
+    p: &Principal,
+    id: i64,
+    department: &str,
+    why: &str,
+) -> Result<(), ApiError> {
+    in_scope(state, p, id).await?;
+    super::reroute(state, id, Some(department.to_string()), &p.username, why).await?;
+    let (p, department) = (p.clone(), department.to_string());
+    Ok(state
+        .store
+        .write(move |conn| {
+            audit(
+                conn,
+                &p,
+                "assign",
+                Some(format!("request {id}")),
+                Some(department),
+            )
+        })
+        .await?)
+}
+
+pub async fn audit_log(
+    state: &AppState,
+    p: &Principal,
+    actor: Option<String>,
+    target: Option<String>,
+) -> Result<Vec<AuditRow>, ApiError> {
+    p.require_admin()?;
+    Ok(state
+        .store
+        .read(move |conn| st::audit(conn, actor.as_deref(), target.as_deref(), 1000))
+        .await?)
+}
+
+/// Creates a staff account (the command line's `civic311 user create`, and administrators over the API).
+pub fn create_user(
+    conn: &mut AnyConnection,
+    username: &str,
+    display_name: &str,
+    password: &str,
+    role: &str,
+    jurisdiction: Option<&str>,
+    departments: &[String],
+) -> Result<UserRow, String> {
+    let parsed = Role::parse(role)
+        .ok_or_else(|| format!("role must be admin, dispatcher or staff, not {role}"))?;
+    sa::check_password_strength(password)?;
+    if username.trim().is_empty()
+        || username
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        || username.len() > 100
+    {
+        return Err("a username is 1 to 100 characters without spaces".into());
+    }
+    if parsed != Role::Admin && jurisdiction.is_none() {
+        return Err("dispatchers and staff belong to a jurisdiction (--jurisdiction)".into());
+    }
+    if parsed == Role::Staff && departments.is_empty() {
+        return Err("staff members belong to at least one department (--department)".into());
+    }
+    let row = UserRow {
+        id: auth::random_id(16),
+        username: username.into(),
+        display_name: display_name.into(),
+        password_hash: sa::hash_password(password)?,
+        role: role.into(),
+        jurisdiction_id: jurisdiction.map(Into::into),
+        departments_json: serde_json::to_string(departments).unwrap_or_else(|_| "[]".into()),
+        active: true,
+        created_at: now(),
+        updated_at: now(),
+    };
+    st::insert_user(conn, &row).map_err(|e| {
+        if e.is_unique_violation() {
+            format!("user {username} exists already")
+        } else {
+            e.to_string()
+        }
+    })?;
+    Ok(row)
+}
+
+/// Disables or re-enables an account; disabling ends its sessions at once.
+pub async fn set_user_active(
+    state: &AppState,
+    p: &Principal,
+    user_id: &str,
+    active: bool,
+) -> Result<(), ApiError> {
+    p.require_admin()?;
+    let (p, uid) = (p.clone(), user_id.to_string());
+    let n = state
+        .store
+        .write(move |conn| {
+            let n = st::set_active(conn, &uid, active, now())?;
+            if n > 0 {
+                if !active {
+                    st::delete_sessions_of(conn, &uid)?;
+                }
+                audit(
+                    conn,
+                    &p,
+                    if active {
+                        "enable user"
+                    } else {
+                        "disable user"
+                    },
+                    Some(format!("user {uid}")),
+                    None,
+                )?;
+            }
+            Ok(n)
+        })
+        .await?;
+    if n == 0 {
+        return Err(ApiError::NotFound(format!("user '{user_id}' not found")));
+    }
+    Ok(())
+}
+
+pub async fn users(state: &AppState, p: &Principal) -> Result<Vec<UserRow>, ApiError> {
+    p.require_admin()?;
+    let p2 = p.clone();
+    Ok(state
+        .store
+        .write(move |conn| {
+            audit(conn, &p2, "list users", None, None)?;
+            st::users(conn)
+        })
+        .await?)
+}
+
+pub async fn new_user(state: &AppState, p: &Principal, u: NewUser) -> Result<UserRow, ApiError> {
+    p.require_admin()?;
+    let p2 = p.clone();
+    let created = state
+        .store
+        .write(move |conn| {
+            let r = create_user(
+                conn,
+                &u.username,
+                &u.display_name,
+                &u.password,
+                &u.role,
+                u.jurisdiction.as_deref(),
+                &u.departments,
+            );
+            if let Ok(row) = &r {
+                audit(
+                    conn,
+                    &p2,
+                    "create user",
+                    Some(format!("user {}", row.id)),
+                    Some(format!("{} ({})", row.username, row.role)),
+                )?;
+            }
+            Ok(r)
+        })
+        .await?;
+    created.map_err(|e| ApiError::invalid("user", e))
+}
+
+pub struct NewUser {
+    pub username: String,
+    pub display_name: String,
+    pub password: String,
+    pub role: String,
+    pub jurisdiction: Option<String>,
+    pub departments: Vec<String>,
+}
+
+/// API keys over the API (administrators): list, create (the key is shown once), revoke.
+pub async fn api_keys(
+    state: &AppState,
+    p: &Principal,
+) -> Result<Vec<crate::store::api_keys::ApiKeyRow>, ApiError> {
+    p.require_admin()?;
+    Ok(state.store.read(crate::store::api_keys::list).await?)
+}
+
+pub async fn create_api_key(
+    state: &AppState,
+    p: &Principal,
+    name: &str,
+    kind: &str,
+) -> Result<(crate::store::api_keys::ApiKeyRow, String), ApiError> {
+    p.require_admin()?;
+    if !crate::store::api_keys::KINDS.contains(&kind) {
+        return Err(ApiError::invalid(
+            "kind",
+            "kind is production, test or backoffice",
+        ));
+    }
+    crate::domain::check_text("name", name, 200, false)?;
+    if name.trim().is_empty() {
+        return Err(ApiError::invalid("name", "name must not be empty"));
+    }
+    let key = auth::generate_api_key();
+    let row = crate::store::api_keys::ApiKeyRow {
+        id: auth::random_id(16),
+        name: name.to_string(),
+        key_hash: auth::hash_api_key(&key),
+        kind: kind.to_string(),
+        created_at: now(),
+        revoked_at: None,
+        may_update: kind == "backoffice",
+    };
+    let (p, r) = (p.clone(), row.clone());
+    let created = state
+        .store
+        .write(move |conn| match crate::store::api_keys::insert(conn, &r) {
+            Ok(()) => {
+                audit(
+                    conn,
+                    &p,
+                    "create api key",
+                    Some(format!("api key {}", r.id)),
+                    Some(format!("{} ({})", r.name, r.kind)),
+                )?;
+                Ok(true)
+            }
+            Err(e) if e.is_unique_violation() => Ok(false),
+            Err(e) => Err(e),
+        })
+        .await?;
+    if !created {
+        return Err(ApiError::invalid(
+            "name",
+            format!("an API key named '{name}' exists already"),
+        ));
+    }
+    Ok((row, key))
+}
+
+pub async fn revoke_api_key(state: &AppState, p: &Principal, id: &str) -> Result<(), ApiError> {
+    p.require_admin()?;
+    let (p, id) = (p.clone(), id.to_string());
+    let n = state
+        .store
+        .write(move |conn| {
+            let n = crate::store::api_keys::revoke(conn, &id, now())?;
+            if n > 0 {
+                audit(
+                    conn,
+                    &p,
+                    "revoke api key",
+                    Some(format!("api key {id}")),
+                    None,
+                )?;
+            }
+            Ok(n)
+        })
+        .await?;
+    if n == 0 {
+        return Err(ApiError::NotFound("no active API key with that id".into()));
+    }
+    Ok(())
+}

@@ -1,0 +1,191 @@
+//! FixMyStreet-compatible status updates (GEOREPORT_V2 §4.6): a city back-office system posts updates with a
+//! `backoffice` API key, and anyone reads the public updates feed back.
+
+use super::{resolve_jurisdiction, AppState};
+use crate::auth;
+use crate::domain::{parse_w3c, Problem};
+use crate::error::ApiError;
+use crate::store::deliveries::{self as dl, EventRow};
+use crate::store::{api_keys::ApiKeyRow, requests as rq};
+use chrono::{NaiveDateTime, TimeDelta, Utc};
+
+/// FixMyStreet's UPPERCASE statuses and what they are in civic311's vocabulary (`None`: leave it unchanged).
+pub fn map_status(s: &str) -> Option<Option<&'static str>> {
+    Some(Some(match s {
+        "OPEN" | "FOR_TRIAGE" => "open",
+        "INVESTIGATING" => "investigating",
+        "IN_PROGRESS" => "in_progress",
+        "ACTION_SCHEDULED" | "PLANNED" => "action_scheduled",
+        "REOPEN" => "reopen",
+        "FIXED" => "fixed",
+        "CLOSED" => "closed",
+        "DUPLICATE" => "duplicate",
+        "NOT_COUNCILS_RESPONSIBILITY" | "INTERNAL_REFERRAL" => "not_responsible",
+        "NO_FURTHER_ACTION" => "no_further_action",
+        "CANCELLED" => "cancelled",
+        "UNCHANGED" => return Some(None),
+        _ => return None,
+    }))
+}
+
+pub struct InboundUpdate {
+    pub jurisdiction_id: Option<String>,
+    pub service_request_id: String,
+    pub update_id: String,
+    pub status: String,
+    pub updated_datetime: String,
+    pub description: String,
+}
+
+/// Stores an update; the same `update_id` posted again answers with the stored update (a resend).
+pub async fn post_update(
+    state: &AppState,
+    key: &ApiKeyRow,
+    u: InboundUpdate,
+) -> Result<String, ApiError> {
+    if !key.may_update {
+        return Err(ApiError::Forbidden);
+    }
+    let j = resolve_jurisdiction(state, u.jurisdiction_id.as_deref()).await?;
+    let mut problems = Vec::new();
+    let mapped = match map_status(&u.status) {
+        Some(m) => m,
+        None => {
+            problems.push(Problem::new("status", "status must be OPEN, CLOSED, FIXED, IN_PROGRESS, ACTION_SCHEDULED, INVESTIGATING, DUPLICATE, NOT_COUNCILS_RESPONSIBILITY, NO_FURTHER_ACTION, INTERNAL_REFERRAL, REOPEN, PLANNED, CANCELLED, FOR_TRIAGE or UNCHANGED"));
+            None
+        }
+    };
+    let at = parse_w3c("updated_datetime", &u.updated_datetime)
+        .map_err(|p| problems.push(p))
+        .ok();
+    if u.update_id.trim().is_empty() || u.update_id.len() > 200 {
+        problems.push(Problem::new(
+            "update_id",
+            "update_id is required (at most 200 characters)",
+        ));
+    }
+    if let Err(p) = crate::domain::check_text(
+        "description",
+        &u.description,
+        crate::domain::MAX_DESCRIPTION_CHARS,
+        true,
+    ) {
+        problems.push(p);
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::Invalid(problems));
+    }
+    let not_found = || {
+        ApiError::NotFound(format!(
+            "service_request_id '{}' not found",
+            u.service_request_id.chars().take(30).collect::<String>()
+        ))
+    };
+    let id: i64 = u
+        .service_request_id
+        .trim()
+        .parse()
+        .map_err(|_| not_found())?;
+    let request = state
+        .store
+        .read(move |conn| rq::get_any(conn, id))
+        .await?
+        .filter(|r| r.jurisdiction_id == j.id)
+        .ok_or_else(not_found)?;
+    // A future timestamp from a skewed clock would sort the update ahead of later ones: cap it at now.
+    let now = Utc::now().naive_utc();
+    let at: NaiveDateTime = at.map_or(now, |t| t.naive_utc().min(now));
+    let actor = key.name.clone();
+    Ok(state
+        .store
+        .write(move |conn| {
+            if let Some(existing) = rq::event_by_external(conn, request.id, &u.update_id)? {
+                return Ok(existing.id);
+            }
+            let event = EventRow {
+                id: auth::random_id(20),
+                request_id: request.id,
+                at,
+                actor: actor.clone(),
+                action: "back-office update".into(),
+                detail: Some(u.description.clone()).filter(|d| !d.trim().is_empty()),
+                public: true,
+                status: mapped.map(str::to_string),
+                external_id: Some(u.update_id.clone()),
+            };
+            dl::insert_event(conn, &event)?;
+            let now = super::staff::now();
+            match mapped {
+                Some(code) => {
+                    let closed = super::staff::vocabulary(conn, &request.jurisdiction_id)?
+                        .iter()
+                        .find(|(c, ..)| c == code)
+                        .map_or(
+                            matches!(
+                                code,
+                                "fixed"
+                                    | "closed"
+                                    | "duplicate"
+                                    | "not_responsible"
+                                    | "no_further_action"
+                                    | "cancelled"
+                            ),
+                            |(_, _, x)| *x,
+                        );
+                    let notes = event.detail.as_deref().or(request.status_notes.as_deref());
+                    rq::set_status(
+                        conn,
+                        request.id,
+                        if closed { "closed" } else { "open" },
+                        code,
+                        notes,
+                        now,
+                    )?;
+                }
+                None => rq::touch(conn, request.id, now)?,
+            }
+            Ok(event.id)
+        })
+        .await?)
+}
+
+/// The public updates feed: updates in [start, end] (default: the last 24 hours), at most 1,000.
+pub async fn list_updates(
+    state: &AppState,
+    jurisdiction_id: Option<&str>,
+    start: Option<&str>,
+    end: Option<&str>,
+) -> Result<(i32, Vec<EventRow>), ApiError> {
+    let j = resolve_jurisdiction(state, jurisdiction_id).await?;
+    let now = Utc::now();
+    let mut problems = Vec::new();
+    let end = end
+        .map(|e| parse_w3c("end_date", e))
+        .transpose()
+        .map_err(|p| problems.push(p))
+        .ok()
+        .flatten()
+        .unwrap_or(now);
+    let start = start
+        .map(|s| parse_w3c("start_date", s))
+        .transpose()
+        .map_err(|p| problems.push(p))
+        .ok()
+        .flatten()
+        .unwrap_or(end - TimeDelta::hours(24));
+    if problems.is_empty() && start > end {
+        problems.push(Problem::new(
+            "end_date",
+            "end_date is earlier than start_date",
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::Invalid(problems));
+    }
+    let (jid, offset) = (j.id.clone(), j.utc_offset_minutes);
+    let rows = state
+        .store
+        .read(move |conn| rq::public_updates(conn, &jid, start.naive_utc(), end.naive_utc(), 1000))
+        .await?;
+    Ok((offset, rows))
+}
