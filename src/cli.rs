@@ -193,19 +193,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     anyhow::anyhow!("set CIVIC311_NEW_PASSWORD or use --password-stdin")
                 })?
             };
+            let hash =
+                crate::app::staff::prepare_password(&password).map_err(|e| anyhow::anyhow!(e))?;
             let store = Store::open(&db.database_url)?;
             let display = display_name.unwrap_or_else(|| username.clone());
             let user = store
                 .write_blocking(|conn| {
-                    Ok(crate::app::staff::create_user(
+                    crate::app::staff::create_user(
                         conn,
                         &username,
                         &display,
-                        &password,
+                        &hash,
                         &role,
                         jurisdiction.as_deref(),
                         &departments,
-                    ))
+                    )
                 })?
                 .map_err(|e| anyhow::anyhow!(e))?;
             println!(

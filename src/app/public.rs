@@ -112,18 +112,24 @@ impl PublicRequest {
             notes: events
                 .iter()
                 .filter(|e| e.public)
-                .map(|e| PublicNote {
-                    datetime: e.at.and_utc(),
-                    kind: if e.status.is_some() {
-                        "status".into()
-                    } else {
-                        "activity".into()
-                    },
-                    summary: match &e.status {
-                        Some(s) => format!("Status changed to {}", s.replace('_', " ")),
-                        None => "Update".into(),
-                    },
-                    description: e.detail.clone(),
+                .map(|e| {
+                    let changed = matches!(
+                        e.action.as_str(),
+                        "status" | "duplicate" | "back-office update"
+                    );
+                    PublicNote {
+                        datetime: e.at.and_utc(),
+                        kind: if changed {
+                            "status".into()
+                        } else {
+                            "activity".into()
+                        },
+                        summary: match (&e.status, changed) {
+                            (Some(s), true) => format!("Status: {}", s.replace('_', " ")),
+                            _ => "Update".into(),
+                        },
+                        description: e.detail.clone(),
+                    }
                 })
                 .collect(),
             attributes,

@@ -87,7 +87,12 @@ pub fn route_in_tx(
         Some(code) => rs::department(conn, &request.jurisdiction_id, code)?,
         None => None,
     };
+    let codes: Vec<String> = trace.matched_areas.iter().map(|a| a.code.clone()).collect();
+    rq::set_areas(conn, request.id, &codes)?;
     match &department {
+        Some(_) if request.hidden => trace
+            .warnings
+            .push("the report is hidden: nothing was sent".into()),
         Some(d) if d.active => {
             outbox::enqueue(conn, request.id, d, now, id_domain)?;
         }
@@ -110,6 +115,8 @@ pub struct RouteInput {
     /// (lon, lat)
     pub location: Option<(f64, f64)>,
     pub forced_department: Option<String>,
+    /// A hidden report is routed but never e-mailed.
+    pub hidden: bool,
 }
 
 pub struct Routed {
@@ -125,6 +132,7 @@ impl From<&RequestRow> for RouteInput {
             service_code: r.service_code.clone(),
             location: r.long.zip(r.lat),
             forced_department: None,
+            hidden: r.hidden,
         }
     }
 }
@@ -137,6 +145,18 @@ pub async fn reroute(
     to: Option<String>,
     actor: &str,
     why: &str,
+) -> Result<RoutingTrace, ApiError> {
+    reroute_as(state, request_id, to, actor, why, None).await
+}
+
+/// `reroute` by a staff member: the audit entry commits with the change.
+pub async fn reroute_as(
+    state: &AppState,
+    request_id: i64,
+    to: Option<String>,
+    actor: &str,
+    why: &str,
+    staff: Option<super::staff::Principal>,
 ) -> Result<RoutingTrace, ApiError> {
     let request = state
         .store
@@ -204,6 +224,15 @@ pub async fn reroute(
                     routed.trace.reason
                 )),
             )?;
+            if let Some(p) = &staff {
+                super::staff::audit(
+                    conn,
+                    p,
+                    "assign",
+                    Some(format!("request {}", request.id)),
+                    Some(format!("to {to}: {why}")),
+                )?;
+            }
             Ok(routed.trace)
         })
         .await?;

@@ -111,31 +111,44 @@ const MAX_FAILURES_PER_ADDRESS: usize = 20;
 const WINDOW_SECS: u64 = 15 * 60;
 
 impl Throttle {
-    fn check(&self, key: &str, max: usize) -> Result<(), ApiError> {
+    /// Counts an attempt against every key before the password is checked, under one lock, so that a burst of
+    /// parallel attempts cannot all slip under the limit. A successful sign-in gives the attempt back.
+    fn reserve(&self, keys: &[(&str, usize)]) -> Result<(), ApiError> {
         let Ok(mut map) = self.0.lock() else {
             return Ok(());
         };
         let now = Instant::now();
-        let list = map.entry(key.to_string()).or_default();
-        list.retain(|t| now.duration_since(*t).as_secs() < WINDOW_SECS);
-        if list.len() >= max {
-            let oldest = list.first().map_or(0, |t| now.duration_since(*t).as_secs());
-            return Err(ApiError::TooManyRequests(
-                WINDOW_SECS.saturating_sub(oldest).max(1),
-            ));
+        let fresh = |t: &Instant| now.duration_since(*t).as_secs() < WINDOW_SECS;
+        // Keys are chosen by clients: keep the map from growing without bound.
+        if map.len() > 10_000 {
+            map.retain(|_, list| {
+                list.retain(fresh);
+                !list.is_empty()
+            });
+        }
+        for (key, max) in keys {
+            let list = map.entry(key.to_string()).or_default();
+            list.retain(fresh);
+            if list.len() >= *max {
+                let oldest = list.first().map_or(0, |t| now.duration_since(*t).as_secs());
+                return Err(ApiError::TooManyRequests(
+                    WINDOW_SECS.saturating_sub(oldest).max(1),
+                ));
+            }
+        }
+        for (key, _) in keys {
+            map.entry(key.to_string()).or_default().push(now);
         }
         Ok(())
     }
 
-    fn fail(&self, key: &str) {
+    /// After a successful sign-in: the account starts afresh, and the address gets its attempt back.
+    fn succeeded(&self, account_key: &str, address_key: &str) {
         if let Ok(mut map) = self.0.lock() {
-            map.entry(key.to_string()).or_default().push(Instant::now());
-        }
-    }
-
-    fn clear(&self, key: &str) {
-        if let Ok(mut map) = self.0.lock() {
-            map.remove(key);
+            map.remove(account_key);
+            if let Some(list) = map.get_mut(address_key) {
+                list.pop();
+            }
         }
     }
 }
@@ -176,14 +189,15 @@ pub async fn sign_in(
     password: &str,
     client_addr: Option<String>,
 ) -> Result<Tokens, ApiError> {
+    if username.len() > 100 || password.len() > 1000 {
+        return Err(ApiError::Unauthorized("wrong username or password".into()));
+    }
     let account_key = format!("user:{}", username.to_lowercase());
     let address_key = format!("addr:{}", client_addr.as_deref().unwrap_or("-"));
-    state
-        .throttle
-        .check(&account_key, MAX_FAILURES_PER_ACCOUNT)?;
-    state
-        .throttle
-        .check(&address_key, MAX_FAILURES_PER_ADDRESS)?;
+    state.throttle.reserve(&[
+        (&account_key, MAX_FAILURES_PER_ACCOUNT),
+        (&address_key, MAX_FAILURES_PER_ADDRESS),
+    ])?;
     let name = username.to_string();
     let user = state
         .store
@@ -203,10 +217,10 @@ pub async fn sign_in(
             false
         }
     };
-    let Some(user) = user.filter(|_| ok) else {
-        state.throttle.fail(&account_key);
-        state.throttle.fail(&address_key);
-        let (name, addr) = (username.to_string(), client_addr.clone());
+    let Some(user) = user.clone().filter(|_| ok) else {
+        // The audit names the account only when it exists: a username field can hold a mistyped password.
+        let name = user.map_or_else(|| "(unknown account)".to_string(), |u| u.username);
+        let addr = client_addr.clone();
         state
             .store
             .write(move |conn| {
@@ -226,7 +240,7 @@ pub async fn sign_in(
             .await?;
         return Err(ApiError::Unauthorized("wrong username or password".into()));
     };
-    state.throttle.clear(&account_key);
+    state.throttle.succeeded(&account_key, &address_key);
     let refresh = auth::random_id(48);
     let session = SessionRow {
         id: auth::random_id(20),
@@ -490,6 +504,12 @@ pub async fn set_status(
     status: &str,
     notes: Option<String>,
 ) -> Result<(), ApiError> {
+    if status == "duplicate" {
+        return Err(ApiError::invalid(
+            "status",
+            "mark a duplicate with POST …/duplicate, which names its master",
+        ));
+    }
     let request = in_scope(state, p, id).await?;
     let (p, status) = (p.clone(), status.to_string());
     state
@@ -565,16 +585,30 @@ pub async fn mark_duplicate(
     if id == master {
         return Err(ApiError::invalid("of", "a report cannot duplicate itself"));
     }
-    in_scope(state, p, id).await?;
-    in_scope(state, p, master).await?;
+    let report = in_scope(state, p, id).await?;
+    let master_row = in_scope(state, p, master).await?;
+    if master_row.jurisdiction_id != report.jurisdiction_id || master_row.hidden {
+        // A hidden master's id would become public as parent_service_request_id.
+        return Err(ApiError::invalid(
+            "of",
+            format!("report {master} cannot be a master: it is hidden or in another jurisdiction"),
+        ));
+    }
     let p = p.clone();
     state
         .store
         .write(move |conn| {
+            // Checked inside the transaction: no chains of duplicates, whatever happens in between.
             if let Some((_, Some(m))) = rq::triage(conn, master)? {
                 return Ok(Err(ApiError::invalid(
                     "of",
                     format!("{master} is itself a duplicate of {m}: mark it as a duplicate of {m}"),
+                )));
+            }
+            if rq::count_duplicates(conn, id)? > 0 {
+                return Ok(Err(ApiError::invalid(
+                    "of",
+                    format!("report {id} has duplicates of its own: it stays a master"),
                 )));
             }
             let notes = format!("Duplicate of report {master}");
@@ -615,7 +649,9 @@ pub async fn add_note(
     if text.trim().is_empty() {
         return Err(ApiError::invalid("text", "text must not be empty"));
     }
-    in_scope(state, p, id).await?;
+    let request = in_scope(state, p, id).await?;
+    // A public update carries the report's current status, so that the updates feed never implies a change.
+    let current = public.then(|| request.detailed_status.clone());
     let (p, text) = (p.clone(), text.to_string());
     Ok(state
         .store
@@ -632,12 +668,11 @@ pub async fn add_note(
                     },
                     Some(text),
                     public,
-                    None,
+                    current,
                 ),
             )?;
-            if public {
-                rq::touch(conn, id, now())?;
-            }
+            // Every staff change moves updated_datetime, so that sync clients look again.
+            rq::touch(conn, id, now())?;
             audit(
                 conn,
                 &p,
@@ -700,20 +735,16 @@ pub async fn assign(
     why: &str,
 ) -> Result<(), ApiError> {
     in_scope(state, p, id).await?;
-    super::reroute(state, id, Some(department.to_string()), &p.username, why).await?;
-    let (p, department) = (p.clone(), department.to_string());
-    Ok(state
-        .store
-        .write(move |conn| {
-            audit(
-                conn,
-                &p,
-                "assign",
-                Some(format!("request {id}")),
-                Some(department),
-            )
-        })
-        .await?)
+    super::routing::reroute_as(
+        state,
+        id,
+        Some(department.to_string()),
+        &p.username,
+        why,
+        Some(p.clone()),
+    )
+    .await?;
+    Ok(())
 }
 
 pub async fn audit_log(
@@ -734,33 +765,55 @@ pub fn create_user(
     conn: &mut AnyConnection,
     username: &str,
     display_name: &str,
-    password: &str,
+    password_hash: &str,
     role: &str,
     jurisdiction: Option<&str>,
     departments: &[String],
-) -> Result<UserRow, String> {
-    let parsed = Role::parse(role)
-        .ok_or_else(|| format!("role must be admin, dispatcher or staff, not {role}"))?;
-    sa::check_password_strength(password)?;
+) -> Result<Result<UserRow, String>, StoreError> {
+    let Some(parsed) = Role::parse(role) else {
+        return Ok(Err(format!(
+            "role must be admin, dispatcher or staff, not {role}"
+        )));
+    };
     if username.trim().is_empty()
         || username
             .chars()
             .any(|c| c.is_whitespace() || c.is_control())
         || username.len() > 100
     {
-        return Err("a username is 1 to 100 characters without spaces".into());
+        return Ok(Err(
+            "a username is 1 to 100 characters without spaces".into()
+        ));
     }
     if parsed != Role::Admin && jurisdiction.is_none() {
-        return Err("dispatchers and staff belong to a jurisdiction (--jurisdiction)".into());
+        return Ok(Err(
+            "dispatchers and staff belong to a jurisdiction (--jurisdiction)".into(),
+        ));
     }
     if parsed == Role::Staff && departments.is_empty() {
-        return Err("staff members belong to at least one department (--department)".into());
+        return Ok(Err(
+            "staff members belong to at least one department (--department)".into(),
+        ));
+    }
+    // A mistyped jurisdiction or department would make an account that silently sees nothing.
+    if let Some(j) = jurisdiction {
+        if crate::store::catalog::jurisdiction_row(conn, j)?.is_none() {
+            return Ok(Err(format!("jurisdiction {j} does not exist")));
+        }
+        for d in departments {
+            if crate::store::routing::department(conn, j, d)?.is_none() {
+                return Ok(Err(format!("department {d} does not exist in {j}")));
+            }
+        }
+    }
+    if st::user_by_name(conn, username)?.is_some() {
+        return Ok(Err(format!("user {username} exists already")));
     }
     let row = UserRow {
         id: auth::random_id(16),
         username: username.into(),
         display_name: display_name.into(),
-        password_hash: sa::hash_password(password)?,
+        password_hash: password_hash.into(),
         role: role.into(),
         jurisdiction_id: jurisdiction.map(Into::into),
         departments_json: serde_json::to_string(departments).unwrap_or_else(|_| "[]".into()),
@@ -768,14 +821,14 @@ pub fn create_user(
         created_at: now(),
         updated_at: now(),
     };
-    st::insert_user(conn, &row).map_err(|e| {
-        if e.is_unique_violation() {
-            format!("user {username} exists already")
-        } else {
-            e.to_string()
-        }
-    })?;
-    Ok(row)
+    st::insert_user(conn, &row)?;
+    Ok(Ok(row))
+}
+
+/// Checks a new password and hashes it (slow on purpose: call it outside any transaction).
+pub fn prepare_password(password: &str) -> Result<String, String> {
+    sa::check_password_strength(password)?;
+    sa::hash_password(password)
 }
 
 /// Disables or re-enables an account; disabling ends its sessions at once.
@@ -830,6 +883,11 @@ pub async fn users(state: &AppState, p: &Principal) -> Result<Vec<UserRow>, ApiE
 
 pub async fn new_user(state: &AppState, p: &Principal, u: NewUser) -> Result<UserRow, ApiError> {
     p.require_admin()?;
+    let password = u.password.clone();
+    let hash = tokio::task::spawn_blocking(move || prepare_password(&password))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("hashing task failed: {e}")))?
+        .map_err(|e| ApiError::invalid("password", e))?;
     let p2 = p.clone();
     let created = state
         .store
@@ -838,11 +896,11 @@ pub async fn new_user(state: &AppState, p: &Principal, u: NewUser) -> Result<Use
                 conn,
                 &u.username,
                 &u.display_name,
-                &u.password,
+                &hash,
                 &u.role,
                 u.jurisdiction.as_deref(),
                 &u.departments,
-            );
+            )?;
             if let Ok(row) = &r {
                 audit(
                     conn,

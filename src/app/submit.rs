@@ -137,6 +137,7 @@ pub async fn submit_request(
                 service_code: row.service_code.clone(),
                 location: row.long.zip(row.lat),
                 forced_department: None,
+                hidden: false,
             };
             let routed = route_in_tx(
                 conn,

@@ -110,7 +110,10 @@ pub async fn post_update(
                 action: "back-office update".into(),
                 detail: Some(u.description.clone()).filter(|d| !d.trim().is_empty()),
                 public: true,
-                status: mapped.map(str::to_string),
+                // UNCHANGED keeps the current status, which the feed then repeats.
+                status: Some(
+                    mapped.map_or_else(|| request.detailed_status.clone(), str::to_string),
+                ),
                 external_id: Some(u.update_id.clone()),
             };
             dl::insert_event(conn, &event)?;

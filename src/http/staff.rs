@@ -178,6 +178,8 @@ pub async fn list(req: HttpRequest, state: State) -> HttpResponse {
                 detailed_statuses: q.list("detailed_status"),
                 service_codes: q.list("service_code"),
                 department: q.get("department").map(str::to_string),
+                area: q.get("area").map(str::to_string),
+                moderation_state: q.get("moderation_state").map(str::to_string),
                 hidden,
                 text: q.get("q").map(str::to_string),
                 requested_from: date("start_date")?,

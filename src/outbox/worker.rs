@@ -109,6 +109,25 @@ impl Worker {
             .store
             .read(move |conn| load_report(conn, request_id))
             .await?;
+        // A report hidden after its e-mail was queued is never sent (and not sent to a fallback either).
+        if report.as_ref().is_some_and(|r| r.request.hidden) {
+            let row = d.clone();
+            self.store
+                .write(move |conn| {
+                    dl::finish(
+                        conn,
+                        &row.id,
+                        row.attempts,
+                        dl::FAILED,
+                        now(),
+                        None,
+                        Some("cancelled: the report was hidden"),
+                    )?;
+                    Ok(())
+                })
+                .await?;
+            return Ok(Outcome::Failed);
+        }
         let sent = match report.as_ref().map(|r| self.compose(r, &d)) {
             // lettre's async client times out only the connect; a server that stops answering mid-dialogue
             // would hold this worker forever, so the whole send has a deadline.

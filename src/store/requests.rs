@@ -364,6 +364,9 @@ pub struct StaffFilter {
     pub detailed_statuses: Option<Vec<String>>,
     pub service_codes: Option<Vec<String>>,
     pub department: Option<String>,
+    /// Only reports lying in this area.
+    pub area: Option<String>,
+    pub moderation_state: Option<String>,
     pub hidden: Option<bool>,
     /// Case-insensitive text in the description.
     pub text: Option<String>,
@@ -403,6 +406,19 @@ pub fn list_staff(
     }
     if let Some(h) = f.hidden {
         q = q.filter(requests::hidden.eq(h));
+    }
+    if let Some(m) = &f.moderation_state {
+        q = q.filter(requests::moderation_state.eq(m.clone()));
+    }
+    if let Some(a) = &f.area {
+        use crate::store::schema::request_areas as ra;
+        q = q.filter(
+            requests::id.eq_any(
+                ra::table
+                    .filter(ra::area_code.eq(a.clone()))
+                    .select(ra::request_id),
+            ),
+        );
     }
     if let Some(t) = &f.text {
         let escaped: String = t
@@ -457,6 +473,8 @@ pub fn set_status(
             requests::detailed_status.eq(detailed),
             requests::status_notes.eq(notes),
             requests::updated_at.eq(now),
+            // A new status ends a duplicate link (a reopened duplicate stands on its own again).
+            requests::duplicate_of.eq(None::<i64>),
         ))
         .execute(conn)?;
     Ok(())
@@ -584,4 +602,16 @@ pub fn event_by_external(
         .select(crate::store::deliveries::EventRow::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// Records the areas a report lies in (replacing what a previous routing recorded).
+pub fn set_areas(conn: &mut AnyConnection, id: i64, codes: &[String]) -> Result<(), StoreError> {
+    use crate::store::schema::request_areas as ra;
+    diesel::delete(ra::table.filter(ra::request_id.eq(id))).execute(conn)?;
+    for code in codes {
+        diesel::insert_into(ra::table)
+            .values((ra::request_id.eq(id), ra::area_code.eq(code)))
+            .execute(conn)?;
+    }
+    Ok(())
 }

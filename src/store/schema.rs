@@ -204,6 +204,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    request_areas (request_id, area_code) {
+        request_id -> BigInt,
+        area_code -> Text,
+    }
+}
+
+diesel::table! {
     jurisdiction_statuses (jurisdiction_id, code) {
         jurisdiction_id -> Text,
         code -> Text,
@@ -273,4 +280,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     staff_sessions,
     audit_log,
     jurisdiction_statuses,
+    request_areas,
 );

@@ -17,6 +17,8 @@ both_backends!(
     priority_duplicates_and_the_city_vocabulary,
     administrators_manage_api_keys,
     back_office_updates_in_the_fixmystreet_shape,
+    hidden_reports_are_never_emailed,
+    lists_filter_by_area_and_moderation_state,
 );
 
 pub const PASSWORD: &str = "banjir-jakarta-2026";
@@ -25,6 +27,7 @@ pub const PASSWORD: &str = "banjir-jakarta-2026";
 pub async fn user(app: &TestApp, name: &str, role: &str, departments: &[&str]) -> String {
     let (name, role) = (name.to_string(), role.to_string());
     let departments: Vec<String> = departments.iter().map(|d| d.to_string()).collect();
+    let hash = civic311::app::staff::prepare_password(PASSWORD).unwrap();
     app.store
         .write(move |conn| {
             let j = (role != "admin").then_some("jakarta.go.id");
@@ -32,11 +35,11 @@ pub async fn user(app: &TestApp, name: &str, role: &str, departments: &[&str]) -
                 conn,
                 &name,
                 &name,
-                PASSWORD,
+                &hash,
                 &role,
                 j,
                 &departments,
-            )
+            )?
             .unwrap()
             .id)
         })
@@ -999,4 +1002,99 @@ async fn back_office_updates_in_the_fixmystreet_shape(app: TestApp) {
             .count(),
         1
     );
+}
+
+async fn hidden_reports_are_never_emailed(app: TestApp) {
+    let smtp = SmtpServer::start().await;
+    user(&app, "rina", "dispatcher", &[]).await;
+    let t = token(&sign_in(&app, "rina").await);
+    let queued = app.post_flood(&[]).await;
+    // Hidden while its e-mail waits: the waiting delivery is cancelled.
+    assert_eq!(
+        call(
+            &app,
+            "POST",
+            &format!("/staff/v1/requests/{queued}/hide"),
+            Some(&t),
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    // Reassigning a hidden report routes it but queues nothing.
+    let (status, _) = call(
+        &app,
+        "POST",
+        &format!("/staff/v1/requests/{queued}/assign"),
+        Some(&t),
+        Some(json!({"department": "PJU", "why": "test"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // Hidden after a worker claimed nothing yet, through the database directly: the worker still refuses.
+    let late = app.post_flood(&[]).await;
+    app.sql(&format!(
+        "UPDATE requests SET hidden = {} WHERE id = {late}",
+        if app.backend == Backend::Sqlite {
+            "1"
+        } else {
+            "TRUE"
+        }
+    ))
+    .await;
+    app.worker(&smtp.url(), |_| {}).drain().await.unwrap();
+    assert!(smtp.received().is_empty(), "{:?}", smtp.received());
+    let rows = app.deliveries().await;
+    assert!(
+        rows.iter().all(|d| d.state == "failed" && !d.is_fallback),
+        "{rows:?}"
+    );
+    assert!(rows
+        .iter()
+        .any(|d| d.last_error.as_deref().unwrap_or("").contains("hidden")));
+}
+
+async fn lists_filter_by_area_and_moderation_state(app: TestApp) {
+    user(&app, "rina", "dispatcher", &[]).await;
+    let t = token(&sign_in(&app, "rina").await);
+    let monas = app.post_flood(&[]).await; // Jakarta Pusat (31.71), kelurahan Gambir
+    let ids = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["service_request_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, in_pusat) = call(&app, "GET", "/staff/v1/requests?area=31.71", Some(&t), None).await;
+    assert_eq!(ids(&in_pusat), vec![monas.clone()]);
+    let (_, in_gambir) = call(
+        &app,
+        "GET",
+        "/staff/v1/requests?area=31.71.01.1001",
+        Some(&t),
+        None,
+    )
+    .await;
+    assert_eq!(ids(&in_gambir), vec![monas.clone()]);
+    let (_, in_selatan) = call(&app, "GET", "/staff/v1/requests?area=31.74", Some(&t), None).await;
+    assert!(ids(&in_selatan).is_empty());
+    let (_, published) = call(
+        &app,
+        "GET",
+        "/staff/v1/requests?moderation_state=published",
+        Some(&t),
+        None,
+    )
+    .await;
+    assert_eq!(ids(&published), [monas]);
+    let (_, held) = call(
+        &app,
+        "GET",
+        "/staff/v1/requests?moderation_state=pending",
+        Some(&t),
+        None,
+    )
+    .await;
+    assert!(ids(&held).is_empty());
 }

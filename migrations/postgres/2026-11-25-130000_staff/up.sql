@@ -54,3 +54,11 @@ ALTER TABLE request_events ADD COLUMN public BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE request_events ADD COLUMN status TEXT;
 ALTER TABLE requests ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE requests ADD COLUMN duplicate_of BIGINT;
+
+-- The areas a report lies in (from its routing), for staff filters by area.
+CREATE TABLE request_areas (
+    request_id BIGINT NOT NULL REFERENCES requests(id) ON DELETE CASCADE,
+    area_code TEXT NOT NULL,
+    PRIMARY KEY (request_id, area_code)
+);
+CREATE INDEX request_areas_area ON request_areas (area_code);

@@ -1,3 +1,4 @@
+DROP TABLE request_areas;
 ALTER TABLE requests DROP COLUMN duplicate_of;
 ALTER TABLE requests DROP COLUMN priority;
 ALTER TABLE request_events DROP COLUMN status;
