@@ -135,6 +135,9 @@ enum KeyAction {
         /// updates to servicerequestupdates).
         #[arg(long, default_value = "production")]
         kind: String,
+        /// For a backoffice key: the jurisdiction whose reports it may update (default: the only one).
+        #[arg(long)]
+        jurisdiction: Option<String>,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -337,11 +340,27 @@ async fn serve(settings: Settings, dirs: Vec<PathBuf>) -> anyhow::Result<()> {
 
 fn apikey(action: KeyAction) -> anyhow::Result<()> {
     match action {
-        KeyAction::Create { name, kind, db } => {
+        KeyAction::Create {
+            name,
+            kind,
+            jurisdiction,
+            db,
+        } => {
             if !api_keys::KINDS.contains(&kind.as_str()) {
                 anyhow::bail!("--kind must be production, test or backoffice");
             }
             let store = Store::open(&db.database_url)?;
+            let jurisdiction = if kind == "backoffice" {
+                let all = store.read_blocking(crate::store::catalog::jurisdictions)?;
+                Some(match (jurisdiction, all.as_slice()) {
+                    (Some(j), _) if all.iter().any(|x| x.id == j) => j,
+                    (Some(j), _) => anyhow::bail!("no jurisdiction {j}"),
+                    (None, [only]) => only.id.clone(),
+                    (None, _) => anyhow::bail!("a backoffice key needs --jurisdiction"),
+                })
+            } else {
+                None
+            };
             let key = auth::generate_api_key();
             let row = api_keys::ApiKeyRow {
                 id: auth::random_id(16),
@@ -351,6 +370,7 @@ fn apikey(action: KeyAction) -> anyhow::Result<()> {
                 kind,
                 created_at: chrono::Utc::now().naive_utc(),
                 revoked_at: None,
+                jurisdiction_id: jurisdiction,
             };
             let id = row.id.clone();
             store

@@ -939,8 +939,18 @@ pub async fn create_api_key(
     p: &Principal,
     name: &str,
     kind: &str,
+    jurisdiction_id: Option<&str>,
 ) -> Result<(crate::store::api_keys::ApiKeyRow, String), ApiError> {
     p.require_admin()?;
+    // A back-office key may update the reports of one jurisdiction only.
+    let jurisdiction = match kind {
+        "backoffice" => Some(
+            super::resolve_jurisdiction(state, jurisdiction_id)
+                .await?
+                .id,
+        ),
+        _ => None,
+    };
     if !crate::store::api_keys::KINDS.contains(&kind) {
         return Err(ApiError::invalid(
             "kind",
@@ -960,6 +970,7 @@ pub async fn create_api_key(
         created_at: now(),
         revoked_at: None,
         may_update: kind == "backoffice",
+        jurisdiction_id: jurisdiction,
     };
     let (p, r) = (p.clone(), row.clone());
     let created = state

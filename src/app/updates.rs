@@ -46,7 +46,17 @@ pub async fn post_update(
     if !key.may_update {
         return Err(ApiError::Forbidden);
     }
-    let j = resolve_jurisdiction(state, u.jurisdiction_id.as_deref()).await?;
+    let j = resolve_jurisdiction(
+        state,
+        u.jurisdiction_id
+            .as_deref()
+            .or(key.jurisdiction_id.as_deref()),
+    )
+    .await?;
+    // A back-office key updates the reports of its own jurisdiction only.
+    if key.jurisdiction_id.as_deref() != Some(j.id.as_str()) {
+        return Err(ApiError::Forbidden);
+    }
     let mut problems = Vec::new();
     let mapped = match map_status(&u.status) {
         Some(m) => m,
@@ -116,23 +126,18 @@ pub async fn post_update(
                 ),
                 external_id: Some(u.update_id.clone()),
             };
+            // An update older than the report's latest status (a late or replayed message) is kept in the
+            // history but does not turn the status back.
+            let latest = rq::latest_status_at(conn, request.id)?;
             dl::insert_event(conn, &event)?;
             let now = super::staff::now();
             match mapped {
-                Some(code) => {
+                Some(code) if latest.is_none_or(|l| at >= l) => {
                     let closed = super::staff::vocabulary(conn, &request.jurisdiction_id)?
                         .iter()
                         .find(|(c, ..)| c == code)
                         .map_or(
-                            matches!(
-                                code,
-                                "fixed"
-                                    | "closed"
-                                    | "duplicate"
-                                    | "not_responsible"
-                                    | "no_further_action"
-                                    | "cancelled"
-                            ),
+                            crate::domain::DEFAULT_CLOSED.contains(&code),
                             |(_, _, x)| *x,
                         );
                     let notes = event.detail.as_deref().or(request.status_notes.as_deref());
@@ -145,8 +150,20 @@ pub async fn post_update(
                         now,
                     )?;
                 }
-                None => rq::touch(conn, request.id, now)?,
+                _ => rq::touch(conn, request.id, now)?,
             }
+            crate::store::staff::insert_audit(
+                conn,
+                &crate::store::staff::AuditRow {
+                    id: auth::random_id(20),
+                    at: now,
+                    actor: format!("api key {}", actor),
+                    action: "back-office update".into(),
+                    target: Some(format!("request {}", request.id)),
+                    detail: Some(format!("{} ({})", u.status, u.update_id)),
+                    client_addr: None,
+                },
+            )?;
             Ok(event.id)
         })
         .await?)

@@ -119,6 +119,16 @@ impl Status {
     }
 }
 
+/// Detailed statuses that mean closed when a jurisdiction's vocabulary does not say (GEOREPORT_V2 §3.9).
+pub const DEFAULT_CLOSED: [&str; 6] = [
+    "fixed",
+    "closed",
+    "duplicate",
+    "not_responsible",
+    "no_further_action",
+    "cancelled",
+];
+
 /// The longest description the spec allows (D14).
 pub const MAX_DESCRIPTION_CHARS: usize = 4000;
 /// Longest value of any other free-text field; long enough for any real address or name.

@@ -489,6 +489,8 @@ struct NewKey {
     name: String,
     #[serde(default)]
     kind: Option<String>,
+    #[serde(default)]
+    jurisdiction_id: Option<String>,
 }
 
 pub async fn create_api_key(req: HttpRequest, state: State, payload: web::Payload) -> HttpResponse {
@@ -502,6 +504,7 @@ pub async fn create_api_key(req: HttpRequest, state: State, payload: web::Payloa
                 &p,
                 &b.name,
                 b.kind.as_deref().unwrap_or("production"),
+                b.jurisdiction_id.as_deref(),
             )
             .await?;
             let mut out = key_json(&row);

@@ -130,6 +130,19 @@ struct ApiKeyDef {
     key_sha256: Option<String>,
     #[serde(default)]
     kind: Option<String>,
+    /// For a backoffice key: the jurisdiction whose reports it may update (default: the only one).
+    #[serde(default)]
+    jurisdiction: Option<String>,
+}
+
+/// An API key to create or update.
+struct KeyPlan {
+    name: String,
+    hash: String,
+    kind: String,
+    /// The plaintext of a test key, to show on the console.
+    shown: Option<String>,
+    jurisdiction: Option<String>,
 }
 
 /// What an import did.
@@ -153,7 +166,7 @@ pub enum ImportError {
 struct Plan {
     jurisdictions: Vec<JurisdictionRow>,
     services: Vec<(ServiceRow, Vec<AttributeRow>)>,
-    keys: Vec<(String, String, String, Option<String>)>,
+    keys: Vec<KeyPlan>,
     routing: routing::Plan,
     /// Vocabularies replace a jurisdiction's statuses as a whole.
     statuses: std::collections::BTreeMap<String, Vec<catalog::StatusRow>>,
@@ -468,10 +481,7 @@ fn validate(
             if !api_keys::KINDS.contains(&kind.as_str()) {
                 problems.push(format!("{at}: kind must be production, test or backoffice"));
             }
-            if keys
-                .iter()
-                .any(|(n, _, _, _): &(String, String, String, Option<String>)| *n == k.name)
-            {
+            if keys.iter().any(|p: &KeyPlan| p.name == k.name) {
                 problems.push(format!("{at}: key {} is defined twice", k.name));
             }
             let hash = match (&k.key, &k.key_sha256) {
@@ -495,7 +505,18 @@ fn validate(
                 }
             };
             let shown = (kind == "test").then(|| k.key.clone()).flatten();
-            keys.push((k.name.clone(), hash, kind, shown));
+            let jurisdiction = if kind == "backoffice" {
+                resolve_jurisdiction(&at, k.jurisdiction.as_deref(), &known, &mut problems)
+            } else {
+                None
+            };
+            keys.push(KeyPlan {
+                name: k.name.clone(),
+                hash,
+                kind,
+                shown,
+                jurisdiction,
+            });
         }
     }
     let input = routing::Input {
@@ -620,14 +641,26 @@ fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<Summary, StoreError> {
         }
         count(!current.is_empty(), !same);
     }
-    for (name, hash, kind, shown) in &plan.keys {
+    for KeyPlan {
+        name,
+        hash,
+        kind,
+        shown,
+        jurisdiction,
+    } in &plan.keys
+    {
         let current = api_keys::by_name(conn, name)?;
         match &current {
-            Some(c) if c.key_hash == *hash && c.kind == *kind && c.revoked_at.is_none() => {
+            Some(c)
+                if c.key_hash == *hash
+                    && c.kind == *kind
+                    && c.revoked_at.is_none()
+                    && c.jurisdiction_id == *jurisdiction =>
+            {
                 count(true, false)
             }
             Some(c) => {
-                api_keys::update_key(conn, &c.id, hash, kind)?;
+                api_keys::update_key(conn, &c.id, hash, kind, jurisdiction.as_deref())?;
                 count(true, true);
             }
             None => {
@@ -641,6 +674,7 @@ fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<Summary, StoreError> {
                         created_at: now(),
                         revoked_at: None,
                         may_update: kind == "backoffice",
+                        jurisdiction_id: jurisdiction.clone(),
                     },
                 )?;
                 count(false, true);

@@ -16,6 +16,8 @@ pub struct ApiKeyRow {
     pub revoked_at: Option<NaiveDateTime>,
     /// A back-office system's key: it may post status updates (`servicerequestupdates`), not only reports.
     pub may_update: bool,
+    /// The jurisdiction whose reports a back-office key may update.
+    pub jurisdiction_id: Option<String>,
 }
 
 /// production: a published app; test: an app under test; backoffice: a city system that may also post status
@@ -82,12 +84,14 @@ pub fn update_key(
     id: &str,
     key_hash: &str,
     kind: &str,
+    jurisdiction_id: Option<&str>,
 ) -> Result<(), StoreError> {
     diesel::update(api_keys::table.find(id))
         .set((
             api_keys::key_hash.eq(key_hash),
             api_keys::kind.eq(kind),
             api_keys::may_update.eq(kind == "backoffice"),
+            api_keys::jurisdiction_id.eq(jurisdiction_id),
             api_keys::revoked_at.eq(None::<NaiveDateTime>),
         ))
         .execute(conn)?;

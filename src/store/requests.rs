@@ -615,3 +615,17 @@ pub fn set_areas(conn: &mut AnyConnection, id: i64, codes: &[String]) -> Result<
     }
     Ok(())
 }
+
+/// When the report's status was last set or confirmed by a public event.
+pub fn latest_status_at(
+    conn: &mut AnyConnection,
+    request_id: i64,
+) -> Result<Option<NaiveDateTime>, StoreError> {
+    use crate::store::schema::request_events as ev;
+    Ok(ev::table
+        .filter(ev::request_id.eq(request_id))
+        .filter(ev::public.eq(true))
+        .filter(ev::status.is_not_null())
+        .select(diesel::dsl::max(ev::at))
+        .first(conn)?)
+}

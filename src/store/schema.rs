@@ -59,6 +59,7 @@ diesel::table! {
         created_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
         may_update -> Bool,
+        jurisdiction_id -> Nullable<Text>,
     }
 }
 

@@ -49,6 +49,8 @@ CREATE TABLE jurisdiction_statuses (
 );
 
 ALTER TABLE api_keys ADD COLUMN may_update BOOLEAN NOT NULL DEFAULT FALSE;
+-- The jurisdiction whose reports a back-office key may update.
+ALTER TABLE api_keys ADD COLUMN jurisdiction_id TEXT;
 ALTER TABLE request_events ADD COLUMN external_id TEXT;
 ALTER TABLE request_events ADD COLUMN public BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE request_events ADD COLUMN status TEXT;

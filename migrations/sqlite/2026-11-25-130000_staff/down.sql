@@ -5,6 +5,7 @@ ALTER TABLE request_events DROP COLUMN status;
 ALTER TABLE request_events DROP COLUMN public;
 ALTER TABLE request_events DROP COLUMN external_id;
 ALTER TABLE api_keys DROP COLUMN may_update;
+ALTER TABLE api_keys DROP COLUMN jurisdiction_id;
 DROP TABLE jurisdiction_statuses;
 DROP TABLE audit_log;
 DROP TABLE staff_sessions;
