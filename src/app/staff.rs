@@ -1023,3 +1023,139 @@ pub async fn revoke_api_key(state: &AppState, p: &Principal, id: &str) -> Result
     }
     Ok(())
 }
+
+/// Changes to an account, by an administrator. A new role, scope or password ends the account's sessions, so
+/// that it takes effect at once.
+#[derive(Debug, Default)]
+pub struct UserChange {
+    pub display_name: Option<String>,
+    pub role: Option<String>,
+    pub jurisdiction_id: Option<String>,
+    pub departments: Option<Vec<String>>,
+    pub password: Option<String>,
+}
+
+pub async fn update_user(
+    state: &AppState,
+    p: &Principal,
+    user_id: &str,
+    change: UserChange,
+) -> Result<UserRow, ApiError> {
+    p.require_admin()?;
+    let hash = match change.password.clone() {
+        Some(pw) => Some(
+            tokio::task::spawn_blocking(move || prepare_password(&pw))
+                .await
+                .map_err(|e| ApiError::Internal(anyhow::anyhow!("hashing task failed: {e}")))?
+                .map_err(|e| ApiError::invalid("password", e))?,
+        ),
+        None => None,
+    };
+    let (p, uid) = (p.clone(), user_id.to_string());
+    let result = state
+        .store
+        .write(move |conn| {
+            let Some(current) = st::user(conn, &uid)? else {
+                return Ok(Err(ApiError::NotFound(format!("user '{uid}' not found"))));
+            };
+            let role = change.role.clone().unwrap_or_else(|| current.role.clone());
+            let Some(parsed) = Role::parse(&role) else {
+                return Ok(Err(ApiError::invalid(
+                    "role",
+                    "role must be admin, dispatcher or staff",
+                )));
+            };
+            let jurisdiction = match parsed {
+                Role::Admin => None,
+                _ => change
+                    .jurisdiction_id
+                    .clone()
+                    .or(current.jurisdiction_id.clone()),
+            };
+            let departments = match parsed {
+                Role::Staff => change
+                    .departments
+                    .clone()
+                    .unwrap_or_else(|| current.departments()),
+                _ => Vec::new(),
+            };
+            if parsed != Role::Admin && jurisdiction.is_none() {
+                return Ok(Err(ApiError::invalid(
+                    "jurisdiction_id",
+                    "dispatchers and staff belong to a jurisdiction",
+                )));
+            }
+            if parsed == Role::Staff && departments.is_empty() {
+                return Ok(Err(ApiError::invalid(
+                    "departments",
+                    "staff members belong to at least one department",
+                )));
+            }
+            if let Some(j) = &jurisdiction {
+                if crate::store::catalog::jurisdiction_row(conn, j)?.is_none() {
+                    return Ok(Err(ApiError::invalid(
+                        "jurisdiction_id",
+                        format!("jurisdiction {j} does not exist"),
+                    )));
+                }
+                for d in &departments {
+                    if crate::store::routing::department(conn, j, d)?.is_none() {
+                        return Ok(Err(ApiError::invalid(
+                            "departments",
+                            format!("department {d} does not exist in {j}"),
+                        )));
+                    }
+                }
+            }
+            if let Some(name) = &change.display_name {
+                if name.trim().is_empty() || name.chars().count() > 200 {
+                    return Ok(Err(ApiError::invalid(
+                        "display_name",
+                        "display_name is 1 to 200 characters",
+                    )));
+                }
+            }
+            let departments_json =
+                serde_json::to_string(&departments).unwrap_or_else(|_| "[]".into());
+            let scope_changed = role != current.role
+                || jurisdiction != current.jurisdiction_id
+                || departments_json != current.departments_json;
+            let updated = UserRow {
+                display_name: change
+                    .display_name
+                    .clone()
+                    .unwrap_or_else(|| current.display_name.clone()),
+                role: role.clone(),
+                jurisdiction_id: jurisdiction.clone(),
+                departments_json: departments_json.clone(),
+                password_hash: hash
+                    .clone()
+                    .unwrap_or_else(|| current.password_hash.clone()),
+                updated_at: now(),
+                ..current.clone()
+            };
+            st::update_user(conn, &updated)?;
+            if scope_changed || hash.is_some() {
+                st::delete_sessions_of(conn, &uid)?;
+            }
+            let what: Vec<&str> = [
+                change.display_name.as_ref().map(|_| "display name"),
+                scope_changed.then_some("role or scope"),
+                hash.as_ref().map(|_| "password"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            audit(
+                conn,
+                &p,
+                "update user",
+                Some(format!("user {uid}")),
+                Some(what.join(", ")),
+            )?;
+            Ok(st::user(conn, &uid)?
+                .ok_or_else(|| ApiError::NotFound(format!("user '{uid}' not found"))))
+        })
+        .await?;
+    result
+}

@@ -49,6 +49,7 @@ pub enum Handler {
     StaffRevokeApiKey,
     ListUpdates,
     PostUpdate,
+    StaffUpdateUser,
 }
 
 pub struct Route {
@@ -179,6 +180,10 @@ pub const ROUTES: &[Route] = &[
         methods: &[("GET", Handler::StaffStatuses)],
     },
     Route {
+        path: "/staff/v1/users/{id}",
+        methods: &[("POST", Handler::StaffUpdateUser)],
+    },
+    Route {
         path: "/staff/v1/apikeys",
         methods: &[
             ("GET", Handler::StaffApiKeys),
@@ -226,6 +231,7 @@ fn to_route(method: &str, handler: Handler) -> actix_web::Route {
         Handler::StaffRevokeApiKey => route.to(staff::revoke_api_key),
         Handler::ListUpdates => route.to(handlers::list_updates),
         Handler::PostUpdate => route.to(handlers::post_update),
+        Handler::StaffUpdateUser => route.to(staff::update_user),
     }
 }
 

@@ -527,3 +527,37 @@ pub async fn revoke_api_key(req: HttpRequest, state: State) -> HttpResponse {
         .await,
     )
 }
+
+#[derive(Deserialize)]
+struct UserPatch {
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    jurisdiction_id: Option<String>,
+    #[serde(default)]
+    departments: Option<Vec<String>>,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+pub async fn update_user(req: HttpRequest, state: State, payload: web::Payload) -> HttpResponse {
+    reply(
+        async {
+            let p = principal(&req, &state).await?;
+            p.require_admin()?;
+            let id = req.match_info().get("id").unwrap_or_default().to_string();
+            let b: UserPatch = body(payload).await?;
+            let change = uc::UserChange {
+                display_name: b.display_name,
+                role: b.role,
+                jurisdiction_id: b.jurisdiction_id,
+                departments: b.departments,
+                password: b.password,
+            };
+            Ok(user_json(&uc::update_user(&state, &p, &id, change).await?))
+        }
+        .await,
+    )
+}

@@ -191,3 +191,18 @@ pub fn audit(
         .limit(limit)
         .load(conn)?)
 }
+
+/// Writes an account's changed profile (display name, role, scope, password).
+pub fn update_user(conn: &mut AnyConnection, row: &UserRow) -> Result<(), StoreError> {
+    diesel::update(staff_users::table.find(&row.id))
+        .set((
+            staff_users::display_name.eq(&row.display_name),
+            staff_users::role.eq(&row.role),
+            staff_users::jurisdiction_id.eq(&row.jurisdiction_id),
+            staff_users::departments_json.eq(&row.departments_json),
+            staff_users::password_hash.eq(&row.password_hash),
+            staff_users::updated_at.eq(row.updated_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

@@ -19,6 +19,7 @@ both_backends!(
     back_office_updates_in_the_fixmystreet_shape,
     hidden_reports_are_never_emailed,
     lists_filter_by_area_and_moderation_state,
+    administrators_change_roles_scope_and_passwords,
 );
 
 pub const PASSWORD: &str = "banjir-jakarta-2026";
@@ -548,6 +549,7 @@ fn policy(path: &str, method: &str) -> Option<Access> {
         | ("/staff/v1/requests/{id}/duplicate", "POST") => Access::Report,
         ("/staff/v1/users", "GET")
         | ("/staff/v1/users", "POST")
+        | ("/staff/v1/users/{id}", "POST")
         | ("/staff/v1/users/{id}/disable", "POST")
         | ("/staff/v1/users/{id}/enable", "POST")
         | ("/staff/v1/audit", "GET")
@@ -685,6 +687,9 @@ async fn authorization_matrix_over_every_staff_route(app: TestApp) {
                 (p, _) if p.ends_with("/duplicate") => Some(json!({"of": master})),
                 ("/staff/v1/apikeys", "POST") => {
                     Some(json!({"name": format!("key {}", civic311::auth::random_id(8))}))
+                }
+                ("/staff/v1/users/{id}", "POST") => {
+                    Some(json!({"display_name": "Spare dispatcher"}))
                 }
                 ("/staff/v1/users", "POST") => Some(
                     json!({"username": format!("u{}", civic311::auth::random_id(8)), "password": PASSWORD, "role": "admin"}),
@@ -1131,4 +1136,137 @@ async fn lists_filter_by_area_and_moderation_state(app: TestApp) {
     )
     .await;
     assert!(ids(&held).is_empty());
+}
+
+async fn administrators_change_roles_scope_and_passwords(app: TestApp) {
+    user(&app, "admin", "admin", &[]).await;
+    let budi = user(&app, "budi", "staff", &["SDA-JP"]).await;
+    let admin = token(&sign_in(&app, "admin").await);
+    let staff = token(&sign_in(&app, "budi").await);
+    let report = app.post_flood(&[]).await; // SDA-JP
+    assert_eq!(
+        call(
+            &app,
+            "GET",
+            &format!("/staff/v1/requests/{report}"),
+            Some(&staff),
+            None
+        )
+        .await
+        .0,
+        200
+    );
+
+    // Moving budi to the lighting department ends his sessions and his view of the flood report.
+    let (status, changed) = call(
+        &app,
+        "POST",
+        &format!("/staff/v1/users/{budi}"),
+        Some(&admin),
+        Some(json!({"departments": ["PJU"]})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(changed["departments"], json!(["PJU"]));
+    assert_eq!(
+        call(&app, "GET", "/staff/v1/requests", Some(&staff), None)
+            .await
+            .0,
+        401,
+        "a new scope ends old sessions"
+    );
+    let staff = token(&sign_in(&app, "budi").await);
+    assert_eq!(
+        call(
+            &app,
+            "GET",
+            &format!("/staff/v1/requests/{report}"),
+            Some(&staff),
+            None
+        )
+        .await
+        .0,
+        404
+    );
+
+    // A new password: the old one stops working.
+    let (status, _) = call(
+        &app,
+        "POST",
+        &format!("/staff/v1/users/{budi}"),
+        Some(&admin),
+        Some(json!({"password": "hujan-deras-sore-ini"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/staff/v1/session",
+        None,
+        Some(json!({"username": "budi", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/staff/v1/session",
+        None,
+        Some(json!({"username": "budi", "password": "hujan-deras-sore-ini"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    for (body, field) in [
+        (json!({"departments": ["NOPE"]}), "NOPE"),
+        (json!({"role": "king"}), "role"),
+        (json!({"password": "short"}), "12"),
+        (json!({"role": "staff", "departments": []}), "department"),
+    ] {
+        let (status, errors) = call(
+            &app,
+            "POST",
+            &format!("/staff/v1/users/{budi}"),
+            Some(&admin),
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            json_errors(&errors)[0].1.contains(field),
+            "{body}: {errors}"
+        );
+    }
+    assert_eq!(
+        call(
+            &app,
+            "POST",
+            "/staff/v1/users/nobody",
+            Some(&admin),
+            Some(json!({"display_name": "x"}))
+        )
+        .await
+        .0,
+        404
+    );
+    let (_, log) = call(
+        &app,
+        "GET",
+        &format!("/staff/v1/audit?target=user%20{budi}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    let details: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "update user")
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    assert!(
+        details.contains(&"role or scope") && details.contains(&"password"),
+        "{details:?}"
+    );
 }
