@@ -83,7 +83,9 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        if e.is_transient() {
+        if let StoreError::Gone(what) = e {
+            ApiError::NotFound(what)
+        } else if e.is_transient() {
             ApiError::Unavailable(e)
         } else {
             ApiError::Internal(anyhow::Error::new(e))

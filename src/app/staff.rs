@@ -413,6 +413,17 @@ pub struct StaffView {
     pub duplicates: i64,
 }
 
+/// Re-checks the caller's scope inside the transaction that acts, so that a report reassigned in the meantime
+/// is not changed by someone who no longer sees it.
+fn recheck(conn: &mut AnyConnection, p: &Principal, id: i64) -> Result<(), StoreError> {
+    match rq::get_any(conn, id)? {
+        Some(r) if p.sees(&r) => Ok(()),
+        _ => Err(StoreError::Gone(format!(
+            "service_request_id '{id}' not found"
+        ))),
+    }
+}
+
 async fn in_scope(state: &AppState, p: &Principal, id: i64) -> Result<RequestRow, ApiError> {
     let row = state.store.read(move |conn| rq::get_any(conn, id)).await?;
     row.filter(|r| p.sees(r))
@@ -515,6 +526,7 @@ pub async fn set_status(
     state
         .store
         .write(move |conn| {
+            recheck(conn, &p, id)?;
             let vocabulary = vocabulary(conn, &request.jurisdiction_id)?;
             let Some((code, _, closed)) = vocabulary.iter().find(|(c, ..)| *c == status) else {
                 let known: Vec<&str> = vocabulary.iter().map(|(c, ..)| c.as_str()).collect();
@@ -559,6 +571,7 @@ pub async fn set_priority(
     Ok(state
         .store
         .write(move |conn| {
+            recheck(conn, &p, id)?;
             rq::set_priority(conn, id, priority, now())?;
             dl::insert_event(
                 conn,
@@ -598,6 +611,8 @@ pub async fn mark_duplicate(
     state
         .store
         .write(move |conn| {
+            recheck(conn, &p, id)?;
+            recheck(conn, &p, master)?;
             // Checked inside the transaction: no chains of duplicates, whatever happens in between.
             if let Some((_, Some(m))) = rq::triage(conn, master)? {
                 return Ok(Err(ApiError::invalid(
@@ -656,6 +671,7 @@ pub async fn add_note(
     Ok(state
         .store
         .write(move |conn| {
+            recheck(conn, &p, id)?;
             dl::insert_event(
                 conn,
                 &event(
@@ -700,6 +716,7 @@ pub async fn set_hidden(
     Ok(state
         .store
         .write(move |conn| {
+            recheck(conn, &p, id)?;
             rq::set_hidden(conn, id, hidden, now())?;
             if hidden {
                 dl::cancel_waiting(conn, id, now())?;

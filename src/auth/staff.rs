@@ -126,6 +126,57 @@ mod tests {
     }
 
     #[test]
+    fn other_algorithms_and_missing_claims_are_refused() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let keys = TokenKeys::from_secret(secret);
+        let now = chrono::Utc::now().timestamp();
+        let key = Sha256::digest([b"civic311 staff tokens v1:".as_slice(), secret].concat());
+        let enc = EncodingKey::from_secret(&key);
+        let claims = Claims {
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            sub: "u1".into(),
+            sid: "s1".into(),
+            iat: now,
+            exp: now + 60,
+        };
+        // The same key and claims under HS384: only HS256 is accepted.
+        let hs384 = encode(&Header::new(Algorithm::HS384), &claims, &enc).unwrap();
+        assert!(keys.verify(&hs384).is_err());
+        // alg "none": an unsigned token.
+        let b64 = |v: &serde_json::Value| {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let none = format!(
+            "{}.{}.",
+            b64(&serde_json::json!({"alg": "none", "typ": "JWT"})),
+            b64(&serde_json::to_value(&claims).unwrap())
+        );
+        assert!(keys.verify(&none).is_err());
+        // Each required claim missing in turn.
+        for missing in ["exp", "iss", "aud", "sub", "sid"] {
+            let mut v = serde_json::to_value(&claims).unwrap();
+            v.as_object_mut().unwrap().remove(missing);
+            let t = encode(&Header::new(Algorithm::HS256), &v, &enc).unwrap();
+            assert!(
+                keys.verify(&t).is_err(),
+                "a token without {missing} must be refused"
+            );
+        }
+        // Within the leeway an expired token still counts; past it, not.
+        let mut c = claims.clone();
+        c.exp = now - 2;
+        assert!(keys
+            .verify(&encode(&Header::new(Algorithm::HS256), &c, &enc).unwrap())
+            .is_ok());
+        c.exp = now - 30;
+        assert!(keys
+            .verify(&encode(&Header::new(Algorithm::HS256), &c, &enc).unwrap())
+            .is_err());
+    }
+
+    #[test]
     fn passwords_hash_and_verify() {
         let h = hash_password("correct horse battery").unwrap();
         assert!(h.starts_with("$argon2id$"));

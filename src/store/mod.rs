@@ -31,6 +31,9 @@ pub enum StoreError {
     Join(String),
     #[error("{0}")]
     Corrupt(String),
+    /// What a use case looked for is not there (for this caller): a 404.
+    #[error("{0}")]
+    Gone(String),
 }
 
 impl StoreError {
