@@ -485,25 +485,44 @@ pub async fn get(state: &AppState, p: &Principal, id: i64) -> Result<StaffView, 
     })
 }
 
-fn event(
-    request_id: i64,
-    p: &Principal,
-    action: &str,
+/// One staff change to a report: a history event (public or internal) and an audit entry, written in the
+/// caller's transaction. It also moves `updated_datetime`: every staff change does, so that sync clients look
+/// again.
+struct Change<'a> {
+    /// The history entry's action; public ones named "status" or "duplicate" show as status changes.
+    event: &'a str,
+    /// The audit log's action.
+    audit: &'a str,
     detail: Option<String>,
     public: bool,
+    /// The detailed status after the change (public events carry it for the updates feed).
     status: Option<String>,
-) -> EventRow {
-    EventRow {
-        id: auth::random_id(20),
-        request_id,
-        at: now(),
-        actor: p.username.clone(),
-        action: action.into(),
-        detail,
-        public,
-        status,
-        external_id: None,
-    }
+    audit_detail: Option<String>,
+}
+
+fn record(conn: &mut AnyConnection, p: &Principal, id: i64, c: Change) -> Result<(), StoreError> {
+    dl::insert_event(
+        conn,
+        &EventRow {
+            id: auth::random_id(20),
+            request_id: id,
+            at: now(),
+            actor: p.username.clone(),
+            action: c.event.into(),
+            detail: c.detail,
+            public: c.public,
+            status: c.status,
+            external_id: None,
+        },
+    )?;
+    rq::touch(conn, id, now())?;
+    audit(
+        conn,
+        p,
+        c.audit,
+        Some(format!("request {id}")),
+        c.audit_detail,
+    )
 }
 
 /// Changes the detailed status (which the jurisdiction's vocabulary maps to Open311 open/closed) with an
@@ -537,17 +556,15 @@ pub async fn set_status(
             };
             let core = if *closed { "closed" } else { "open" };
             rq::set_status(conn, id, core, code, notes.as_deref(), now())?;
-            dl::insert_event(
-                conn,
-                &event(id, &p, "status", notes.clone(), true, Some(code.clone())),
-            )?;
-            audit(
-                conn,
-                &p,
-                "set status",
-                Some(format!("request {id}")),
-                Some(code.clone()),
-            )?;
+            let change = Change {
+                event: "status",
+                audit: "set status",
+                detail: notes.clone(),
+                public: true,
+                status: Some(code.clone()),
+                audit_detail: Some(code.clone()),
+            };
+            record(conn, &p, id, change)?;
             Ok(Ok(()))
         })
         .await?
@@ -573,17 +590,15 @@ pub async fn set_priority(
         .write(move |conn| {
             recheck(conn, &p, id)?;
             rq::set_priority(conn, id, priority, now())?;
-            dl::insert_event(
-                conn,
-                &event(id, &p, "priority", Some(priority.to_string()), false, None),
-            )?;
-            audit(
-                conn,
-                &p,
-                "set priority",
-                Some(format!("request {id}")),
-                Some(priority.to_string()),
-            )
+            let change = Change {
+                event: "priority",
+                audit: "set priority",
+                detail: Some(priority.to_string()),
+                public: false,
+                status: None,
+                audit_detail: Some(priority.to_string()),
+            };
+            record(conn, &p, id, change)
         })
         .await?)
 }
@@ -628,25 +643,16 @@ pub async fn mark_duplicate(
             }
             let notes = format!("Duplicate of report {master}");
             rq::mark_duplicate(conn, id, master, &notes, now())?;
-            dl::insert_event(
-                conn,
-                &event(
-                    id,
-                    &p,
-                    "duplicate",
-                    Some(notes),
-                    true,
-                    Some("duplicate".into()),
-                ),
-            )?;
+            let change = Change {
+                event: "duplicate",
+                audit: "mark duplicate",
+                detail: Some(notes),
+                public: true,
+                status: Some("duplicate".into()),
+                audit_detail: Some(format!("of {master}")),
+            };
+            record(conn, &p, id, change)?;
             rq::touch(conn, master, now())?;
-            audit(
-                conn,
-                &p,
-                "mark duplicate",
-                Some(format!("request {id}")),
-                Some(format!("of {master}")),
-            )?;
             Ok(Ok(()))
         })
         .await?
@@ -672,34 +678,20 @@ pub async fn add_note(
         .store
         .write(move |conn| {
             recheck(conn, &p, id)?;
-            dl::insert_event(
-                conn,
-                &event(
-                    id,
-                    &p,
-                    if public {
-                        "public update"
-                    } else {
-                        "internal note"
-                    },
-                    Some(text),
-                    public,
-                    current,
-                ),
-            )?;
-            // Every staff change moves updated_datetime, so that sync clients look again.
-            rq::touch(conn, id, now())?;
-            audit(
-                conn,
-                &p,
-                if public {
-                    "public update"
-                } else {
-                    "internal note"
-                },
-                Some(format!("request {id}")),
-                None,
-            )
+            let action = if public {
+                "public update"
+            } else {
+                "internal note"
+            };
+            let change = Change {
+                event: action,
+                audit: action,
+                detail: Some(text),
+                public,
+                status: current,
+                audit_detail: None,
+            };
+            record(conn, &p, id, change)
         })
         .await?)
 }
@@ -721,24 +713,15 @@ pub async fn set_hidden(
             if hidden {
                 dl::cancel_waiting(conn, id, now())?;
             }
-            dl::insert_event(
-                conn,
-                &event(
-                    id,
-                    &p,
-                    if hidden { "hidden" } else { "unhidden" },
-                    None,
-                    false,
-                    None,
-                ),
-            )?;
-            audit(
-                conn,
-                &p,
-                if hidden { "hide" } else { "unhide" },
-                Some(format!("request {id}")),
-                None,
-            )
+            let change = Change {
+                event: if hidden { "hidden" } else { "unhidden" },
+                audit: if hidden { "hide" } else { "unhide" },
+                detail: None,
+                public: false,
+                status: None,
+                audit_detail: None,
+            };
+            record(conn, &p, id, change)
         })
         .await?)
 }

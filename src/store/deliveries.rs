@@ -72,6 +72,20 @@ pub fn events_of(conn: &mut AnyConnection, request_id: i64) -> Result<Vec<EventR
         .load(conn)?)
 }
 
+/// The condition under which a delivery may be claimed at `now`: waiting and due, or held by a worker whose
+/// lease ran out. Used both to find candidates and, again, inside the claiming UPDATE.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn claimable(now: NaiveDateTime) -> _ {
+    let waiting: [&'static str; 2] = [QUEUED, RETRYING];
+    let sending: &'static str = SENDING;
+    deliveries::state
+        .eq_any(waiting)
+        .and(deliveries::next_attempt_at.le(now))
+        .or(deliveries::state
+            .eq(sending)
+            .and(deliveries::lease_until.lt(now)))
+}
+
 /// Deliveries that may be claimed now: waiting and due, or claimed by a worker whose lease ran out.
 pub fn due(
     conn: &mut AnyConnection,
@@ -79,14 +93,7 @@ pub fn due(
     limit: i64,
 ) -> Result<Vec<String>, StoreError> {
     Ok(deliveries::table
-        .filter(
-            deliveries::state
-                .eq_any([QUEUED, RETRYING])
-                .and(deliveries::next_attempt_at.le(now))
-                .or(deliveries::state
-                    .eq(SENDING)
-                    .and(deliveries::lease_until.lt(now))),
-        )
+        .filter(claimable(now))
         .order((
             deliveries::next_attempt_at,
             deliveries::created_at,
@@ -106,23 +113,14 @@ pub fn claim(
     now: NaiveDateTime,
     lease_until: NaiveDateTime,
 ) -> Result<Option<DeliveryRow>, StoreError> {
-    let n = diesel::update(
-        deliveries::table.find(id).filter(
-            deliveries::state
-                .eq_any([QUEUED, RETRYING])
-                .and(deliveries::next_attempt_at.le(now))
-                .or(deliveries::state
-                    .eq(SENDING)
-                    .and(deliveries::lease_until.lt(now))),
-        ),
-    )
-    .set((
-        deliveries::state.eq(SENDING),
-        deliveries::lease_until.eq(Some(lease_until)),
-        deliveries::attempts.eq(deliveries::attempts + 1),
-        deliveries::updated_at.eq(now),
-    ))
-    .execute(conn)?;
+    let n = diesel::update(deliveries::table.find(id).filter(claimable(now)))
+        .set((
+            deliveries::state.eq(SENDING),
+            deliveries::lease_until.eq(Some(lease_until)),
+            deliveries::attempts.eq(deliveries::attempts + 1),
+            deliveries::updated_at.eq(now),
+        ))
+        .execute(conn)?;
     if n == 0 {
         return Ok(None);
     }
