@@ -178,6 +178,11 @@ pub struct Settings {
     #[arg(long, env = "CIVIC311_MAX_PHOTOS", default_value_t = 5)]
     pub max_photos: usize,
 
+    /// How long a rendered public list or report may be served again, in milliseconds, unless a write
+    /// commits first (0: never). Bounds how late a change made by another process is seen.
+    #[arg(long, env = "CIVIC311_CACHE_MS", default_value_t = 1000)]
+    pub cache_ms: u64,
+
     #[command(flatten)]
     pub mail: MailArgs,
 }
@@ -194,6 +199,7 @@ impl Settings {
             workers: None,
             max_photo_bytes: 10 * 1024 * 1024,
             max_photos: 5,
+            cache_ms: 1000,
             mail: MailArgs::default(),
         }
     }

@@ -34,6 +34,7 @@ pub fn state_for_tools(settings: &Settings) -> anyhow::Result<AppState> {
         // Command-line tools never issue staff tokens.
         tokens: crate::auth::staff::TokenKeys::from_secret(b"command-line tools issue no tokens"),
         throttle: Default::default(),
+        catalog: Default::default(),
     })
 }
 
@@ -59,6 +60,7 @@ impl Application {
         let state = AppState {
             tokens,
             throttle: Default::default(),
+            catalog: Default::default(),
             routing: Default::default(),
             mail_domain,
             store,
@@ -66,15 +68,25 @@ impl Application {
             data_dir: settings.data_dir.clone(),
             secret,
         };
+        tokio::spawn(crate::app::watch_catalog(
+            state.store.clone(),
+            std::time::Duration::from_secs(1),
+        ));
         let limits = web::Data::new(Limits {
             max_photo_bytes: settings.max_photo_bytes,
             max_photos: settings.max_photos,
         });
         let data = web::Data::new(state.clone());
+        // 16 MiB: a few hundred lists, or the 1,000-report pages of a few dozen filters.
+        let cache = web::Data::new(http::ResponseCache::new(
+            std::time::Duration::from_millis(settings.cache_ms),
+            16 << 20,
+        ));
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .app_data(limits.clone())
+                .app_data(cache.clone())
                 .wrap(
                     middleware::DefaultHeaders::new()
                         .add(("Access-Control-Allow-Origin", "*"))

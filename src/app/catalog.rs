@@ -1,15 +1,162 @@
-//! Discovery, the service list and service definitions.
+//! Discovery, the service list and service definitions, served from a cached catalogue.
+//!
+//! The catalogue changes only on import, yet every public call needs it (the jurisdiction, the service, its
+//! definitions). It is read in one go into memory and kept until the store's catalogue epoch moves: at once
+//! after an import in this process, within a second after one in another process (`watch_catalog`).
 
-use super::{resolve_jurisdiction, AppState};
+use super::AppState;
 use crate::domain::{AttributeDef, Jurisdiction, Service};
 use crate::error::ApiError;
-use crate::store::catalog;
-use chrono::{DateTime, Utc};
+use crate::store::{catalog, Store, StoreError};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 pub struct Discovery {
     pub jurisdiction: Jurisdiction,
     pub changeset: DateTime<Utc>,
     pub endpoint_url: String,
+}
+
+/// One service as the public side needs it.
+pub struct CachedService {
+    pub service: Service,
+    pub active: bool,
+    /// In display order.
+    pub attributes: Vec<AttributeDef>,
+}
+
+/// One jurisdiction's catalogue.
+pub struct JurisdictionCatalog {
+    pub jurisdiction: Jurisdiction,
+    pub changeset: Option<NaiveDateTime>,
+    /// Active services in the list's order, each with whether it has a definition.
+    pub listed: Vec<(Service, bool)>,
+    /// Every service by code, inactive ones included.
+    pub services: HashMap<String, CachedService>,
+}
+
+impl JurisdictionCatalog {
+    pub fn active_service(&self, code: &str) -> Option<&CachedService> {
+        self.services.get(code).filter(|s| s.active)
+    }
+}
+
+/// The whole catalogue, immutable once built.
+#[derive(Default)]
+pub struct Catalog {
+    /// Sorted by id.
+    pub jurisdictions: Vec<Arc<JurisdictionCatalog>>,
+}
+
+impl Catalog {
+    fn build(s: catalog::Snapshot) -> Result<Self, StoreError> {
+        let mut attributes: HashMap<(String, String), Vec<AttributeDef>> = HashMap::new();
+        let mut rows = s.attributes;
+        // Sorted here, byte-wise: the two databases collate text differently.
+        rows.sort_by(|a, b| (a.position, &a.code).cmp(&(b.position, &b.code)));
+        for r in rows {
+            let key = (r.jurisdiction_id.clone(), r.service_code.clone());
+            attributes
+                .entry(key)
+                .or_default()
+                .push(AttributeDef::try_from(r)?);
+        }
+        let mut services = s.services;
+        services.sort_by(|a, b| {
+            (&a.group_name, &a.name, &a.code).cmp(&(&b.group_name, &b.name, &b.code))
+        });
+        let mut jurisdictions = s.jurisdictions;
+        jurisdictions.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut out = Vec::with_capacity(jurisdictions.len());
+        for j in jurisdictions {
+            let mut listed = Vec::new();
+            let mut by_code = HashMap::new();
+            let mut changeset = Some(j.updated_at);
+            for row in services.iter().filter(|r| r.jurisdiction_id == j.id) {
+                changeset = changeset.max(Some(row.updated_at));
+                let active = row.active;
+                let service = Service::try_from(row.clone())?;
+                let defs = attributes
+                    .remove(&(j.id.clone(), row.code.clone()))
+                    .unwrap_or_default();
+                if active {
+                    listed.push((service.clone(), !defs.is_empty()));
+                }
+                by_code.insert(
+                    row.code.clone(),
+                    CachedService {
+                        service,
+                        active,
+                        attributes: defs,
+                    },
+                );
+            }
+            out.push(Arc::new(JurisdictionCatalog {
+                jurisdiction: j.into(),
+                changeset,
+                listed,
+                services: by_code,
+            }));
+        }
+        Ok(Self { jurisdictions: out })
+    }
+
+    /// The jurisdiction a request is about (spec §2.5, D17).
+    pub fn pick(&self, requested: Option<&str>) -> Result<Arc<JurisdictionCatalog>, ApiError> {
+        super::pick_jurisdiction(&self.jurisdictions, |j| &j.jurisdiction.id, requested).cloned()
+    }
+}
+
+/// The store epoch a catalogue was read at, and the catalogue.
+type Stamped = (u64, Arc<Catalog>);
+
+/// The cached catalogue.
+#[derive(Clone, Default)]
+pub struct CatalogCache(Arc<RwLock<Option<Stamped>>>);
+
+impl CatalogCache {
+    pub async fn get(&self, store: &Store) -> Result<Arc<Catalog>, StoreError> {
+        let epoch = store.catalog_epoch();
+        if let Ok(guard) = self.0.read() {
+            if let Some((e, c)) = guard.as_ref() {
+                if *e == epoch {
+                    return Ok(c.clone());
+                }
+            }
+        }
+        // The epoch is taken before reading, so a change that lands during the read moves it again and the
+        // next call reloads.
+        let catalog = Arc::new(
+            store
+                .read(|conn| Catalog::build(catalog::snapshot(conn)?))
+                .await?,
+        );
+        if let Ok(mut guard) = self.0.write() {
+            *guard = Some((epoch, catalog.clone()));
+        }
+        Ok(catalog)
+    }
+}
+
+/// Watches the stored catalogue version, so that an import made by another process (`civic311 import`
+/// against the running server's database) reaches this one's caches within `every`.
+pub async fn watch_catalog(store: Store, every: std::time::Duration) {
+    let mut seen: Option<i64> = None;
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match store.read(catalog::version).await {
+            Ok(v) => {
+                if seen.is_some_and(|s| s != v) {
+                    store.catalog_changed();
+                }
+                seen = Some(v);
+            }
+            Err(e) => tracing::debug!(error = %e, "catalogue version check failed"),
+        }
+    }
 }
 
 /// The discovery document of a jurisdiction. Clients usually ask without `jurisdiction_id` (the spec lists
@@ -18,40 +165,36 @@ pub async fn discovery(
     state: &AppState,
     jurisdiction_id: Option<&str>,
 ) -> Result<Discovery, ApiError> {
-    let all = state.store.read(catalog::jurisdictions).await?;
+    let catalog = state.catalog.get(&state.store).await?;
     // The spec gives discovery no parameters: a jurisdiction_id that names a configured jurisdiction selects
     // it, anything else is ignored.
     let wanted = jurisdiction_id.map(str::trim).filter(|s| !s.is_empty());
-    let position = wanted
-        .and_then(|w| all.iter().position(|j| j.id.eq_ignore_ascii_case(w)))
-        .unwrap_or(0);
-    let jurisdiction = all.into_iter().nth(position).ok_or_else(|| {
-        ApiError::NotFound("no jurisdiction is configured on this server yet".into())
-    })?;
-    let id = jurisdiction.id.clone();
-    let changeset = state
-        .store
-        .read(move |conn| catalog::changeset(conn, &id))
-        .await?;
+    let all = &catalog.jurisdictions;
+    let j = wanted
+        .and_then(|w| {
+            all.iter()
+                .find(|j| j.jurisdiction.id.eq_ignore_ascii_case(w))
+        })
+        .or_else(|| all.first())
+        .ok_or_else(|| {
+            ApiError::NotFound("no jurisdiction is configured on this server yet".into())
+        })?;
     Ok(Discovery {
-        jurisdiction,
-        changeset: changeset
+        jurisdiction: j.jurisdiction.clone(),
+        changeset: j
+            .changeset
             .map(|t| t.and_utc())
             .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
         endpoint_url: format!("{}/open311/v2", state.public_url),
     })
 }
 
-/// Active services, each with whether it has a definition (`metadata`).
+/// Active services of a jurisdiction, each with whether it has a definition (`metadata`).
 pub async fn services(
     state: &AppState,
     jurisdiction_id: Option<&str>,
 ) -> Result<Vec<(Service, bool)>, ApiError> {
-    let j = resolve_jurisdiction(state, jurisdiction_id).await?;
-    Ok(state
-        .store
-        .read(move |conn| catalog::services(conn, &j.id))
-        .await?)
+    Ok(jurisdiction(state, jurisdiction_id).await?.listed.clone())
 }
 
 /// A service's attribute definitions (D3: an empty list for a service without metadata).
@@ -60,17 +203,17 @@ pub async fn service_definition(
     jurisdiction_id: Option<&str>,
     code: &str,
 ) -> Result<(Service, Vec<AttributeDef>), ApiError> {
-    let j = resolve_jurisdiction(state, jurisdiction_id).await?;
-    let code = code.to_string();
-    let found = state
-        .store
-        .read(move |conn| {
-            let Some(service) = catalog::service(conn, &j.id, &code)? else {
-                return Ok(None);
-            };
-            let attributes = catalog::attributes(conn, &j.id, &code)?;
-            Ok(Some((service, attributes)))
-        })
-        .await?;
-    found.ok_or_else(|| ApiError::NotFound("service_code not found".into()))
+    let j = jurisdiction(state, jurisdiction_id).await?;
+    let s = j
+        .active_service(code)
+        .ok_or_else(|| ApiError::NotFound("service_code not found".into()))?;
+    Ok((s.service.clone(), s.attributes.clone()))
+}
+
+/// The catalogue of the jurisdiction a request is about (see `Catalog::pick`).
+pub async fn jurisdiction(
+    state: &AppState,
+    jurisdiction_id: Option<&str>,
+) -> Result<Arc<JurisdictionCatalog>, ApiError> {
+    state.catalog.get(&state.store).await?.pick(jurisdiction_id)
 }

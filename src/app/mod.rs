@@ -9,7 +9,10 @@ pub mod staff;
 mod submit;
 pub mod updates;
 
-pub use catalog::{discovery, service_definition, services, Discovery};
+pub use catalog::{
+    discovery, service_definition, services, watch_catalog, CatalogCache, Discovery,
+    JurisdictionCatalog,
+};
 pub use public::{PublicAttribute, PublicRequest};
 pub use query::{get_request, list_requests, media_file, resolve_token, ListQuery, TokenLookup};
 pub use routing::{reroute, RoutingCache};
@@ -17,7 +20,7 @@ pub use submit::{authenticate, submit_request, PhotoUpload, Submitted};
 
 use crate::domain::Jurisdiction;
 use crate::error::ApiError;
-use crate::store::{self, Store};
+use crate::store::Store;
 use std::path::PathBuf;
 
 /// What every use case may need, built once at start.
@@ -36,6 +39,8 @@ pub struct AppState {
     pub tokens: crate::auth::staff::TokenKeys,
     /// Failed staff sign-ins per account and per client address.
     pub throttle: staff::Throttle,
+    /// Jurisdictions, services and definitions, read once per import.
+    pub catalog: CatalogCache,
 }
 
 impl AppState {
@@ -44,36 +49,37 @@ impl AppState {
     }
 }
 
-/// The jurisdiction a request is about (spec §2.5, D17). With one jurisdiction configured, an empty or absent
-/// id means it and another non-empty id is 404; with several, the id is required.
+/// The jurisdiction a request is about (spec §2.5, D17), from the cached catalogue.
 pub async fn resolve_jurisdiction(
     state: &AppState,
     requested: Option<&str>,
 ) -> Result<Jurisdiction, ApiError> {
-    let all = state.store.read(store::catalog::jurisdictions).await?;
-    pick_jurisdiction(all, requested)
+    Ok(catalog::jurisdiction(state, requested)
+        .await?
+        .jurisdiction
+        .clone())
 }
 
-pub(crate) fn pick_jurisdiction(
-    all: Vec<Jurisdiction>,
+/// With one jurisdiction configured, an empty or absent id means it and another non-empty id is 404; with
+/// several, the id is required.
+pub(crate) fn pick_jurisdiction<'a, T>(
+    all: &'a [T],
+    id_of: impl Fn(&T) -> &str,
     requested: Option<&str>,
-) -> Result<Jurisdiction, ApiError> {
+) -> Result<&'a T, ApiError> {
     let requested = requested.map(str::trim).filter(|s| !s.is_empty());
-    match (requested, all.len()) {
-        (_, 0) => Err(ApiError::NotFound(
+    match (requested, all) {
+        (_, []) => Err(ApiError::NotFound(
             "no jurisdiction is configured on this server yet (run civic311 import)".into(),
         )),
-        (None, 1) => Ok(all
-            .into_iter()
-            .next()
-            .ok_or_else(|| ApiError::NotFound("jurisdiction".into()))?),
+        (None, [only]) => Ok(only),
         (None, _) => Err(ApiError::invalid(
             "jurisdiction_id",
             "jurisdiction_id was not provided",
         )),
         (Some(id), _) => all
-            .into_iter()
-            .find(|j| j.id.eq_ignore_ascii_case(id))
+            .iter()
+            .find(|j| id_of(j).eq_ignore_ascii_case(id))
             .ok_or_else(|| {
                 ApiError::NotFound(format!(
                     "jurisdiction_id '{}' not found",
@@ -99,36 +105,31 @@ mod tests {
         }
     }
 
+    fn pick<'a>(
+        all: &'a [Jurisdiction],
+        requested: Option<&str>,
+    ) -> Result<&'a Jurisdiction, ApiError> {
+        pick_jurisdiction(all, |j| &j.id, requested)
+    }
+
     #[test]
     fn one_jurisdiction_is_optional_several_are_required() {
+        assert_eq!(pick(&[j("a.org")], None).unwrap().id, "a.org");
+        assert_eq!(pick(&[j("a.org")], Some(" ")).unwrap().id, "a.org");
         assert_eq!(
-            pick_jurisdiction(vec![j("a.org")], None).unwrap().id,
-            "a.org"
-        );
-        assert_eq!(
-            pick_jurisdiction(vec![j("a.org")], Some(" ")).unwrap().id,
-            "a.org"
-        );
-        assert_eq!(
-            pick_jurisdiction(vec![j("a.org")], Some("b.org"))
-                .unwrap_err()
-                .status(),
+            pick(&[j("a.org")], Some("b.org")).unwrap_err().status(),
             404
         );
         assert_eq!(
-            pick_jurisdiction(vec![j("a.org"), j("b.org")], None)
-                .unwrap_err()
-                .status(),
+            pick(&[j("a.org"), j("b.org")], None).unwrap_err().status(),
             400
         );
         assert_eq!(
-            pick_jurisdiction(vec![j("a.org"), j("b.org")], Some("B.org"))
-                .unwrap()
-                .id,
+            pick(&[j("a.org"), j("b.org")], Some("B.org")).unwrap().id,
             "b.org"
         );
         assert_eq!(
-            pick_jurisdiction(vec![j("a.org"), j("b.org")], Some("c.org"))
+            pick(&[j("a.org"), j("b.org")], Some("c.org"))
                 .unwrap_err()
                 .status(),
             404

@@ -1,12 +1,11 @@
 //! Reading requests: the list with its date window and paging rules, one request, tokens and photos.
 
-use super::{resolve_jurisdiction, AppState, PublicRequest};
-use crate::domain::{parse_w3c, AttributeDef, Problem, Status};
+use super::{resolve_jurisdiction, AppState, JurisdictionCatalog, PublicRequest};
+use crate::domain::{parse_w3c, Problem, Status};
 use crate::error::ApiError;
 use crate::store::requests::{self as rq, RequestFilter, RequestRow};
-use crate::store::{catalog, AnyConnection, StoreError};
+use crate::store::{AnyConnection, StoreError};
 use chrono::{DateTime, Duration, Utc};
-use std::collections::HashMap;
 
 /// The spec's cap on one answer and on `page_size` (D9).
 pub const MAX_PAGE_SIZE: i64 = 1000;
@@ -161,14 +160,14 @@ pub async fn list_requests(
     state: &AppState,
     q: ListQuery,
 ) -> Result<(i32, Vec<PublicRequest>), ApiError> {
-    let j = resolve_jurisdiction(state, q.jurisdiction_id.as_deref()).await?;
-    let filter = build_filter(&q, j.id.clone(), Utc::now())?;
-    let (st, offset) = (state.clone(), j.utc_offset_minutes);
+    let j = super::catalog::jurisdiction(state, q.jurisdiction_id.as_deref()).await?;
+    let filter = build_filter(&q, j.jurisdiction.id.clone(), Utc::now())?;
+    let (st, offset) = (state.clone(), j.jurisdiction.utc_offset_minutes);
     let list = state
         .store
         .read(move |conn| {
             let rows = rq::list_public(conn, &filter)?;
-            project(conn, &st, &j.id, rows)
+            project(conn, &st, &j, rows)
         })
         .await?;
     Ok((offset, list))
@@ -180,8 +179,8 @@ pub async fn get_request(
     jurisdiction_id: Option<&str>,
     id: &str,
 ) -> Result<(i32, PublicRequest), ApiError> {
-    let j = resolve_jurisdiction(state, jurisdiction_id).await?;
-    let offset = j.utc_offset_minutes;
+    let j = super::catalog::jurisdiction(state, jurisdiction_id).await?;
+    let offset = j.jurisdiction.utc_offset_minutes;
     let not_found = || {
         ApiError::NotFound(format!(
             "service_request_id '{}' not found",
@@ -193,8 +192,10 @@ pub async fn get_request(
     let found = state
         .store
         .read(move |conn| {
-            let rows: Vec<RequestRow> = rq::get_public(conn, &j.id, id)?.into_iter().collect();
-            project(conn, &st, &j.id, rows)
+            let rows: Vec<RequestRow> = rq::get_public(conn, &j.jurisdiction.id, id)?
+                .into_iter()
+                .collect();
+            project(conn, &st, &j, rows)
         })
         .await?;
     found
@@ -208,7 +209,7 @@ pub async fn get_request(
 fn project(
     conn: &mut AnyConnection,
     state: &AppState,
-    jurisdiction_id: &str,
+    catalog: &JurisdictionCatalog,
     rows: Vec<RequestRow>,
 ) -> Result<Vec<PublicRequest>, StoreError> {
     if rows.is_empty() {
@@ -218,43 +219,35 @@ fn project(
     let answers = rq::attributes_of(conn, &ids)?;
     let media = rq::media_of(conn, &ids)?;
     let events = rq::public_events(conn, &ids)?;
-    let mut services: HashMap<String, (String, Vec<AttributeDef>)> = HashMap::new();
+    let answers = by_request(answers, |a| a.request_id);
+    let media = by_request(media, |m| m.request_id);
+    let events = by_request(events, |e| e.request_id);
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        if !services.contains_key(&row.service_code) {
-            let name = catalog::service_row(conn, jurisdiction_id, &row.service_code)?
-                .map(|s| s.name)
-                .unwrap_or_else(|| row.service_code.clone());
-            let defs = catalog::attributes(conn, jurisdiction_id, &row.service_code)?;
-            services.insert(row.service_code.clone(), (name, defs));
-        }
-        let (name, defs) = &services[&row.service_code];
-        let a: Vec<_> = answers
-            .iter()
-            .filter(|a| a.request_id == row.id)
-            .cloned()
-            .collect();
-        let m: Vec<_> = media
-            .iter()
-            .filter(|m| m.request_id == row.id)
-            .cloned()
-            .collect();
-        let e: Vec<_> = events
-            .iter()
-            .filter(|e| e.request_id == row.id)
-            .cloned()
-            .collect();
+        let service = catalog.services.get(&row.service_code);
+        let name = service.map_or_else(|| row.service_code.clone(), |s| s.service.name.clone());
+        let defs = service.map_or(&[][..], |s| &s.attributes[..]);
+        let id = row.id;
         out.push(PublicRequest::build(
             state,
             row,
-            name.clone(),
+            name,
             defs,
-            &a,
-            &m,
-            &e,
+            answers.get(&id).map_or(&[][..], Vec::as_slice),
+            media.get(&id).map_or(&[][..], Vec::as_slice),
+            events.get(&id).map_or(&[][..], Vec::as_slice),
         ));
     }
     Ok(out)
+}
+
+/// Child rows grouped by their request, in their query order.
+fn by_request<T>(rows: Vec<T>, id: impl Fn(&T) -> i64) -> std::collections::HashMap<i64, Vec<T>> {
+    let mut map: std::collections::HashMap<i64, Vec<T>> = std::collections::HashMap::new();
+    for r in rows {
+        map.entry(id(&r)).or_default().push(r);
+    }
+    map
 }
 
 pub struct TokenLookup {

@@ -10,22 +10,29 @@ use chrono::{DurationRound, NaiveDateTime, TimeDelta, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-type Version = (i64, Option<NaiveDateTime>);
+/// The store's catalogue epoch the index was built at: areas change only by import, which moves it.
+type Version = u64;
 
 /// Area indexes per jurisdiction, rebuilt when the areas change (an import in this or another process).
 #[derive(Clone, Default)]
 pub struct RoutingCache(Arc<Mutex<Cached>>);
 
-type Cached = HashMap<String, (Version, Arc<AreaIndex>)>;
+type Cached = HashMap<String, (Version, Arc<Routing>)>;
+
+/// What routing a report needs of its jurisdiction, built once per import: the area index and the rules.
+pub struct Routing {
+    pub areas: AreaIndex,
+    pub rules: routing::RuleSet,
+}
 
 impl RoutingCache {
     pub async fn index(
         &self,
         store: &Store,
         jurisdiction_id: &str,
-    ) -> Result<Arc<AreaIndex>, StoreError> {
-        let j = jurisdiction_id.to_string();
-        let version = store.read(move |conn| rs::areas_version(conn, &j)).await?;
+    ) -> Result<Arc<Routing>, StoreError> {
+        // Taken before reading, so that an import landing during the read makes the next call rebuild.
+        let version = store.catalog_epoch();
         if let Ok(cache) = self.0.lock() {
             if let Some((v, index)) = cache.get(jurisdiction_id) {
                 if *v == version {
@@ -36,7 +43,12 @@ impl RoutingCache {
         let j = jurisdiction_id.to_string();
         let index = Arc::new(
             store
-                .read(move |conn| Ok(AreaIndex::new(rs::areas(conn, &j)?)))
+                .read(move |conn| {
+                    Ok(Routing {
+                        areas: AreaIndex::new(rs::areas(conn, &j)?),
+                        rules: routing::RuleSet::new(rs::rules(conn, &j)?),
+                    })
+                })
                 .await?,
         );
         if let Ok(mut cache) = self.0.lock() {
@@ -49,13 +61,12 @@ impl RoutingCache {
 /// Routes a stored or new request and queues its deliveries. Runs inside the caller's transaction.
 pub fn route_in_tx(
     conn: &mut AnyConnection,
-    index: &AreaIndex,
+    cached: &Routing,
     request: &RouteInput,
     by: &str,
     now: NaiveDateTime,
     id_domain: &str,
 ) -> Result<Routed, StoreError> {
-    let rules = routing::RuleSet::new(rs::rules(conn, &request.jurisdiction_id)?);
     let near =
         catalog::jurisdiction_row(conn, &request.jurisdiction_id)?.map_or(0.0, |j| j.near_meters);
     let group = catalog::service_row(conn, &request.jurisdiction_id, &request.service_code)?
@@ -72,8 +83,8 @@ pub fn route_in_tx(
             by: by.to_string(),
         },
         None => routing::route(
-            index,
-            &rules,
+            &cached.areas,
+            &cached.rules,
             &Subject {
                 service_code: &request.service_code,
                 service_group: group.as_deref(),

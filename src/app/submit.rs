@@ -2,14 +2,14 @@
 //! commit the report with its answers, photo references and idempotency key in one transaction.
 
 use super::routing::{route_in_tx, RouteInput};
-use super::{resolve_jurisdiction, AppState};
+use super::AppState;
 use crate::auth;
 use crate::domain::{self, NewRequest, Problem, ServiceType};
 use crate::error::ApiError;
 use crate::media;
 use crate::outbox;
 use crate::store::requests::{self as rq, AttributeValueRow, MediaRow, NewRequestRow, RequestRow};
-use crate::store::{api_keys, catalog, StoreError};
+use crate::store::{api_keys, StoreError};
 use chrono::{DurationRound, TimeDelta, Utc};
 
 /// A photo file as uploaded, not yet checked.
@@ -46,7 +46,8 @@ pub async fn submit_request(
     new: NewRequest,
     photos: Vec<PhotoUpload>,
 ) -> Result<Submitted, ApiError> {
-    let jurisdiction = resolve_jurisdiction(state, new.jurisdiction_id.as_deref()).await?;
+    let catalog = super::catalog::jurisdiction(state, new.jurisdiction_id.as_deref()).await?;
+    let jurisdiction = catalog.jurisdiction.clone();
 
     if let Some(idem) = new.idempotency_key.clone() {
         let key_id = key.id.clone();
@@ -55,27 +56,18 @@ pub async fn submit_request(
             .read(move |conn| rq::find_idempotent(conn, &key_id, &idem))
             .await?
         {
-            return replay(state, row).await;
+            return replay(&catalog, row);
         }
     }
 
-    let (jid, code) = (jurisdiction.id.clone(), new.service_code.clone());
-    let (service, defs) = state
-        .store
-        .read(move |conn| {
-            let Some(service) = catalog::service(conn, &jid, &code)? else {
-                return Ok(None);
-            };
-            Ok(Some((service, catalog::attributes(conn, &jid, &code)?)))
-        })
-        .await?
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "service_code '{}' not found",
-                new.service_code.chars().take(100).collect::<String>()
-            ))
-        })?;
-    let answers = domain::attributes::validate(&defs, &new.attributes)?;
+    let cached = catalog.active_service(&new.service_code).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "service_code '{}' not found",
+            new.service_code.chars().take(100).collect::<String>()
+        ))
+    })?;
+    let (service, defs) = (&cached.service, &cached.attributes);
+    let answers = domain::attributes::validate(defs, &new.attributes)?;
 
     let stored_photos = store_photos(state, photos).await?;
     let photo_files: Vec<String> = stored_photos
@@ -225,7 +217,7 @@ pub async fn submit_request(
                 id,
                 token,
                 service_type: service.service_type,
-                service_notice: service.service_notice,
+                service_notice: service.service_notice.clone(),
             })
         }
         // Two attempts with the same key raced: the other one committed first, so answer with its report.
@@ -239,7 +231,7 @@ pub async fn submit_request(
                 .read(move |conn| rq::find_idempotent(conn, &key_id, &idem))
                 .await?
             {
-                Some(row) => replay(state, row).await,
+                Some(row) => replay(&catalog, row),
                 None => Err(e.into()),
             }
         }
@@ -248,14 +240,11 @@ pub async fn submit_request(
 }
 
 /// The answer an earlier attempt got.
-async fn replay(state: &AppState, row: RequestRow) -> Result<Submitted, ApiError> {
-    let (jid, code) = (row.jurisdiction_id.clone(), row.service_code.clone());
-    let service = state
-        .store
-        .read(move |conn| catalog::service_row(conn, &jid, &code))
-        .await?;
-    let service_type = service
-        .and_then(|s| ServiceType::parse(&s.service_type))
+fn replay(catalog: &super::JurisdictionCatalog, row: RequestRow) -> Result<Submitted, ApiError> {
+    let service_type = catalog
+        .services
+        .get(&row.service_code)
+        .map(|s| s.service.service_type)
         .ok_or_else(|| {
             ApiError::Internal(anyhow::anyhow!(StoreError::Corrupt(
                 "request without its service".into()

@@ -77,15 +77,55 @@ fn parse_zone(zone: &str) -> Option<FixedOffset> {
 }
 
 /// Formats a datetime the one way the output contract allows: seconds precision and an explicit zone
-/// (`Z` for UTC, otherwise `±hh:mm`).
+/// (`Z` for UTC, otherwise `±hh:mm`). Written digit by digit: every answer formats several datetimes per
+/// report, and chrono's `format` parses its pattern again at each call.
 pub fn format_w3c(dt: DateTime<Utc>, utc_offset_minutes: i32) -> String {
-    match FixedOffset::east_opt(utc_offset_minutes * 60) {
-        Some(offset) if utc_offset_minutes != 0 => dt
-            .with_timezone(&offset)
-            .format("%Y-%m-%dT%H:%M:%S%:z")
-            .to_string(),
-        _ => dt.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    use chrono::{Datelike, Timelike};
+    let offset = if (-(24 * 60 - 1)..24 * 60).contains(&utc_offset_minutes) {
+        utc_offset_minutes
+    } else {
+        0
+    };
+    let local = dt.naive_utc() + chrono::TimeDelta::minutes(i64::from(offset));
+    let year = local.year();
+    if !(0..=9999).contains(&year) {
+        // Outside what four digits can write; never stored, but kept correct.
+        return match FixedOffset::east_opt(offset * 60) {
+            Some(o) if offset != 0 => dt
+                .with_timezone(&o)
+                .format("%Y-%m-%dT%H:%M:%S%:z")
+                .to_string(),
+            _ => dt.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        };
     }
+    let mut b = [0u8; 25];
+    let mut two = |at: usize, v: u32| {
+        b[at] = b'0' + (v / 10 % 10) as u8;
+        b[at + 1] = b'0' + (v % 10) as u8;
+    };
+    let y = year as u32;
+    two(0, y / 100);
+    two(2, y % 100);
+    two(5, local.month());
+    two(8, local.day());
+    two(11, local.hour());
+    two(14, local.minute());
+    two(17, local.second());
+    let len = if offset == 0 {
+        b[19] = b'Z';
+        20
+    } else {
+        let m = offset.unsigned_abs();
+        two(20, m / 60);
+        two(23, m % 60);
+        b[19] = if offset < 0 { b'-' } else { b'+' };
+        b[22] = b':';
+        25
+    };
+    for (at, c) in [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')] {
+        b[at] = c;
+    }
+    String::from_utf8_lossy(&b[..len]).into_owned()
 }
 
 #[cfg(test)]
@@ -153,6 +193,16 @@ mod tests {
             let dt = DateTime::from_timestamp(secs, 0).unwrap();
             let text = format_w3c(dt, offset);
             prop_assert_eq!(parse_w3c("d", &text).unwrap(), dt);
+        }
+
+        #[test]
+        fn matches_chrono_formatting(secs in -62_000_000_000i64..253_402_000_000, offset in -1439i32..=1439) {
+            let dt = DateTime::from_timestamp(secs, 0).unwrap();
+            let expected = match FixedOffset::east_opt(offset * 60) {
+                Some(o) if offset != 0 => dt.with_timezone(&o).format("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+                _ => dt.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            };
+            prop_assert_eq!(format_w3c(dt, offset), expected);
         }
 
         #[test]

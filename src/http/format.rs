@@ -44,17 +44,17 @@ impl Format {
         }
     }
 
-    fn content_type(self) -> &'static str {
+    pub fn content_type(self) -> &'static str {
         match self {
             Format::Json => "application/json; charset=utf-8",
             Format::Xml => "text/xml; charset=utf-8",
         }
     }
 
-    pub fn body(self, root: &str, node: &Node) -> String {
+    pub fn body(self, root: &str, node: &Node) -> Vec<u8> {
         match self {
-            Format::Json => node.to_json().to_string(),
-            Format::Xml => node.to_xml(root),
+            Format::Json => node.write_json(),
+            Format::Xml => node.to_xml(root).into_bytes(),
         }
     }
 

@@ -38,6 +38,35 @@ macro_rules! with_format {
     }};
 }
 
+/// Like `with_format!`, for public GETs whose 200 answers may be served again from the response cache.
+macro_rules! with_format_cached {
+    ($req:expr, $state:expr, $cache:expr, $root:expr, |$fmt:ident| $body:expr) => {{
+        let key = format!("{}?{}", $req.path(), $req.query_string());
+        let epoch = $state.store.data_epoch();
+        if let Some((content_type, body)) = $cache.get(&key, epoch) {
+            return HttpResponse::Ok().content_type(content_type).body(body);
+        }
+        match Format::of(&$req) {
+            Ok($fmt) => {
+                let result: Result<_, ApiError> = async { $body }.await;
+                match result {
+                    Ok(node) => {
+                        let body = bytes::Bytes::from($fmt.body($root, &node));
+                        $cache.put(key, epoch, $fmt.content_type(), body.clone());
+                        HttpResponse::Ok()
+                            .content_type($fmt.content_type())
+                            .body(body)
+                    }
+                    Err(e) => $fmt.error(&e),
+                }
+            }
+            Err(e) => Format::Xml.error(&e),
+        }
+    }};
+}
+
+type Cache = web::Data<super::cache::ResponseCache>;
+
 pub async fn discovery(req: HttpRequest, state: State) -> HttpResponse {
     with_format!(req, "discovery", |fmt| {
         let q = query(&req)?;
@@ -70,8 +99,8 @@ fn extensions(q: &Params) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
-pub async fn list_requests(req: HttpRequest, state: State) -> HttpResponse {
-    with_format!(req, "service_requests", |fmt| {
+pub async fn list_requests(req: HttpRequest, state: State, cache: Cache) -> HttpResponse {
+    with_format_cached!(req, state, cache, "service_requests", |fmt| {
         let q = query(&req)?;
         let owned = |name: &str| q.get(name).map(str::to_string);
         let list_query = ListQuery {
@@ -91,8 +120,8 @@ pub async fn list_requests(req: HttpRequest, state: State) -> HttpResponse {
     })
 }
 
-pub async fn get_request(req: HttpRequest, state: State) -> HttpResponse {
-    with_format!(req, "service_requests", |fmt| {
+pub async fn get_request(req: HttpRequest, state: State, cache: Cache) -> HttpResponse {
+    with_format_cached!(req, state, cache, "service_requests", |fmt| {
         let q = query(&req)?;
         let id = path_id(&req, "service_request_id", "service_request_id")?;
         let (offset, r) = app::get_request(&state, q.get("jurisdiction_id"), id).await?;

@@ -1,6 +1,7 @@
 //! The only module that knows actix. Every URL is in `ROUTES`; the router is built from that table, so the
 //! OpenAPI inventory test and the 405 `Allow` lists can never disagree with what is served.
 
+mod cache;
 mod format;
 mod handlers;
 mod intake;
@@ -9,6 +10,7 @@ pub mod render;
 mod staff;
 mod wire;
 
+pub use cache::ResponseCache;
 pub use format::Format;
 pub use intake::{Limits, MAX_FORM_BYTES};
 

@@ -2,7 +2,8 @@
 //! the Spark convention (spec §2.7): the XML root is dropped in JSON, list containers become arrays even with
 //! zero or one member, optional values are `null` in JSON and empty elements in XML.
 
-use serde_json::{Map, Number, Value};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Node {
@@ -30,29 +31,54 @@ impl Node {
         n.map_or(Node::Null, Node::Number)
     }
 
+    /// The tree as a JSON value (tests; answers are written straight from the tree by `write_json`).
     pub fn to_json(&self) -> Value {
-        match self {
-            Node::Null => Value::Null,
-            Node::Text(s) => Value::String(s.clone()),
-            Node::Number(n) => Number::from_f64(*n).map_or(Value::Null, Value::Number),
-            Node::Integer(i) => Value::Number((*i).into()),
-            Node::Bool(b) => Value::Bool(*b),
-            Node::List(_, items) => Value::Array(items.iter().map(Node::to_json).collect()),
-            Node::Object(members) => Value::Object(
-                members
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_json()))
-                    .collect::<Map<_, _>>(),
-            ),
-        }
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// The JSON document, written straight from the tree without an intermediate value.
+    pub fn write_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        // Writing into memory cannot fail and every member of the tree serialises.
+        let _ = serde_json::to_writer(&mut out, self);
+        out
     }
 
     /// The XML document with `root` as its root element, declaration included.
     pub fn to_xml(&self, root: &str) -> String {
-        let mut out = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
+        let mut out = String::with_capacity(256);
+        out.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
         write_element(&mut out, root, self);
         out.push('\n');
         out
+    }
+}
+
+impl Serialize for Node {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Node::Null => s.serialize_unit(),
+            Node::Text(t) => s.serialize_str(t),
+            // Non-finite numbers have no JSON form; they are null, as serde_json's own values make them.
+            Node::Number(n) if n.is_finite() => s.serialize_f64(*n),
+            Node::Number(_) => s.serialize_unit(),
+            Node::Integer(i) => s.serialize_i64(*i),
+            Node::Bool(b) => s.serialize_bool(*b),
+            Node::List(_, items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for i in items {
+                    seq.serialize_element(i)?;
+                }
+                seq.end()
+            }
+            Node::Object(members) => {
+                let mut map = s.serialize_map(Some(members.len()))?;
+                for (k, v) in members {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
     }
 }
 
@@ -79,8 +105,11 @@ fn write_content(out: &mut String, node: &Node) {
     match node {
         Node::Null => {}
         Node::Text(s) => escape_into(out, s),
-        Node::Number(n) => out.push_str(&format_number(*n)),
-        Node::Integer(i) => out.push_str(&i.to_string()),
+        Node::Number(n) => write_number(out, *n),
+        Node::Integer(i) => {
+            use std::fmt::Write;
+            let _ = write!(out, "{i}");
+        }
         Node::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Node::List(item, items) => {
             for i in items {
@@ -96,11 +125,10 @@ fn write_content(out: &mut String, node: &Node) {
 }
 
 /// Numbers as JSON writes them, so both formats agree (no exponent for ordinary coordinates).
-fn format_number(n: f64) -> String {
+fn write_number(out: &mut String, n: f64) {
     if n.is_finite() {
-        n.to_string()
-    } else {
-        String::new()
+        use std::fmt::Write;
+        let _ = write!(out, "{n}");
     }
 }
 

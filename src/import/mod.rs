@@ -208,7 +208,9 @@ pub fn import_dir(store: &Store, dir: &Path) -> Result<Summary, ImportError> {
         .collect();
     let known = store.read_blocking(|conn| routing::Known::load(conn, &existing))?;
     let plan = validate(&parsed, &existing, &known)?;
-    Ok(store.write_blocking(|conn| apply(conn, &plan))?)
+    let summary = store.write_blocking(|conn| apply(conn, &plan))?;
+    store.catalog_changed();
+    Ok(summary)
 }
 
 fn toml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
@@ -598,6 +600,8 @@ fn validate(
 }
 
 fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<Summary, StoreError> {
+    // Moved even when nothing changes: a reload costs one query, a stale cache would cost correctness.
+    catalog::bump_version(conn)?;
     let mut summary = Summary::default();
     let mut count = |existed: bool, changed: bool| match (existed, changed) {
         (false, _) => summary.created += 1,

@@ -335,3 +335,46 @@ pub fn replace_statuses(
     }
     Ok(())
 }
+
+/// The catalogue's version, moved by every import (see `bump_version`).
+pub fn version(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    use super::schema::catalog_version as cv;
+    Ok(cv::table
+        .find(1)
+        .select(cv::version)
+        .first::<i64>(conn)
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// Moves the catalogue's version inside the caller's (import) transaction, so that running servers, in this
+/// process or another, reload what they cached.
+pub fn bump_version(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    use super::schema::catalog_version as cv;
+    diesel::update(cv::table.find(1))
+        .set(cv::version.eq(cv::version + 1))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Everything the public catalogue is made of, in one read: jurisdictions, every service (inactive ones
+/// too: old reports still name them) and every attribute definition.
+pub struct Snapshot {
+    pub version: i64,
+    pub jurisdictions: Vec<JurisdictionRow>,
+    pub services: Vec<ServiceRow>,
+    pub attributes: Vec<AttributeRow>,
+}
+
+pub fn snapshot(conn: &mut AnyConnection) -> Result<Snapshot, StoreError> {
+    Ok(Snapshot {
+        version: version(conn)?,
+        jurisdictions: jurisdictions::table
+            .select(JurisdictionRow::as_select())
+            .load(conn)?,
+        services: services::table.select(ServiceRow::as_select()).load(conn)?,
+        attributes: service_attributes::table
+            .select(AttributeRow::as_select())
+            .load(conn)?,
+    })
+}

@@ -35,9 +35,10 @@ pub enum ConnError {
 /// Per-connection SQLite settings. `busy_timeout` comes first: set after the others, a fresh database logs
 /// "database is locked" while the pool fills. `synchronous=FULL` because an acknowledged report must survive
 /// power loss, not only a crash (WAL with NORMAL may lose the last commits). `journal_mode=WAL` persists in
-/// the file and is set by the migrator.
-pub const SQLITE_PRAGMAS: &str =
-    "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;";
+/// the file and is set by the migrator. `temp_store = MEMORY` keeps the statement journals of the group
+/// writer's savepoints in memory: in a file they cost a write system call per changed page (≈ 15 % of intake).
+pub const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; \
+     PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;";
 
 /// Open one connection of the configured backend.
 pub fn establish(url: &DatabaseUrl) -> Result<AnyConnection, ConnError> {
@@ -56,19 +57,30 @@ pub fn establish(url: &DatabaseUrl) -> Result<AnyConnection, ConnError> {
     }
 }
 
+/// A pooled connection and whether a query on it found the server gone. The pool does not test connections
+/// before handing them out (that cost a statement per request), so the store marks a connection whose
+/// query failed that way, and the pool drops it instead of handing it out again.
+pub struct Pooled {
+    pub conn: AnyConnection,
+    pub broken: bool,
+}
+
 impl r2d2::ManageConnection for Manager {
-    type Connection = AnyConnection;
+    type Connection = Pooled;
     type Error = ConnError;
 
-    fn connect(&self) -> Result<AnyConnection, ConnError> {
-        establish(&self.url)
+    fn connect(&self) -> Result<Pooled, ConnError> {
+        Ok(Pooled {
+            conn: establish(&self.url)?,
+            broken: false,
+        })
     }
 
-    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), ConnError> {
-        conn.batch_execute("SELECT 1").map_err(ConnError::Query)
+    fn is_valid(&self, c: &mut Pooled) -> Result<(), ConnError> {
+        c.conn.batch_execute("SELECT 1").map_err(ConnError::Query)
     }
 
-    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
-        false
+    fn has_broken(&self, c: &mut Pooled) -> bool {
+        c.broken || std::thread::panicking()
     }
 }

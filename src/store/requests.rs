@@ -1,7 +1,7 @@
 //! Service requests, their attribute answers, media and idempotency keys.
 
 use super::schema::{idempotency_keys, request_attributes, request_media, requests};
-use super::{AnyConnection, StoreError};
+use super::{per_backend, AnyConnection, StoreError};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -215,43 +215,131 @@ pub fn find_idempotent(
         .optional()?)
 }
 
+/// The public list's conditions and order for a `RequestFilter`, boxed for whichever backend runs it.
+macro_rules! public_filtered {
+    ($f:expr) => {{
+        let f: &RequestFilter = $f;
+        let mut q = requests::table
+            .filter(requests::jurisdiction_id.eq(f.jurisdiction_id.clone()))
+            .filter(public())
+            .into_boxed();
+        if let Some(ids) = &f.ids {
+            q = q.filter(requests::id.eq_any(ids.clone()));
+        }
+        if let Some(codes) = &f.service_codes {
+            q = q.filter(requests::service_code.eq_any(codes.clone()));
+        }
+        if let Some(statuses) = &f.statuses {
+            q = q.filter(requests::status.eq_any(statuses.clone()));
+        }
+        if let Some(t) = f.requested_from {
+            q = q.filter(requests::requested_at.ge(t));
+        }
+        if let Some(t) = f.requested_to {
+            q = q.filter(requests::requested_at.le(t));
+        }
+        if let Some(t) = f.updated_from {
+            q = q.filter(requests::updated_at.ge(t));
+        }
+        if let Some(t) = f.updated_to {
+            q = q.filter(requests::updated_at.le(t));
+        }
+        q.order((requests::requested_at.desc(), requests::id.desc()))
+    }};
+}
+
 /// Public requests matching the filter, newest first (D8), one page.
+///
+/// The page is chosen on ids alone, then its rows are read: each filter is served by an index that ends in
+/// the list's order (see the read_path migration), so a deep page skips index entries rather than rows.
 pub fn list_public(
     conn: &mut AnyConnection,
     f: &RequestFilter,
 ) -> Result<Vec<RequestRow>, StoreError> {
-    let mut q = requests::table
-        .filter(requests::jurisdiction_id.eq(f.jurisdiction_id.clone()))
-        .filter(public())
-        .select(RequestRow::as_select())
-        .into_boxed::<Db>();
-    if let Some(ids) = &f.ids {
-        q = q.filter(requests::id.eq_any(ids.clone()));
-    }
-    if let Some(codes) = &f.service_codes {
-        q = q.filter(requests::service_code.eq_any(codes.clone()));
-    }
-    if let Some(statuses) = &f.statuses {
-        q = q.filter(requests::status.eq_any(statuses.clone()));
-    }
-    if let Some(t) = f.requested_from {
-        q = q.filter(requests::requested_at.ge(t));
-    }
-    if let Some(t) = f.requested_to {
-        q = q.filter(requests::requested_at.le(t));
-    }
-    if let Some(t) = f.updated_from {
-        q = q.filter(requests::updated_at.ge(t));
-    }
-    if let Some(t) = f.updated_to {
-        q = q.filter(requests::updated_at.le(t));
-    }
-    Ok(
-        q.order((requests::requested_at.desc(), requests::id.desc()))
-            .offset(f.offset)
+    if f.offset == 0 {
+        return Ok(per_backend!(conn, |c| public_filtered!(f)
+            .select(RequestRow::as_select())
             .limit(f.limit)
-            .load(conn)?,
-    )
+            .load(c))?);
+    }
+    let page: Vec<i64> = per_backend!(conn, |c| public_filtered!(f)
+        .select(requests::id)
+        .offset(f.offset)
+        .limit(f.limit)
+        .load(c))?;
+    if page.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut rows = by_ids(conn, &page)?;
+    rows.sort_by_key(|r| std::cmp::Reverse((r.requested_at, r.id)));
+    Ok(rows)
+}
+
+/// Rows by id, in no particular order, public or not: callers chose the ids.
+fn by_ids(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<RequestRow>, StoreError> {
+    Ok(match IdSet::of(ids) {
+        IdSet::Range(lo, hi) => {
+            let mut rows: Vec<RequestRow> = per_backend!(conn, |c| requests::table
+                .filter(requests::id.between(lo, hi))
+                .select(RequestRow::as_select())
+                .load(c))?;
+            let wanted = sorted(ids);
+            rows.retain(|r| wanted.binary_search(&r.id).is_ok());
+            rows
+        }
+        IdSet::List(list) => per_backend!(conn, |c| requests::table
+            .filter(requests::id.eq_any(list.clone()))
+            .select(RequestRow::as_select())
+            .load(c))?,
+    })
+}
+
+/// How to ask for the rows of a set of request ids. A dense set (a page of newest reports, one report) is
+/// asked for as a range: a statement of one shape, prepared once, where an `IN` list with one parameter per
+/// id is compiled again for every call on SQLite. Rows of the range outside the set are dropped afterwards.
+enum IdSet {
+    Range(i64, i64),
+    List(Vec<i64>),
+}
+
+impl IdSet {
+    fn of(ids: &[i64]) -> IdSet {
+        let (Some(lo), Some(hi)) = (ids.iter().min(), ids.iter().max()) else {
+            return IdSet::List(Vec::new());
+        };
+        // At most four times as many candidate rows as wanted ones.
+        if (hi - lo) / 4 <= ids.len() as i64 {
+            IdSet::Range(*lo, *hi)
+        } else {
+            IdSet::List(ids.to_vec())
+        }
+    }
+}
+
+fn sorted(ids: &[i64]) -> Vec<i64> {
+    let mut v = ids.to_vec();
+    v.sort_unstable();
+    v
+}
+
+/// Child rows of a set of requests (see `IdSet`), each query written once for both shapes.
+macro_rules! children_of {
+    ($conn:expr, $ids:expr, $column:expr, |$q:ident| $rest:expr, $id_of:expr) => {{
+        let ids: &[i64] = $ids;
+        let mut rows: Vec<_> = match IdSet::of(ids) {
+            IdSet::Range(lo, hi) => per_backend!($conn, |c| {
+                let $q = $column.between(lo, hi);
+                $rest.load(c)
+            })?,
+            IdSet::List(list) => per_backend!($conn, |c| {
+                let $q = $column.eq_any(list.clone());
+                $rest.load(c)
+            })?,
+        };
+        let wanted = sorted(ids);
+        rows.retain(|r| wanted.binary_search(&$id_of(r)).is_ok());
+        rows
+    }};
 }
 
 /// Stores a routing decision and moves `updated_datetime`.
@@ -280,13 +368,13 @@ pub fn get_public(
     jurisdiction_id: &str,
     id: i64,
 ) -> Result<Option<RequestRow>, StoreError> {
-    Ok(requests::table
+    Ok(per_backend!(conn, |c| requests::table
         .find(id)
         .filter(requests::jurisdiction_id.eq(jurisdiction_id))
         .filter(public())
         .select(RequestRow::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 /// The request a token stands for, with whether it may be shown yet.
@@ -308,23 +396,33 @@ pub fn attributes_of(
     conn: &mut AnyConnection,
     ids: &[i64],
 ) -> Result<Vec<AttributeValueRow>, StoreError> {
-    Ok(request_attributes::table
-        .filter(request_attributes::request_id.eq_any(ids.to_vec()))
-        .order((
-            request_attributes::request_id,
-            request_attributes::code,
-            request_attributes::position,
-        ))
-        .select(AttributeValueRow::as_select())
-        .load(conn)?)
+    Ok(children_of!(
+        conn,
+        ids,
+        request_attributes::request_id,
+        |cond| request_attributes::table
+            .filter(cond)
+            .order((
+                request_attributes::request_id,
+                request_attributes::code,
+                request_attributes::position,
+            ))
+            .select(AttributeValueRow::as_select()),
+        |r: &AttributeValueRow| r.request_id
+    ))
 }
 
 pub fn media_of(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<MediaRow>, StoreError> {
-    Ok(request_media::table
-        .filter(request_media::request_id.eq_any(ids.to_vec()))
-        .order((request_media::request_id, request_media::position))
-        .select(MediaRow::as_select())
-        .load(conn)?)
+    Ok(children_of!(
+        conn,
+        ids,
+        request_media::request_id,
+        |cond| request_media::table
+            .filter(cond)
+            .order((request_media::request_id, request_media::position))
+            .select(MediaRow::as_select()),
+        |r: &MediaRow| r.request_id
+    ))
 }
 
 /// A stored photo by file name, only when its request is public.
@@ -505,13 +603,19 @@ pub fn public_events(
     conn: &mut AnyConnection,
     ids: &[i64],
 ) -> Result<Vec<crate::store::deliveries::EventRow>, StoreError> {
+    use crate::store::deliveries::EventRow;
     use crate::store::schema::request_events;
-    Ok(request_events::table
-        .filter(request_events::request_id.eq_any(ids.to_vec()))
-        .filter(request_events::public.eq(true))
-        .order((request_events::at, request_events::id))
-        .select(crate::store::deliveries::EventRow::as_select())
-        .load(conn)?)
+    Ok(children_of!(
+        conn,
+        ids,
+        request_events::request_id,
+        |cond| request_events::table
+            .filter(cond)
+            .filter(request_events::public.eq(true))
+            .order((request_events::at, request_events::id))
+            .select(EventRow::as_select()),
+        |r: &EventRow| r.request_id
+    ))
 }
 
 pub fn set_priority(

@@ -138,22 +138,6 @@ pub fn rule_rows(
     Ok(rows)
 }
 
-/// A cheap fingerprint of a jurisdiction's areas: the cached index is rebuilt when it changes.
-pub fn areas_version(
-    conn: &mut AnyConnection,
-    jurisdiction_id: &str,
-) -> Result<(i64, Option<NaiveDateTime>), StoreError> {
-    let count: i64 = areas::table
-        .filter(areas::jurisdiction_id.eq(jurisdiction_id))
-        .count()
-        .get_result(conn)?;
-    let latest: Option<NaiveDateTime> = areas::table
-        .filter(areas::jurisdiction_id.eq(jurisdiction_id))
-        .select(diesel::dsl::max(areas::updated_at))
-        .first(conn)?;
-    Ok((count, latest))
-}
-
 pub fn areas(conn: &mut AnyConnection, jurisdiction_id: &str) -> Result<Vec<Area>, StoreError> {
     let rows: Vec<AreaRow> = areas::table
         .filter(areas::jurisdiction_id.eq(jurisdiction_id))

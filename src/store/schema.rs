@@ -259,6 +259,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    catalog_version (id) {
+        id -> Integer,
+        version -> BigInt,
+    }
+}
+
 diesel::joinable!(deliveries -> requests (request_id));
 diesel::joinable!(request_events -> requests (request_id));
 diesel::joinable!(request_attributes -> requests (request_id));
@@ -282,4 +289,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     jurisdiction_statuses,
     request_areas,
+    catalog_version,
 );

@@ -13,6 +13,7 @@ mod migrations;
 mod openapi;
 mod post_requests;
 mod privacy;
+mod read_path;
 mod robustness;
 mod routing;
 mod smtp;

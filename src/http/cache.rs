@@ -1,0 +1,139 @@
+//! Rendered public answers, kept briefly: the open endpoints are polled by every app in the city, and in a
+//! flood everybody refreshes the same lists.
+//!
+//! An entry is the exact bytes of a 200 answer for one path and query string. It is served only while
+//! - no write has committed in this process since it was made (the store's data epoch: every POST, staff
+//!   action and back-office update moves it, so a change is visible at once), and
+//! - it is younger than `max_age` (a change made by another process on the same database, such as
+//!   `civic311 reroute`, and the 90-day window's moving edge, are seen within that time).
+//!
+//! Memory is bounded by `max_bytes`; when full, the cache starts again empty rather than tracking use.
+
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub struct ResponseCache {
+    max_age: Duration,
+    max_bytes: usize,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    epoch: u64,
+    bytes: usize,
+    entries: HashMap<String, Entry>,
+}
+
+struct Entry {
+    made: Instant,
+    content_type: &'static str,
+    body: Bytes,
+}
+
+impl ResponseCache {
+    /// `max_age` of zero turns the cache off.
+    pub fn new(max_age: Duration, max_bytes: usize) -> Self {
+        Self {
+            max_age,
+            max_bytes,
+            inner: Mutex::default(),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        !self.max_age.is_zero()
+    }
+
+    pub fn get(&self, key: &str, epoch: u64) -> Option<(&'static str, Bytes)> {
+        if !self.enabled() {
+            return None;
+        }
+        let mut inner = self.inner.lock().ok()?;
+        if inner.epoch != epoch {
+            inner.entries.clear();
+            inner.bytes = 0;
+            inner.epoch = epoch;
+            return None;
+        }
+        let e = inner.entries.get(key)?;
+        (e.made.elapsed() < self.max_age).then(|| (e.content_type, e.body.clone()))
+    }
+
+    /// Keeps an answer made from data as of `epoch` (read before the data was).
+    pub fn put(&self, key: String, epoch: u64, content_type: &'static str, body: Bytes) {
+        if !self.enabled() || body.len() > self.max_bytes / 8 {
+            return;
+        }
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        if inner.epoch != epoch {
+            // A write landed while this answer was made: it may already be stale.
+            return;
+        }
+        if inner.bytes + body.len() > self.max_bytes {
+            inner.entries.clear();
+            inner.bytes = 0;
+        }
+        inner.bytes += body.len() + key.len();
+        if let Some(old) = inner.entries.insert(
+            key,
+            Entry {
+                made: Instant::now(),
+                content_type,
+                body,
+            },
+        ) {
+            inner.bytes = inner.bytes.saturating_sub(old.body.len());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_or_age_ends_an_entry() {
+        let c = ResponseCache::new(Duration::from_millis(50), 1 << 20);
+        assert!(c.get("a", 1).is_none());
+        c.put("a".into(), 1, "x", Bytes::from_static(b"one"));
+        assert_eq!(c.get("a", 1).unwrap().1, Bytes::from_static(b"one"));
+        assert!(c.get("a", 2).is_none(), "a newer epoch empties the cache");
+        assert!(c.get("a", 2).is_none());
+        c.put("a".into(), 2, "x", Bytes::from_static(b"two"));
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(c.get("a", 2).is_none(), "too old");
+    }
+
+    #[test]
+    fn an_answer_made_across_a_write_is_not_kept() {
+        let c = ResponseCache::new(Duration::from_secs(5), 1 << 20);
+        assert!(c.get("k", 1).is_none());
+        assert!(c.get("k", 2).is_none());
+        c.put("k".into(), 1, "x", Bytes::from_static(b"old"));
+        assert!(c.get("k", 2).is_none());
+    }
+
+    #[test]
+    fn memory_stays_bounded() {
+        let c = ResponseCache::new(Duration::from_secs(5), 1000);
+        let _ = c.get("", 0);
+        for i in 0..100 {
+            c.put(format!("k{i}"), 0, "x", Bytes::from(vec![0u8; 100]));
+        }
+        let inner = c.inner.lock().unwrap();
+        assert!(inner.bytes <= 1000, "{}", inner.bytes);
+        assert!(inner.entries.len() < 100);
+    }
+
+    #[test]
+    fn zero_age_is_off() {
+        let c = ResponseCache::new(Duration::ZERO, 1000);
+        c.put("a".into(), 0, "x", Bytes::from_static(b"one"));
+        assert!(c.get("a", 0).is_none());
+    }
+}
