@@ -11,7 +11,7 @@ fn main() -> anyhow::Result<()> {
     // Database work runs on blocking threads; more of them than pooled connections only wait for one.
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .max_blocking_threads(32)
+        .max_blocking_threads(12)
         .build()?
         .block_on(civic311::cli::run(cli))
 }

@@ -7,6 +7,7 @@ pub mod catalog;
 mod conn;
 pub mod deliveries;
 pub mod migrate;
+mod readers;
 pub mod requests;
 pub mod routing;
 pub mod schema;
@@ -119,8 +120,10 @@ impl StoreError {
 /// server batches concurrent commits into one WAL flush by itself.
 #[derive(Clone)]
 pub struct Store {
+    /// Connections for the command-line tools' synchronous reads.
     read: Pool,
     write: Option<Pool>,
+    readers: readers::Readers,
     writer: Option<writer::Writer>,
     /// Moves whenever the catalogue (jurisdictions, services, definitions, areas) may have changed: after an
     /// import in this process at once, after one in another process when the watcher sees the stored version
@@ -149,17 +152,19 @@ impl Store {
                 .connection_timeout(Duration::from_secs(5))
                 .build(conn::Manager::new(url.clone()))
         };
-        let (read, write, writer) = match url {
+        let (read, write, readers, writer) = match url {
             DatabaseUrl::Sqlite(_) => (
                 build(8)?,
                 Some(build(1)?),
+                readers::Readers::start(url, 8)?,
                 Some(writer::Writer::start(url.clone())?),
             ),
-            DatabaseUrl::Postgres(_) => (build(10)?, None, None),
+            DatabaseUrl::Postgres(_) => (build(10)?, None, readers::Readers::start(url, 10)?, None),
         };
         Ok(Self {
             read,
             write,
+            readers,
             writer,
             catalog_epoch: Default::default(),
             data_epoch: Default::default(),
@@ -192,8 +197,7 @@ impl Store {
         F: FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.read.clone();
-        blocking(move || on(&mut *pool.get()?, f)).await
+        self.readers.run(f).await
     }
 
     /// Runs `f` in one transaction on the write path; it commits (durably: see the pragmas) before this returns.
