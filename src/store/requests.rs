@@ -242,7 +242,12 @@ macro_rules! public_filtered {
             q = q.filter(requests::updated_at.ge(t));
         }
         if let Some(t) = f.updated_to {
-            q = q.filter(requests::updated_at.le(t));
+            // Implied by the bound itself, since a report is never updated before it was requested (every
+            // write sets `updated_at` to the time of the write). Stated so that the list's own index serves
+            // "updated before" newest first, instead of sorting every report updated before that time.
+            q = q
+                .filter(requests::updated_at.le(t))
+                .filter(requests::requested_at.le(t));
         }
         q.order((requests::requested_at.desc(), requests::id.desc()))
     }};

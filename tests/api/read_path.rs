@@ -17,7 +17,41 @@ both_backends!(
     concurrent_posts_commit_together_and_each_answer_is_its_own,
     acknowledged_reports_survive_a_killed_server,
     the_write_path_is_durable_and_sqlite_plans_stay_stable,
+    updated_before_finds_exactly_the_reports_updated_before,
 );
+
+/// `updated_before` is served through the requested-time index (a report is never updated before it was
+/// requested): the answer must be exactly the reports updated before the bound, old and new alike.
+async fn updated_before_finds_exactly_the_reports_updated_before(app: TestApp) {
+    let untouched = app.post_flood(&[]).await;
+    let changed = app.post_flood(&[]).await;
+    let recent = app.post_flood(&[]).await;
+    for (id, requested, updated) in [
+        (&untouched, "2025-01-10 08:00:00", "2025-01-10 08:00:00"),
+        (&changed, "2025-01-05 08:00:00", "2025-03-01 08:00:00"),
+    ] {
+        app.sql(&format!(
+            "UPDATE requests SET requested_at = '{requested}', updated_at = '{updated}' WHERE id = {id}"
+        ))
+        .await;
+    }
+    let found = |bound: &'static str| {
+        let app = &app;
+        async move {
+            let mut v = ids(&app
+                .get_json(&format!("/open311/v2/requests.json?updated_before={bound}"))
+                .await);
+            v.sort();
+            v
+        }
+    };
+    assert_eq!(found("2025-02-01T00:00:00Z").await, vec![untouched.clone()]);
+    let mut both = vec![untouched.clone(), changed.clone()];
+    both.sort();
+    assert_eq!(found("2025-06-01T00:00:00Z").await, both);
+    assert!(found("2099-01-01T00:00:00Z").await.contains(&recent));
+    assert!(found("2025-01-01T00:00:00Z").await.is_empty());
+}
 
 #[derive(diesel::QueryableByName)]
 struct Number {
@@ -92,6 +126,14 @@ fn tree_dir() -> tempfile::TempDir {
     dir
 }
 
+/// The app's database as a `CIVIC311_DATABASE_URL` for a second process.
+fn url_of(app: &TestApp) -> String {
+    match &app.database_url {
+        civic311::config::DatabaseUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
+        civic311::config::DatabaseUrl::Postgres(u) => u.clone(),
+    }
+}
+
 fn codes(services: &Value) -> Vec<String> {
     services
         .as_array()
@@ -151,10 +193,7 @@ async fn an_import_reaches_every_cached_answer_at_once(app: TestApp) {
 async fn an_import_by_another_process_reaches_the_running_server(app: TestApp) {
     assert!(!codes(&app.get_json("/open311/v2/services.json").await).contains(&"TREE".into()));
     let dir = tree_dir();
-    let url = match &app.database_url {
-        civic311::config::DatabaseUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
-        civic311::config::DatabaseUrl::Postgres(u) => u.clone(),
-    };
+    let url = url_of(&app);
     let path = dir.path().to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_civic311"))
@@ -374,10 +413,7 @@ async fn acknowledged_reports_survive_a_killed_server(app: TestApp) {
         .local_addr()
         .unwrap()
         .port();
-    let url = match &app.database_url {
-        civic311::config::DatabaseUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
-        civic311::config::DatabaseUrl::Postgres(u) => u.clone(),
-    };
+    let url = url_of(&app);
     let mut server = Command::new(env!("CARGO_BIN_EXE_civic311"))
         .arg("serve")
         .env("CIVIC311_DATABASE_URL", url)
