@@ -191,9 +191,8 @@ def seed_api(server, target, threads=8):
     lock = threading.Lock()
     have = server.get_json("/open311/v2/requests.json?page_size=1")
     top = int(have[0]["service_request_id"]) if have else 0
-    need = max(0, target - top)
-    if need == 0:
-        return
+    # Always a few hundred of the mix, so that every service but DUMPING has reports to copy and filter.
+    need = max(target - top, 100 * len(SEED_BODIES))
     counter = iter(range(need))
 
     def worker():
@@ -242,12 +241,15 @@ COPY_COLUMNS = [
 def seed_bulk_sqlite(path, extra):
     db = sqlite3.connect(path, timeout=60)
     db.execute("PRAGMA busy_timeout = 60000")
-    templates = [r[0] for r in db.execute("SELECT id FROM requests ORDER BY id LIMIT 3")]
+    db.isolation_level = None
+    # The write lock first: the server may still be committing reports whose clients wrk gave up on.
+    db.execute("BEGIN IMMEDIATE")
+    # The newest report of each of the three seeded services.
+    templates = [r[0] for r in db.execute("SELECT max(id) FROM requests GROUP BY service_code ORDER BY 1 LIMIT 3")]
     base = db.execute("SELECT max(id) FROM requests").fetchone()[0]
     span = 3 * 365 * 86400
     cols = ", ".join(COPY_COLUMNS)
     tcols = ", ".join("t." + c for c in COPY_COLUMNS)
-    db.execute("BEGIN")
     db.execute(
         f"""WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ? - 1)
         INSERT INTO requests (id, {cols}, requested_at, updated_at)
@@ -274,7 +276,9 @@ def seed_bulk_pg(url, extra):
     tcols = ", ".join("t." + c for c in COPY_COLUMNS)
     sql = f"""
 BEGIN;
-CREATE TEMP TABLE tpl AS SELECT id, row_number() OVER (ORDER BY id) - 1 AS k FROM requests ORDER BY id LIMIT 3;
+LOCK TABLE requests IN SHARE ROW EXCLUSIVE MODE;
+CREATE TEMP TABLE tpl AS SELECT id, row_number() OVER (ORDER BY id) - 1 AS k
+  FROM (SELECT max(id) AS id FROM requests GROUP BY service_code ORDER BY 1 LIMIT 3) AS newest;
 CREATE TEMP TABLE base AS SELECT max(id) AS b FROM requests;
 INSERT INTO requests (id, {cols}, requested_at, updated_at)
 SELECT base.b + 1 + n.i, {tcols},
@@ -358,6 +362,7 @@ def run_backend(args, binary, backend, workdir, cores):
         for fmt in ("json", "xml"):
             r = wrk(f"{server.base}/open311/v2/requests.{fmt}", d, c, cores, post_script)
             rows.append((backend, "POST requests (urlencoded)", fmt, r))
+            server.drain()
             log(f"{backend} POST {fmt}: {r['rps']:.0f} req/s")
         seed_api(server, args.seed)
         if args.large:
