@@ -4,7 +4,7 @@
 
 use super::AppState;
 use crate::domain::AttributeDef;
-use crate::store::requests::{AttributeValueRow, MediaRow, RequestRow};
+use crate::store::requests::{AttributeValueRow, MediaRow, PublicRow};
 use chrono::{DateTime, Utc};
 
 #[derive(Debug, Clone)]
@@ -56,7 +56,7 @@ pub struct PublicRequest {
 impl PublicRequest {
     pub fn build(
         state: &AppState,
-        row: RequestRow,
+        row: PublicRow,
         service_name: String,
         defs: &[AttributeDef],
         answers: &[AttributeValueRow],

@@ -3,7 +3,7 @@
 use super::{resolve_jurisdiction, AppState, JurisdictionCatalog, PublicRequest};
 use crate::domain::{parse_w3c, Problem, Status};
 use crate::error::ApiError;
-use crate::store::requests::{self as rq, RequestFilter, RequestRow};
+use crate::store::requests::{self as rq, PublicRow, RequestFilter};
 use crate::store::{AnyConnection, StoreError};
 use chrono::{DateTime, Duration, Utc};
 
@@ -192,7 +192,7 @@ pub async fn get_request(
     let found = state
         .store
         .read(move |conn| {
-            let rows: Vec<RequestRow> = rq::get_public(conn, &j.jurisdiction.id, id)?
+            let rows: Vec<PublicRow> = rq::get_public(conn, &j.jurisdiction.id, id)?
                 .into_iter()
                 .collect();
             project(conn, &st, &j, rows)
@@ -210,7 +210,7 @@ fn project(
     conn: &mut AnyConnection,
     state: &AppState,
     catalog: &JurisdictionCatalog,
-    rows: Vec<RequestRow>,
+    rows: Vec<PublicRow>,
 ) -> Result<Vec<PublicRequest>, StoreError> {
     if rows.is_empty() {
         return Ok(Vec::new());

@@ -49,6 +49,31 @@ pub struct RequestRow {
     pub duplicate_of: Option<i64>,
 }
 
+/// The columns a public answer is made of, and nothing else: the public read path never loads contact
+/// details, the routing trace or staff fields (half the columns, and the half with the long strings).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = requests, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct PublicRow {
+    pub id: i64,
+    pub service_code: String,
+    pub status: String,
+    pub detailed_status: String,
+    pub status_notes: Option<String>,
+    pub description: Option<String>,
+    pub agency_responsible: Option<String>,
+    pub service_notice: Option<String>,
+    pub requested_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub expected_at: Option<NaiveDateTime>,
+    pub address: Option<String>,
+    pub address_id: Option<String>,
+    pub zipcode: Option<String>,
+    pub lat: Option<f64>,
+    pub long: Option<f64>,
+    pub channel: Option<String>,
+    pub duplicate_of: Option<i64>,
+}
+
 #[derive(Clone, Insertable)]
 #[diesel(table_name = requests, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct NewRequestRow {
@@ -260,10 +285,10 @@ macro_rules! public_filtered {
 pub fn list_public(
     conn: &mut AnyConnection,
     f: &RequestFilter,
-) -> Result<Vec<RequestRow>, StoreError> {
+) -> Result<Vec<PublicRow>, StoreError> {
     if f.offset == 0 {
         return Ok(per_backend!(conn, |c| public_filtered!(f)
-            .select(RequestRow::as_select())
+            .select(PublicRow::as_select())
             .limit(f.limit)
             .load(c))?);
     }
@@ -281,12 +306,12 @@ pub fn list_public(
 }
 
 /// Rows by id, in no particular order, public or not: callers chose the ids.
-fn by_ids(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<RequestRow>, StoreError> {
+fn by_ids(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<PublicRow>, StoreError> {
     Ok(match IdSet::of(ids) {
         IdSet::Range(lo, hi) => {
-            let mut rows: Vec<RequestRow> = per_backend!(conn, |c| requests::table
+            let mut rows: Vec<PublicRow> = per_backend!(conn, |c| requests::table
                 .filter(requests::id.between(lo, hi))
-                .select(RequestRow::as_select())
+                .select(PublicRow::as_select())
                 .load(c))?;
             let wanted = sorted(ids);
             rows.retain(|r| wanted.binary_search(&r.id).is_ok());
@@ -294,7 +319,7 @@ fn by_ids(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<RequestRow>, Stor
         }
         IdSet::List(list) => per_backend!(conn, |c| requests::table
             .filter(requests::id.eq_any(list.clone()))
-            .select(RequestRow::as_select())
+            .select(PublicRow::as_select())
             .load(c))?,
     })
 }
@@ -372,12 +397,12 @@ pub fn get_public(
     conn: &mut AnyConnection,
     jurisdiction_id: &str,
     id: i64,
-) -> Result<Option<RequestRow>, StoreError> {
+) -> Result<Option<PublicRow>, StoreError> {
     Ok(per_backend!(conn, |c| requests::table
         .find(id)
         .filter(requests::jurisdiction_id.eq(jurisdiction_id))
         .filter(public())
-        .select(RequestRow::as_select())
+        .select(PublicRow::as_select())
         .first(c)
         .optional())?)
 }
