@@ -358,6 +358,15 @@ def run_backend(args, binary, backend, workdir, cores):
             f.write('wrk.method = "POST"\n')
             f.write('wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n')
             f.write(f'wrk.body = "{POST_BODY}"\n')
+        # One report first, so that the rows do not measure building the routing index.
+        urllib.request.urlopen(
+            urllib.request.Request(
+                server.base + "/open311/v2/requests.json",
+                data=POST_BODY.encode(),
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            ),
+            timeout=60,
+        ).read()
         # The POSTs come first: they are measured on a small database and they seed it.
         for fmt in ("json", "xml"):
             r = wrk(f"{server.base}/open311/v2/requests.{fmt}", d, c, cores, post_script)

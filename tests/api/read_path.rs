@@ -230,6 +230,17 @@ async fn an_import_by_another_process_reaches_the_running_server(app: TestApp) {
     );
 }
 
+/// The DEPTH answer of a flood report shown with `extensions=true`.
+fn depth_of(r: &Value) -> Value {
+    r["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["code"] == "DEPTH")
+        .unwrap()["value"]
+        .clone()
+}
+
 fn ids(list: &Value) -> Vec<String> {
     list.as_array()
         .unwrap()
@@ -322,13 +333,7 @@ async fn deep_pages_and_filters_answer_like_the_first_page(app: TestApp) {
     assert_eq!(beyond.as_array().unwrap().len(), 0);
     // Every flood report kept its own depth.
     for r in all.iter().filter(|r| r["service_code"] == "FLOOD") {
-        let depth = r["attributes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["code"] == "DEPTH")
-            .unwrap()["value"]
-            .clone();
+        let depth = depth_of(r);
         let id: usize = r["service_request_id"].as_str().unwrap().parse().unwrap();
         let i = posted
             .iter()
@@ -394,13 +399,7 @@ async fn concurrent_posts_commit_together_and_each_answer_is_its_own(app: TestAp
         let r = app
             .get_json(&format!("/open311/v2/requests/{id}.json?extensions=true"))
             .await;
-        let depth = r[0]["attributes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["code"] == "DEPTH")
-            .unwrap()["value"]
-            .clone();
+        let depth = depth_of(&r[0]);
         assert_eq!(depth, Value::String(k.to_string()), "report {id}");
     }
 }
