@@ -56,15 +56,13 @@ impl StoreError {
     /// The database is busy or gone for now (SQLite locked past busy_timeout, a closed connection): the client
     /// may retry, so this is a 503 rather than a 500.
     pub fn is_transient(&self) -> bool {
-        use diesel::result::{DatabaseErrorKind, Error};
+        use diesel::result::Error;
         match self {
             StoreError::Unavailable(_) => true,
-            StoreError::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => true,
+            e if e.is_connection_lost() => true,
             StoreError::Query(Error::DatabaseError(_, info)) => {
                 let m = info.message().to_ascii_lowercase();
-                m.contains("database is locked")
-                    || m.contains("database is busy")
-                    || m.contains("terminating connection")
+                m.contains("database is locked") || m.contains("database is busy")
             }
             _ => false,
         }
@@ -120,8 +118,9 @@ impl StoreError {
 /// server batches concurrent commits into one WAL flush by itself.
 #[derive(Clone)]
 pub struct Store {
-    /// Connections for the command-line tools' synchronous reads.
+    /// Connections for the command-line tools' synchronous reads, and for PostgreSQL's writes.
     read: Pool,
+    /// SQLite: the command-line tools' synchronous writes.
     write: Option<Pool>,
     readers: readers::Readers,
     writer: Option<writer::Writer>,
@@ -146,8 +145,8 @@ impl Store {
                 // `civic311 apikey list`: a segfault in half the runs).
                 .min_idle(Some(0))
                 // r2d2 runs `SELECT 1` before handing out each connection by default: a statement, and on
-                // PostgreSQL a round trip, added to every request. A broken connection fails its query
-                // instead, and diesel marks it broken so that the pool drops it.
+                // PostgreSQL a round trip, added to every request. A connection whose server went away
+                // fails its query instead; `on` marks it broken and the pool drops it.
                 .test_on_check_out(false)
                 .connection_timeout(Duration::from_secs(5))
                 .build(conn::Manager::new(url.clone()))

@@ -278,52 +278,6 @@ macro_rules! public_filtered {
     }};
 }
 
-/// Public requests matching the filter, newest first (D8), one page.
-///
-/// The page is chosen on ids alone, then its rows are read: each filter is served by an index that ends in
-/// the list's order (see the read_path migration), so a deep page skips index entries rather than rows.
-pub fn list_public(
-    conn: &mut AnyConnection,
-    f: &RequestFilter,
-) -> Result<Vec<PublicRow>, StoreError> {
-    if f.offset == 0 {
-        return Ok(per_backend!(conn, |c| public_filtered!(f)
-            .select(PublicRow::as_select())
-            .limit(f.limit)
-            .load(c))?);
-    }
-    let page: Vec<i64> = per_backend!(conn, |c| public_filtered!(f)
-        .select(requests::id)
-        .offset(f.offset)
-        .limit(f.limit)
-        .load(c))?;
-    if page.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut rows = by_ids(conn, &page)?;
-    rows.sort_by_key(|r| std::cmp::Reverse((r.requested_at, r.id)));
-    Ok(rows)
-}
-
-/// Rows by id, in no particular order, public or not: callers chose the ids.
-fn by_ids(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<PublicRow>, StoreError> {
-    Ok(match IdSet::of(ids) {
-        IdSet::Range(lo, hi) => {
-            let mut rows: Vec<PublicRow> = per_backend!(conn, |c| requests::table
-                .filter(requests::id.between(lo, hi))
-                .select(PublicRow::as_select())
-                .load(c))?;
-            let wanted = sorted(ids);
-            rows.retain(|r| wanted.binary_search(&r.id).is_ok());
-            rows
-        }
-        IdSet::List(list) => per_backend!(conn, |c| requests::table
-            .filter(requests::id.eq_any(list.clone()))
-            .select(PublicRow::as_select())
-            .load(c))?,
-    })
-}
-
 /// How to ask for the rows of a set of request ids. A dense set (a page of newest reports, one report) is
 /// asked for as a range: a statement of one shape, prepared once, where an `IN` list with one parameter per
 /// id is compiled again for every call on SQLite. Rows of the range outside the set are dropped afterwards.
@@ -370,6 +324,40 @@ macro_rules! children_of {
         rows.retain(|r| wanted.binary_search(&$id_of(r)).is_ok());
         rows
     }};
+}
+
+/// Public requests matching the filter, newest first (D8), one page.
+///
+/// The page is chosen on ids alone, then its rows are read: each filter is served by an index that ends in
+/// the list's order (see the read_path migration), so a deep page skips index entries rather than rows.
+pub fn list_public(
+    conn: &mut AnyConnection,
+    f: &RequestFilter,
+) -> Result<Vec<PublicRow>, StoreError> {
+    if f.offset == 0 {
+        return Ok(per_backend!(conn, |c| public_filtered!(f)
+            .select(PublicRow::as_select())
+            .limit(f.limit)
+            .load(c))?);
+    }
+    let page: Vec<i64> = per_backend!(conn, |c| public_filtered!(f)
+        .select(requests::id)
+        .offset(f.offset)
+        .limit(f.limit)
+        .load(c))?;
+    if page.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Public or not does not matter here: the ids were chosen by the public query.
+    let mut rows = children_of!(
+        conn,
+        &page,
+        requests::id,
+        |cond| requests::table.filter(cond).select(PublicRow::as_select()),
+        |r: &PublicRow| r.id
+    );
+    rows.sort_by_key(|r| std::cmp::Reverse((r.requested_at, r.id)));
+    Ok(rows)
 }
 
 /// Stores a routing decision and moves `updated_datetime`.

@@ -137,19 +137,14 @@ fn commit_batch(mut c: Pooled, mut batch: Vec<Box<dyn Job>>) -> Pooled {
         return c;
     }
     for job in batch.iter_mut() {
-        let outcome = c
-            .conn
-            .batch_execute("SAVEPOINT job")
-            .map_err(StoreError::from)
-            .map(|()| job.run(&mut c.conn));
-        let undo = match outcome {
-            Ok(true) => c.conn.batch_execute("RELEASE job"),
-            Ok(false) => c.conn.batch_execute("ROLLBACK TO job; RELEASE job"),
-            Err(e) => Err(diesel::result::Error::QueryBuilderError(
-                e.to_string().into(),
-            )),
-        };
-        if let Err(e) = undo {
+        let step = c.conn.batch_execute("SAVEPOINT job").and_then(|()| {
+            if job.run(&mut c.conn) {
+                c.conn.batch_execute("RELEASE job")
+            } else {
+                c.conn.batch_execute("ROLLBACK TO job; RELEASE job")
+            }
+        });
+        if let Err(e) = step {
             // The transaction is in an unknown state: give it up whole.
             let msg = e.to_string();
             let _ = c.conn.batch_execute("ROLLBACK");
