@@ -35,6 +35,7 @@ pub fn state_for_tools(settings: &Settings) -> anyhow::Result<AppState> {
         tokens: crate::auth::staff::TokenKeys::from_secret(b"command-line tools issue no tokens"),
         throttle: Default::default(),
         catalog: Default::default(),
+        keys: Default::default(),
     })
 }
 
@@ -61,6 +62,7 @@ impl Application {
             tokens,
             throttle: Default::default(),
             catalog: Default::default(),
+            keys: Default::default(),
             routing: Default::default(),
             mail_domain,
             store,

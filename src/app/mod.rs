@@ -16,7 +16,7 @@ pub use catalog::{
 pub use public::{PublicAttribute, PublicRequest};
 pub use query::{get_request, list_requests, media_file, resolve_token, ListQuery, TokenLookup};
 pub use routing::{reroute, RoutingCache};
-pub use submit::{authenticate, submit_request, PhotoUpload, Submitted};
+pub use submit::{authenticate, submit_request, KeyCache, PhotoUpload, Submitted};
 
 use crate::domain::Jurisdiction;
 use crate::error::ApiError;
@@ -41,6 +41,8 @@ pub struct AppState {
     pub throttle: staff::Throttle,
     /// Jurisdictions, services and definitions, read once per import.
     pub catalog: CatalogCache,
+    /// Active API keys, read once per configuration change.
+    pub keys: KeyCache,
 }
 
 impl AppState {

@@ -5,6 +5,7 @@ use crate::error::ApiError;
 use crate::outbox;
 use crate::routing::{self, AreaIndex, RoutingTrace, Subject};
 use crate::store::requests::RequestRow;
+use crate::store::routing::DepartmentRow;
 use crate::store::{catalog, requests as rq, routing as rs, AnyConnection, Store, StoreError};
 use chrono::{DurationRound, NaiveDateTime, TimeDelta, Utc};
 use std::collections::HashMap;
@@ -19,10 +20,143 @@ pub struct RoutingCache(Arc<Mutex<Cached>>);
 
 type Cached = HashMap<String, (Version, Arc<Routing>)>;
 
-/// What routing a report needs of its jurisdiction, built once per import: the area index and the rules.
+/// What routing a report needs of its jurisdiction, built once per import: the area index, the rules, the
+/// departments and the few catalogue facts a decision reads. Imports are the only writers of all of them, so a
+/// report is routed before its write transaction and the transaction only stores the decision.
 pub struct Routing {
     pub areas: AreaIndex,
     pub rules: routing::RuleSet,
+    /// The jurisdiction's boundary buffer (`near_meters`).
+    near_meters: f64,
+    /// Service code → service group, inactive services included.
+    groups: HashMap<String, Option<String>>,
+    departments: HashMap<String, DepartmentRow>,
+}
+
+/// A routing decision, made outside the transaction that stores it.
+pub struct Decision {
+    pub trace: RoutingTrace,
+    pub department: Option<DepartmentRow>,
+    /// Whether the department gets e-mails: it is active and the report is not hidden.
+    send: bool,
+}
+
+impl Routing {
+    fn load(conn: &mut AnyConnection, jurisdiction_id: &str) -> Result<Self, StoreError> {
+        Ok(Routing {
+            areas: AreaIndex::new(rs::areas(conn, jurisdiction_id)?),
+            rules: routing::RuleSet::new(rs::rules(conn, jurisdiction_id)?),
+            near_meters: catalog::jurisdiction_row(conn, jurisdiction_id)?
+                .map_or(0.0, |j| j.near_meters),
+            groups: catalog::service_groups(conn, jurisdiction_id)?
+                .into_iter()
+                .collect(),
+            departments: rs::departments(conn, jurisdiction_id)?
+                .into_iter()
+                .map(|d| (d.code.clone(), d))
+                .collect(),
+        })
+    }
+
+    /// Picks the department for a report (or takes the forced one) and says whether it is sent.
+    pub fn decide(&self, request: &RouteInput, by: &str) -> Decision {
+        let mut trace = match &request.forced_department {
+            Some(code) => RoutingTrace {
+                department_code: Some(code.clone()),
+                rule_id: None,
+                reason: format!("assigned to {code} by {by}"),
+                located: request.location.is_some(),
+                matched_areas: Vec::new(),
+                near_areas: Vec::new(),
+                warnings: Vec::new(),
+                by: by.to_string(),
+            },
+            None => routing::route(
+                &self.areas,
+                &self.rules,
+                &Subject {
+                    service_code: &request.service_code,
+                    service_group: self
+                        .groups
+                        .get(&request.service_code)
+                        .and_then(|g| g.as_deref()),
+                    location: request.location,
+                },
+                self.near_meters,
+                by,
+            ),
+        };
+        let department = trace
+            .department_code
+            .as_ref()
+            .and_then(|code| self.departments.get(code))
+            .cloned();
+        let send = match &department {
+            Some(_) if request.hidden => {
+                trace
+                    .warnings
+                    .push("the report is hidden: nothing was sent".into());
+                false
+            }
+            Some(d) if d.active => true,
+            Some(d) => {
+                trace.warnings.push(format!(
+                    "department {} is inactive: nothing was sent",
+                    d.code
+                ));
+                false
+            }
+            None => false,
+        };
+        Decision {
+            trace,
+            department,
+            send,
+        }
+    }
+
+    /// Whether the jurisdiction has a department of this code.
+    pub fn has_department(&self, code: &str) -> bool {
+        self.departments.contains_key(code)
+    }
+}
+
+impl Decision {
+    pub fn department_name(&self) -> Option<&str> {
+        self.department.as_ref().map(|d| d.name.as_str())
+    }
+
+    pub fn trace_json(&self) -> Option<String> {
+        serde_json::to_string(&self.trace).ok()
+    }
+
+    /// Stores the areas the report lies in and queues its e-mails, inside the caller's transaction.
+    /// `stored`: the report was routed before, so its previous areas are replaced.
+    pub fn apply_in_tx(
+        &self,
+        conn: &mut AnyConnection,
+        request_id: i64,
+        stored: bool,
+        now: NaiveDateTime,
+        id_domain: &str,
+    ) -> Result<(), StoreError> {
+        let codes: Vec<&str> = self
+            .trace
+            .matched_areas
+            .iter()
+            .map(|a| a.code.as_str())
+            .collect();
+        if stored {
+            rq::clear_areas(conn, request_id)?;
+        }
+        rq::insert_areas(conn, request_id, &codes)?;
+        match &self.department {
+            Some(d) if self.send => {
+                outbox::enqueue(conn, request_id, d, now, id_domain).map(|_| ())
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 impl RoutingCache {
@@ -41,16 +175,7 @@ impl RoutingCache {
             }
         }
         let j = jurisdiction_id.to_string();
-        let index = Arc::new(
-            store
-                .read(move |conn| {
-                    Ok(Routing {
-                        areas: AreaIndex::new(rs::areas(conn, &j)?),
-                        rules: routing::RuleSet::new(rs::rules(conn, &j)?),
-                    })
-                })
-                .await?,
-        );
+        let index = Arc::new(store.read(move |conn| Routing::load(conn, &j)).await?);
         if let Ok(mut cache) = self.0.lock() {
             cache.insert(jurisdiction_id.to_string(), (version, index.clone()));
         }
@@ -58,69 +183,7 @@ impl RoutingCache {
     }
 }
 
-/// Routes a stored or new request and queues its deliveries. Runs inside the caller's transaction.
-pub fn route_in_tx(
-    conn: &mut AnyConnection,
-    cached: &Routing,
-    request: &RouteInput,
-    by: &str,
-    now: NaiveDateTime,
-    id_domain: &str,
-) -> Result<Routed, StoreError> {
-    let near =
-        catalog::jurisdiction_row(conn, &request.jurisdiction_id)?.map_or(0.0, |j| j.near_meters);
-    let group = catalog::service_row(conn, &request.jurisdiction_id, &request.service_code)?
-        .and_then(|s| s.group_name);
-    let mut trace = match &request.forced_department {
-        Some(code) => RoutingTrace {
-            department_code: Some(code.clone()),
-            rule_id: None,
-            reason: format!("assigned to {code} by {by}"),
-            located: request.location.is_some(),
-            matched_areas: Vec::new(),
-            near_areas: Vec::new(),
-            warnings: Vec::new(),
-            by: by.to_string(),
-        },
-        None => routing::route(
-            &cached.areas,
-            &cached.rules,
-            &Subject {
-                service_code: &request.service_code,
-                service_group: group.as_deref(),
-                location: request.location,
-            },
-            near,
-            by,
-        ),
-    };
-    let department = match &trace.department_code {
-        Some(code) => rs::department(conn, &request.jurisdiction_id, code)?,
-        None => None,
-    };
-    let codes: Vec<String> = trace.matched_areas.iter().map(|a| a.code.clone()).collect();
-    rq::set_areas(conn, request.id, &codes)?;
-    match &department {
-        Some(_) if request.hidden => trace
-            .warnings
-            .push("the report is hidden: nothing was sent".into()),
-        Some(d) if d.active => {
-            outbox::enqueue(conn, request.id, d, now, id_domain)?;
-        }
-        Some(d) => trace.warnings.push(format!(
-            "department {} is inactive: nothing was sent",
-            d.code
-        )),
-        None => {}
-    }
-    Ok(Routed {
-        department_name: department.map(|d| d.name),
-        trace,
-    })
-}
-
 pub struct RouteInput {
-    pub id: i64,
     pub jurisdiction_id: String,
     pub service_code: String,
     /// (lon, lat)
@@ -130,15 +193,9 @@ pub struct RouteInput {
     pub hidden: bool,
 }
 
-pub struct Routed {
-    pub department_name: Option<String>,
-    pub trace: RoutingTrace,
-}
-
 impl From<&RequestRow> for RouteInput {
     fn from(r: &RequestRow) -> Self {
         RouteInput {
-            id: r.id,
             jurisdiction_id: r.jurisdiction_id.clone(),
             service_code: r.service_code.clone(),
             location: r.long.zip(r.lat),
@@ -176,21 +233,15 @@ pub async fn reroute_as(
         .ok_or_else(|| {
             ApiError::NotFound(format!("service_request_id '{request_id}' not found"))
         })?;
-    if let Some(code) = &to {
-        let (j, c) = (request.jurisdiction_id.clone(), code.clone());
-        if state
-            .store
-            .read(move |conn| rs::department(conn, &j, &c))
-            .await?
-            .is_none()
-        {
-            return Err(ApiError::NotFound(format!("department '{code}' not found")));
-        }
-    }
     let index = state
         .routing
         .index(&state.store, &request.jurisdiction_id)
         .await?;
+    if let Some(code) = &to {
+        if !index.has_department(code) {
+            return Err(ApiError::NotFound(format!("department '{code}' not found")));
+        }
+    }
     let (actor, why, domain) = (
         actor.to_string(),
         why.to_string(),
@@ -205,14 +256,14 @@ pub async fn reroute_as(
                 .naive_utc();
             let mut input = RouteInput::from(&request);
             input.forced_department = to;
-            let routed = route_in_tx(conn, &index, &input, &actor, now, &domain)?;
-            let trace_json = serde_json::to_string(&routed.trace).ok();
+            let routed = index.decide(&input, &actor);
+            routed.apply_in_tx(conn, request.id, true, now, &domain)?;
             rq::set_routing(
                 conn,
                 request.id,
                 routed.trace.department_code.as_deref(),
-                routed.department_name.as_deref(),
-                trace_json.as_deref(),
+                routed.department_name(),
+                routed.trace_json().as_deref(),
                 now,
             )?;
             let from = request

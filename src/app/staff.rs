@@ -90,7 +90,7 @@ pub fn audit(
     st::insert_audit(
         conn,
         &AuditRow {
-            id: auth::random_id(20),
+            id: auth::sortable_id(),
             at: now(),
             actor: p.username.clone(),
             action: action.into(),
@@ -227,7 +227,7 @@ pub async fn sign_in(
                 st::insert_audit(
                     conn,
                     &AuditRow {
-                        id: auth::random_id(20),
+                        id: auth::sortable_id(),
                         at: now(),
                         actor: name,
                         action: "sign-in failed".into(),
@@ -258,7 +258,7 @@ pub async fn sign_in(
             st::insert_audit(
                 conn,
                 &AuditRow {
-                    id: auth::random_id(20),
+                    id: auth::sortable_id(),
                     at: now(),
                     actor: u.username.clone(),
                     action: "sign-in".into(),
@@ -504,7 +504,7 @@ fn record(conn: &mut AnyConnection, p: &Principal, id: i64, c: Change) -> Result
     dl::insert_event(
         conn,
         &EventRow {
-            id: auth::random_id(20),
+            id: auth::sortable_id(),
             request_id: id,
             at: now(),
             actor: p.username.clone(),
@@ -1021,6 +1021,8 @@ pub async fn revoke_api_key(state: &AppState, p: &Principal, id: &str) -> Result
     if n == 0 {
         return Err(ApiError::NotFound("no active API key with that id".into()));
     }
+    // The key stops working here at once (the key cache is keyed by this epoch).
+    state.store.catalog_changed();
     Ok(())
 }
 

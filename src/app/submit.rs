@@ -1,7 +1,7 @@
 //! POST requests: authenticate the app, validate against the service definition, store photos durably, then
 //! commit the report with its answers, photo references and idempotency key in one transaction.
 
-use super::routing::{route_in_tx, RouteInput};
+use super::routing::RouteInput;
 use super::AppState;
 use crate::auth;
 use crate::domain::{self, NewRequest, Problem, ServiceType};
@@ -11,6 +11,8 @@ use crate::outbox;
 use crate::store::requests::{self as rq, AttributeValueRow, MediaRow, NewRequestRow, RequestRow};
 use crate::store::{api_keys, StoreError};
 use chrono::{DurationRound, TimeDelta, Utc};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// A photo file as uploaded, not yet checked.
 pub struct PhotoUpload {
@@ -26,17 +28,51 @@ pub struct Submitted {
     pub service_notice: Option<String>,
 }
 
+/// Active API keys by hash, valid while the store's catalogue epoch stands. Every change that can take a key
+/// away (an import, a revocation) moves the catalogue version: in this process at once, in another (`civic311
+/// apikey revoke`) when the server's catalogue watcher sees it, within a second. Only keys found active are
+/// kept, so that a stream of wrong keys cannot grow it.
+#[derive(Clone, Default)]
+pub struct KeyCache(Arc<Mutex<CachedKeys>>);
+
+#[derive(Default)]
+struct CachedKeys {
+    epoch: u64,
+    by_hash: HashMap<String, api_keys::ApiKeyRow>,
+}
+
+/// More keys than any city issues; past it the cache starts again rather than grow.
+const MAX_CACHED_KEYS: usize = 10_000;
+
 /// Checks the API key: missing, unknown and revoked keys are all 403.
 pub async fn authenticate(
     state: &AppState,
     api_key: &str,
 ) -> Result<api_keys::ApiKeyRow, ApiError> {
     let hash = auth::hash_api_key(api_key);
-    state
+    // Taken before reading, so that a revocation landing during the read is not cached past it.
+    let epoch = state.store.catalog_epoch();
+    if let Ok(cached) = state.keys.0.lock() {
+        if cached.epoch == epoch {
+            if let Some(row) = cached.by_hash.get(&hash) {
+                return Ok(row.clone());
+            }
+        }
+    }
+    let key = hash.clone();
+    let row = state
         .store
-        .read(move |conn| api_keys::find_active(conn, &hash))
+        .read(move |conn| api_keys::find_active(conn, &key))
         .await?
-        .ok_or(ApiError::Forbidden)
+        .ok_or(ApiError::Forbidden)?;
+    if let Ok(mut cached) = state.keys.0.lock() {
+        if cached.epoch != epoch || cached.by_hash.len() >= MAX_CACHED_KEYS {
+            cached.by_hash.clear();
+            cached.epoch = epoch;
+        }
+        cached.by_hash.insert(hash, row.clone());
+    }
+    Ok(row)
 }
 
 #[tracing::instrument(skip_all, fields(service_code = %new.service_code))]
@@ -79,6 +115,19 @@ pub async fn submit_request(
         .duration_trunc(TimeDelta::seconds(1))
         .unwrap_or_else(|_| Utc::now());
     let token = (service.service_type == ServiceType::Batch).then(|| auth::random_id(20));
+    // Routed before the write: the decision reads only what imports change (cached per import), so the
+    // transaction stores the report with its department in one statement.
+    let index = state.routing.index(&state.store, &jurisdiction.id).await?;
+    let routed = index.decide(
+        &RouteInput {
+            jurisdiction_id: jurisdiction.id.clone(),
+            service_code: service.code.clone(),
+            location: new.location.map(|l| (l.long(), l.lat())),
+            forced_department: None,
+            hidden: false,
+        },
+        "intake",
+    );
     let row = NewRequestRow {
         jurisdiction_id: jurisdiction.id.clone(),
         service_code: service.code.clone(),
@@ -109,11 +158,10 @@ pub async fn submit_request(
             .as_deref()
             .map(|d| auth::hash_device_id(&state.secret, d)),
         account_id: new.contact.account_id.clone(),
-        agency_responsible: None,
-        department_code: None,
-        routing_trace: None,
+        agency_responsible: routed.department_name().map(str::to_string),
+        department_code: routed.trace.department_code.clone(),
+        routing_trace: routed.trace_json(),
     };
-    let index = state.routing.index(&state.store, &jurisdiction.id).await?;
     let (mail_domain, channel) = (state.mail_domain.clone(), key.name.clone());
     let external: Vec<String> = new.media_urls.clone();
     let idem = new.idempotency_key.clone();
@@ -122,32 +170,8 @@ pub async fn submit_request(
         .store
         .write(move |conn| {
             let id = rq::insert(conn, &row)?;
-            // Routed in the same transaction: the report, its department and its e-mails commit together.
-            let input = RouteInput {
-                id,
-                jurisdiction_id: row.jurisdiction_id.clone(),
-                service_code: row.service_code.clone(),
-                location: row.long.zip(row.lat),
-                forced_department: None,
-                hidden: false,
-            };
-            let routed = route_in_tx(
-                conn,
-                &index,
-                &input,
-                "intake",
-                now.naive_utc(),
-                &mail_domain,
-            )?;
-            let trace = serde_json::to_string(&routed.trace).ok();
-            rq::set_routing(
-                conn,
-                id,
-                routed.trace.department_code.as_deref(),
-                routed.department_name.as_deref(),
-                trace.as_deref(),
-                now.naive_utc(),
-            )?;
+            // The report, its areas and its e-mails commit together.
+            routed.apply_in_tx(conn, id, false, now.naive_utc(), &mail_domain)?;
             outbox::record(
                 conn,
                 id,

@@ -113,7 +113,7 @@ pub async fn post_update(
                 return Ok(existing.id);
             }
             let event = EventRow {
-                id: auth::random_id(20),
+                id: auth::sortable_id(),
                 request_id: request.id,
                 at,
                 actor: actor.clone(),
@@ -155,7 +155,7 @@ pub async fn post_update(
             crate::store::staff::insert_audit(
                 conn,
                 &crate::store::staff::AuditRow {
-                    id: auth::random_id(20),
+                    id: auth::sortable_id(),
                     at: now,
                     actor: format!("api key {}", actor),
                     action: "back-office update".into(),

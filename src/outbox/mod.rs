@@ -20,14 +20,13 @@ pub fn enqueue(
     now: NaiveDateTime,
     id_domain: &str,
 ) -> Result<usize, StoreError> {
-    let emails = department.emails();
-    for email in &emails {
-        deliveries::insert(
-            conn,
-            &new_delivery(request_id, &department.code, email, false, now, id_domain),
-        )?;
-    }
-    Ok(emails.len())
+    let rows: Vec<DeliveryRow> = department
+        .emails()
+        .iter()
+        .map(|email| new_delivery(request_id, &department.code, email, false, now, id_domain))
+        .collect();
+    deliveries::insert(conn, &rows)?;
+    Ok(rows.len())
 }
 
 /// A fresh delivery row. Its Message-ID is minted here, once, so that every resend is recognisable.
@@ -39,7 +38,7 @@ pub fn new_delivery(
     now: NaiveDateTime,
     id_domain: &str,
 ) -> DeliveryRow {
-    let id = auth::random_id(20);
+    let id = auth::sortable_id();
     DeliveryRow {
         message_id: format!("<civic311.{request_id}.{id}@{id_domain}>"),
         id,
@@ -70,7 +69,7 @@ pub fn record(
     deliveries::insert_event(
         conn,
         &EventRow {
-            id: auth::random_id(20),
+            id: auth::sortable_id(),
             request_id,
             at,
             actor: actor.to_string(),

@@ -306,14 +306,14 @@ fn fall_back(
         });
     dl::insert(
         conn,
-        &super::new_delivery(
+        &[super::new_delivery(
             d.request_id,
             &d.department_code,
             &fallback,
             true,
             now,
             &domain,
-        ),
+        )],
     )?;
     super::record(
         conn,

@@ -10,7 +10,8 @@
 //! 4. then the higher `priority`;
 //! 5. then the rule id, alphabetically, so that the outcome never depends on load order.
 
-use geo::{Area as _, BoundingRect, Intersects};
+use geo::coordinate_position::{CoordPos, CoordinatePosition};
+use geo::{Area as _, BoundingRect};
 use geo::{Coord, MultiPolygon, Point};
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{RTree, AABB};
@@ -141,7 +142,7 @@ impl AreaIndex {
             .tree
             .locate_all_at_point(&[p.x(), p.y()])
             .map(|item| &self.areas[item.data])
-            .filter(|a| a.area.geometry.intersects(&p))
+            .filter(|a| covers(&a.area.geometry, p))
             .collect();
         out.sort_by(|a, b| {
             a.size
@@ -164,7 +165,7 @@ impl AreaIndex {
             .tree
             .locate_in_envelope_intersecting(&envelope)
             .map(|item| &self.areas[item.data])
-            .filter(|a| !a.area.geometry.intersects(&p))
+            .filter(|a| !covers(&a.area.geometry, p))
             .map(|a| (a, boundary_distance_m(&a.area.geometry, p)))
             .filter(|(_, d)| *d <= meters)
             .collect();
@@ -178,6 +179,15 @@ impl AreaIndex {
 
 const METERS_PER_DEG_LAT: f64 = 111_320.0;
 
+/// Whether the point lies in the area, its boundary included. The R-tree has already compared bounding boxes;
+/// geo's `intersects` would compute the multipolygon's box again, a scan of every vertex, on every report.
+fn covers(geometry: &MultiPolygon<f64>, p: Point<f64>) -> bool {
+    geometry
+        .0
+        .iter()
+        .any(|polygon| polygon.coordinate_position(&p.0) != CoordPos::Outside)
+}
+
 /// Distance in metres from a point to the nearest edge of a (multi)polygon, on a local equirectangular
 /// projection around the point: exact enough for the few hundred metres a boundary warning is about.
 fn boundary_distance_m(geometry: &MultiPolygon<f64>, p: Point<f64>) -> f64 {
@@ -188,6 +198,15 @@ fn boundary_distance_m(geometry: &MultiPolygon<f64>, p: Point<f64>) -> f64 {
         for ring in std::iter::once(polygon.exterior()).chain(polygon.interiors()) {
             for segment in ring.0.windows(2) {
                 let (a, b) = (project(&segment[0]), project(&segment[1]));
+                // A segment wholly on one side of the square of half-width `best` cannot be nearer: most
+                // segments of a large area are skipped without the division and the square root.
+                if (a.0 > best && b.0 > best)
+                    || (a.0 < -best && b.0 < -best)
+                    || (a.1 > best && b.1 > best)
+                    || (a.1 < -best && b.1 < -best)
+                {
+                    continue;
+                }
                 best = best.min(origin_to_segment(a, b));
             }
         }

@@ -59,13 +59,15 @@ pub fn list(conn: &mut AnyConnection) -> Result<Vec<ApiKeyRow>, StoreError> {
         .load(conn)?)
 }
 
-/// Revokes by id or name; returns how many keys changed.
+/// Revokes by id or name; returns how many keys changed. Moves the catalogue version with it: running
+/// servers cache active keys until it moves (`app::KeyCache`); the caller's own process learns it from
+/// `Store::catalog_changed` after the commit.
 pub fn revoke(
     conn: &mut AnyConnection,
     id_or_name: &str,
     at: NaiveDateTime,
 ) -> Result<usize, StoreError> {
-    Ok(diesel::update(
+    let n = diesel::update(
         api_keys::table
             .filter(
                 api_keys::id
@@ -75,7 +77,11 @@ pub fn revoke(
             .filter(api_keys::revoked_at.is_null()),
     )
     .set(api_keys::revoked_at.eq(Some(at)))
-    .execute(conn)?)
+    .execute(conn)?;
+    if n > 0 {
+        super::catalog::bump_version(conn)?;
+    }
+    Ok(n)
 }
 
 /// Re-keys an existing key (import of a changed key) and clears a revocation.

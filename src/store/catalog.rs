@@ -228,6 +228,17 @@ pub fn service_row(
         .optional()?)
 }
 
+/// Every service's group (inactive services too: a stored report of one may be routed again).
+pub fn service_groups(
+    conn: &mut AnyConnection,
+    jurisdiction_id: &str,
+) -> Result<Vec<(String, Option<String>)>, StoreError> {
+    Ok(services::table
+        .filter(services::jurisdiction_id.eq(jurisdiction_id))
+        .select((services::code, services::group_name))
+        .load(conn)?)
+}
+
 pub fn attribute_rows(
     conn: &mut AnyConnection,
     jurisdiction_id: &str,

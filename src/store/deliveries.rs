@@ -3,7 +3,7 @@
 //! (docs/decisions/0003). Sending happens outside any transaction.
 
 use super::schema::{deliveries, request_events};
-use super::{AnyConnection, StoreError};
+use super::{insert_rows, per_backend, AnyConnection, StoreError};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -15,6 +15,7 @@ pub const FAILED: &str = "failed";
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = deliveries, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+#[diesel(treat_none_as_default_value = false)]
 pub struct DeliveryRow {
     pub id: String,
     pub request_id: i64,
@@ -35,6 +36,7 @@ pub struct DeliveryRow {
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = request_events, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+#[diesel(treat_none_as_default_value = false)]
 pub struct EventRow {
     pub id: String,
     pub request_id: i64,
@@ -50,17 +52,17 @@ pub struct EventRow {
     pub external_id: Option<String>,
 }
 
-pub fn insert(conn: &mut AnyConnection, row: &DeliveryRow) -> Result<(), StoreError> {
-    diesel::insert_into(deliveries::table)
-        .values(row)
-        .execute(conn)?;
-    Ok(())
+// On the concrete connection, with every column bound (`treat_none_as_default_value = false`): one statement
+// shape, prepared once per connection.
+
+pub fn insert(conn: &mut AnyConnection, rows: &[DeliveryRow]) -> Result<(), StoreError> {
+    insert_rows!(conn, deliveries::table, rows)
 }
 
 pub fn insert_event(conn: &mut AnyConnection, row: &EventRow) -> Result<(), StoreError> {
-    diesel::insert_into(request_events::table)
+    per_backend!(conn, |c| diesel::insert_into(request_events::table)
         .values(row)
-        .execute(conn)?;
+        .execute(c))?;
     Ok(())
 }
 

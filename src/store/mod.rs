@@ -30,6 +30,33 @@ macro_rules! per_backend {
 }
 pub(crate) use per_backend;
 
+/// Inserts the rows (a slice) of a new record's child table. SQLite: one single-row statement, prepared once
+/// per connection and stepped per row, costs less than preparing a statement for N rows each time (a statement
+/// with a varying number of rows is never cached). PostgreSQL: one statement for all rows, one round trip.
+/// Expands to a `Result<(), StoreError>`.
+macro_rules! insert_rows {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        let rows = $rows;
+        let done: Result<(), diesel::result::Error> = match $conn {
+            $crate::store::AnyConnection::Sqlite(c) => rows.iter().try_for_each(|row| {
+                diesel::insert_into($table)
+                    .values(row)
+                    .execute(c)
+                    .map(|_| ())
+            }),
+            $crate::store::AnyConnection::Postgres(c) if !rows.is_empty() => {
+                diesel::insert_into($table)
+                    .values(rows)
+                    .execute(c)
+                    .map(|_| ())
+            }
+            $crate::store::AnyConnection::Postgres(_) => Ok(()),
+        };
+        done.map_err($crate::store::StoreError::from)
+    }};
+}
+pub(crate) use insert_rows;
+
 use crate::config::DatabaseUrl;
 use diesel::Connection;
 use std::time::Duration;

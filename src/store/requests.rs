@@ -1,7 +1,7 @@
 //! Service requests, their attribute answers, media and idempotency keys.
 
 use super::schema::{idempotency_keys, request_attributes, request_media, requests};
-use super::{per_backend, AnyConnection, StoreError};
+use super::{insert_rows, per_backend, AnyConnection, StoreError};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -74,8 +74,11 @@ pub struct PublicRow {
     pub duplicate_of: Option<i64>,
 }
 
+// `treat_none_as_default_value = false`: a `None` is bound as NULL instead of leaving the column out, so that
+// the statement has one shape (prepared once, cached) and rows can be inserted several at a time on SQLite.
 #[derive(Clone, Insertable)]
 #[diesel(table_name = requests, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+#[diesel(treat_none_as_default_value = false)]
 pub struct NewRequestRow {
     pub jurisdiction_id: String,
     pub service_code: String,
@@ -131,6 +134,7 @@ impl std::fmt::Debug for NewRequestRow {
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = request_attributes, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+#[diesel(treat_none_as_default_value = false)]
 pub struct AttributeValueRow {
     pub request_id: i64,
     pub code: String,
@@ -140,6 +144,7 @@ pub struct AttributeValueRow {
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = request_media, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+#[diesel(treat_none_as_default_value = false)]
 pub struct MediaRow {
     pub id: String,
     pub request_id: i64,
@@ -179,31 +184,23 @@ fn public() -> diesel::dsl::And<
 
 /// Inserts a request and returns its id.
 pub fn insert(conn: &mut AnyConnection, row: &NewRequestRow) -> Result<i64, StoreError> {
-    Ok(diesel::insert_into(requests::table)
-        .values(row)
-        .returning(requests::id)
-        .get_result(conn)?)
+    Ok(per_backend!(conn, |c| diesel::insert_into(
+        requests::table
+    )
+    .values(row)
+    .returning(requests::id)
+    .get_result(c))?)
 }
 
 pub fn insert_attributes(
     conn: &mut AnyConnection,
     rows: &[AttributeValueRow],
 ) -> Result<(), StoreError> {
-    for row in rows {
-        diesel::insert_into(request_attributes::table)
-            .values(row)
-            .execute(conn)?;
-    }
-    Ok(())
+    insert_rows!(conn, request_attributes::table, rows)
 }
 
 pub fn insert_media(conn: &mut AnyConnection, rows: &[MediaRow]) -> Result<(), StoreError> {
-    for row in rows {
-        diesel::insert_into(request_media::table)
-            .values(row)
-            .execute(conn)?;
-    }
-    Ok(())
+    insert_rows!(conn, request_media::table, rows)
 }
 
 /// Records an idempotency key. A key already used by the same API key fails with a unique violation, which
@@ -726,16 +723,21 @@ pub fn event_by_external(
         .optional()?)
 }
 
-/// Records the areas a report lies in (replacing what a previous routing recorded).
-pub fn set_areas(conn: &mut AnyConnection, id: i64, codes: &[String]) -> Result<(), StoreError> {
+/// Forgets the areas a previous routing recorded.
+pub fn clear_areas(conn: &mut AnyConnection, id: i64) -> Result<(), StoreError> {
     use crate::store::schema::request_areas as ra;
     diesel::delete(ra::table.filter(ra::request_id.eq(id))).execute(conn)?;
-    for code in codes {
-        diesel::insert_into(ra::table)
-            .values((ra::request_id.eq(id), ra::area_code.eq(code)))
-            .execute(conn)?;
-    }
     Ok(())
+}
+
+/// Records the areas a report lies in.
+pub fn insert_areas(conn: &mut AnyConnection, id: i64, codes: &[&str]) -> Result<(), StoreError> {
+    use crate::store::schema::request_areas as ra;
+    let rows: Vec<_> = codes
+        .iter()
+        .map(|code| (ra::request_id.eq(id), ra::area_code.eq(*code)))
+        .collect();
+    insert_rows!(conn, ra::table, &rows[..])
 }
 
 /// When the report's status was last set or confirmed by a public event.
