@@ -130,32 +130,41 @@ impl Decision {
         serde_json::to_string(&self.trace).ok()
     }
 
-    /// Stores the areas the report lies in and queues its e-mails, inside the caller's transaction.
-    /// `stored`: the report was routed before, so its previous areas are replaced.
+    /// The codes of the areas the report lies in.
+    pub fn area_codes(&self) -> Vec<String> {
+        self.trace
+            .matched_areas
+            .iter()
+            .map(|a| a.code.clone())
+            .collect()
+    }
+
+    /// The e-mails this decision sends (none when the report is hidden or the department inactive).
+    pub fn deliveries(
+        &self,
+        request_id: i64,
+        now: NaiveDateTime,
+        id_domain: &str,
+    ) -> Vec<crate::store::deliveries::DeliveryRow> {
+        match &self.department {
+            Some(d) if self.send => outbox::deliveries_for(request_id, d, now, id_domain),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Replaces a stored report's areas and queues its e-mails, inside the caller's transaction.
     pub fn apply_in_tx(
         &self,
         conn: &mut AnyConnection,
         request_id: i64,
-        stored: bool,
         now: NaiveDateTime,
         id_domain: &str,
     ) -> Result<(), StoreError> {
-        let codes: Vec<&str> = self
-            .trace
-            .matched_areas
-            .iter()
-            .map(|a| a.code.as_str())
-            .collect();
-        if stored {
-            rq::clear_areas(conn, request_id)?;
-        }
+        rq::clear_areas(conn, request_id)?;
+        let codes = self.area_codes();
+        let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
         rq::insert_areas(conn, request_id, &codes)?;
-        match &self.department {
-            Some(d) if self.send => {
-                outbox::enqueue(conn, request_id, d, now, id_domain).map(|_| ())
-            }
-            _ => Ok(()),
-        }
+        crate::store::deliveries::insert(conn, &self.deliveries(request_id, now, id_domain))
     }
 }
 
@@ -257,7 +266,7 @@ pub async fn reroute_as(
             let mut input = RouteInput::from(&request);
             input.forced_department = to;
             let routed = index.decide(&input, &actor);
-            routed.apply_in_tx(conn, request.id, true, now, &domain)?;
+            routed.apply_in_tx(conn, request.id, now, &domain)?;
             rq::set_routing(
                 conn,
                 request.id,

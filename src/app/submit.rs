@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use crate::media;
 use crate::outbox;
 use crate::store::requests::{self as rq, AttributeValueRow, MediaRow, NewRequestRow, RequestRow};
-use crate::store::{api_keys, StoreError};
+use crate::store::{api_keys, new_report, StoreError};
 use chrono::{DurationRound, TimeDelta, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -170,60 +170,63 @@ pub async fn submit_request(
         .store
         .write(move |conn| {
             let id = rq::insert(conn, &row)?;
-            // The report, its areas and its e-mails commit together.
-            routed.apply_in_tx(conn, id, false, now.naive_utc(), &mail_domain)?;
-            outbox::record(
+            // The report, its areas, its e-mails and its answers commit together.
+            let at = now.naive_utc();
+            new_report::insert(
                 conn,
-                id,
-                now.naive_utc(),
-                &channel,
-                "created",
-                Some(routed.trace.reason.clone()),
-            )?;
-            let attribute_rows: Vec<AttributeValueRow> = answers
-                .iter()
-                .flat_map(|a| {
-                    a.values.iter().enumerate().map(|(i, v)| AttributeValueRow {
-                        request_id: id,
-                        code: a.code.clone(),
-                        position: i as i32,
-                        value: v.clone(),
-                    })
-                })
-                .collect();
-            rq::insert_attributes(conn, &attribute_rows)?;
-            let media_rows: Vec<MediaRow> = stored_photos
-                .iter()
-                .map(|(file_name, kind, size)| {
-                    (
-                        Some(file_name.clone()),
-                        None,
-                        Some(kind.content_type().to_string()),
-                        Some(*size),
-                    )
-                })
-                .chain(
-                    external
+                &new_report::Children {
+                    request_id: id,
+                    areas: routed.area_codes(),
+                    deliveries: routed.deliveries(id, at, &mail_domain),
+                    events: vec![outbox::event(
+                        id,
+                        at,
+                        &channel,
+                        "created",
+                        Some(routed.trace.reason.clone()),
+                    )],
+                    attributes: answers
                         .iter()
-                        .map(|url| (None, Some(url.clone()), None, None)),
-                )
-                .enumerate()
-                .map(
-                    |(i, (file_name, external_url, content_type, byte_size))| MediaRow {
-                        id: auth::random_id(24),
-                        request_id: id,
-                        position: i as i32,
-                        external_url,
-                        file_name,
-                        content_type,
-                        byte_size,
-                    },
-                )
-                .collect();
-            rq::insert_media(conn, &media_rows)?;
-            if let Some(idem) = &idem {
-                rq::insert_idempotency(conn, &key_id, idem, id, now.naive_utc())?;
-            }
+                        .flat_map(|a| {
+                            a.values.iter().enumerate().map(|(i, v)| AttributeValueRow {
+                                request_id: id,
+                                code: a.code.clone(),
+                                position: i as i32,
+                                value: v.clone(),
+                            })
+                        })
+                        .collect(),
+                    media: stored_photos
+                        .iter()
+                        .map(|(file_name, kind, size)| {
+                            (
+                                Some(file_name.clone()),
+                                None,
+                                Some(kind.content_type().to_string()),
+                                Some(*size),
+                            )
+                        })
+                        .chain(
+                            external
+                                .iter()
+                                .map(|url| (None, Some(url.clone()), None, None)),
+                        )
+                        .enumerate()
+                        .map(
+                            |(i, (file_name, external_url, content_type, byte_size))| MediaRow {
+                                id: auth::random_id(24),
+                                request_id: id,
+                                position: i as i32,
+                                external_url,
+                                file_name,
+                                content_type,
+                                byte_size,
+                            },
+                        )
+                        .collect(),
+                    idempotency: idem.map(|k| (key_id, k, at)),
+                },
+            )?;
             Ok(id)
         })
         .await;

@@ -1,5 +1,5 @@
 //! Delivery of reports to departments by e-mail, never lost. Deliveries are queued in the same transaction as
-//! the report (`enqueue`), and a worker (`worker.rs`) sends them later with lettre, outside any transaction,
+//! the report (`deliveries_for`), and a worker (`worker.rs`) sends them later with lettre, outside any transaction,
 //! retrying with backoff and falling back to the department's fallback address. The POST path never opens an
 //! SMTP connection.
 
@@ -12,21 +12,18 @@ use crate::store::routing::DepartmentRow;
 use crate::store::{AnyConnection, StoreError};
 use chrono::NaiveDateTime;
 
-/// Queues one delivery per address of the department. Call inside the transaction that routes the report.
-pub fn enqueue(
-    conn: &mut AnyConnection,
+/// One fresh delivery per address of the department.
+pub fn deliveries_for(
     request_id: i64,
     department: &DepartmentRow,
     now: NaiveDateTime,
     id_domain: &str,
-) -> Result<usize, StoreError> {
-    let rows: Vec<DeliveryRow> = department
+) -> Vec<DeliveryRow> {
+    department
         .emails()
         .iter()
         .map(|email| new_delivery(request_id, &department.code, email, false, now, id_domain))
-        .collect();
-    deliveries::insert(conn, &rows)?;
-    Ok(rows.len())
+        .collect()
 }
 
 /// A fresh delivery row. Its Message-ID is minted here, once, so that every resend is recognisable.
@@ -66,20 +63,28 @@ pub fn record(
     action: &str,
     detail: Option<String>,
 ) -> Result<(), StoreError> {
-    deliveries::insert_event(
-        conn,
-        &EventRow {
-            id: auth::sortable_id(),
-            request_id,
-            at,
-            actor: actor.to_string(),
-            action: action.to_string(),
-            detail,
-            public: false,
-            status: None,
-            external_id: None,
-        },
-    )
+    deliveries::insert_event(conn, &event(request_id, at, actor, action, detail))
+}
+
+/// An internal history event (not shown to the public).
+pub fn event(
+    request_id: i64,
+    at: NaiveDateTime,
+    actor: &str,
+    action: &str,
+    detail: Option<String>,
+) -> EventRow {
+    EventRow {
+        id: auth::sortable_id(),
+        request_id,
+        at,
+        actor: actor.to_string(),
+        action: action.to_string(),
+        detail,
+        public: false,
+        status: None,
+        external_id: None,
+    }
 }
 
 /// The domain part of an address (`civic311@city.example` → `city.example`), for Message-IDs.

@@ -7,6 +7,7 @@ pub mod catalog;
 mod conn;
 pub mod deliveries;
 pub mod migrate;
+pub mod new_report;
 mod readers;
 pub mod requests;
 pub mod routing;

@@ -19,6 +19,7 @@ both_backends!(
     photos_are_checked_by_content,
     client_media_url_is_stored_as_given_and_never_fetched,
     batch_service_answers_with_a_token_that_resolves_at_once,
+    every_row_stored_with_a_report_lands_in_its_columns,
 );
 
 async fn flood_report_is_answered_with_its_id_and_reads_back(app: TestApp) {
@@ -609,4 +610,124 @@ async fn batch_service_answers_with_a_token_that_resolves_at_once(app: TestApp) 
     let missing = app.get("/open311/v2/tokens/nosuchtoken.json").await;
     assert_eq!(missing.status(), 404);
     assert_eq!(json_errors(&missing.json().await.unwrap())[0].0, 404);
+}
+
+/// The child rows of a new report are written in one statement on PostgreSQL and row by row on SQLite: both
+/// must store the same thing, column by column.
+async fn every_row_stored_with_a_report_lands_in_its_columns(app: TestApp) {
+    use civic311::store::{deliveries, requests};
+    let id = app
+        .post_flood(&[
+            ("attribute[HAZARDS][]", "sewage"),
+            ("attribute[HAZARDS][]", "electric"),
+            ("media_url", "https://photos.example/flood.jpg"),
+            ("idempotency_key", "form-17"),
+        ])
+        .await;
+    let id: i64 = id.parse().unwrap();
+    let (request, sent, events, answers, media, areas) = app
+        .store
+        .read(move |conn| {
+            use diesel::prelude::*;
+            let areas: Vec<String> = civic311::store::schema::request_areas::table
+                .filter(civic311::store::schema::request_areas::request_id.eq(id))
+                .select(civic311::store::schema::request_areas::area_code)
+                .order(civic311::store::schema::request_areas::area_code)
+                .load(conn)?;
+            Ok((
+                requests::get_any(conn, id)?.unwrap(),
+                deliveries::of_request(conn, id)?,
+                deliveries::events_of(conn, id)?,
+                requests::attributes_of(conn, &[id])?,
+                requests::media_of(conn, &[id])?,
+                areas,
+            ))
+        })
+        .await
+        .unwrap();
+
+    // Routed at intake: the department is on the row, with the trace that explains it.
+    let department = request.department_code.clone().expect("a department");
+    let trace: Value = serde_json::from_str(request.routing_trace.as_deref().unwrap()).unwrap();
+    assert_eq!(trace["department_code"], json!(department));
+    assert!(request.agency_responsible.is_some());
+    let mut traced: Vec<String> = trace["matched_areas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["code"].as_str().unwrap().to_string())
+        .collect();
+    traced.sort();
+    assert!(!areas.is_empty());
+    assert_eq!(areas, traced, "the areas stored are those the trace names");
+
+    assert!(!sent.is_empty());
+    for d in &sent {
+        assert_eq!(
+            (d.request_id, d.department_code.as_str(), d.state.as_str()),
+            (id, department.as_str(), "queued")
+        );
+        assert_eq!((d.attempts, d.is_fallback), (0, false));
+        assert!(d.last_error.is_none() && d.lease_until.is_none() && d.sent_at.is_none());
+        assert!(d.recipient.contains('@'), "{d:?}");
+        assert!(
+            d.message_id
+                .starts_with(&format!("<civic311.{id}.{}@", d.id)),
+            "{}",
+            d.message_id
+        );
+        assert_eq!(d.created_at, request.requested_at);
+        assert_eq!(d.next_attempt_at, request.requested_at);
+    }
+
+    assert_eq!(events.len(), 1, "{events:?}");
+    let created = &events[0];
+    assert_eq!(
+        (created.action.as_str(), created.public, created.at),
+        ("created", false, request.requested_at)
+    );
+    assert_eq!(created.detail.as_deref(), trace["reason"].as_str());
+    assert!(created.status.is_none() && created.external_id.is_none());
+    assert_eq!(created.actor, request.channel.clone().unwrap());
+
+    let mut got: Vec<(String, i32, String)> = answers
+        .iter()
+        .map(|a| (a.code.clone(), a.position, a.value.clone()))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("DEPTH".to_string(), 0, "45".to_string()),
+            ("HAZARDS".to_string(), 0, "sewage".to_string()),
+            ("HAZARDS".to_string(), 1, "electric".to_string()),
+            ("PASSABLE".to_string(), 0, "large".to_string()),
+        ]
+    );
+    assert_eq!(media.len(), 1);
+    assert_eq!(
+        (
+            media[0].position,
+            media[0].external_url.as_deref(),
+            media[0].file_name.as_deref(),
+            media[0].byte_size
+        ),
+        (0, Some("https://photos.example/flood.jpg"), None, None)
+    );
+
+    // The idempotency key was stored with it: the retry is the same report, and nothing new was queued.
+    let again = app
+        .post_flood(&[
+            ("attribute[HAZARDS][]", "sewage"),
+            ("media_url", "https://photos.example/flood.jpg"),
+            ("idempotency_key", "form-17"),
+        ])
+        .await;
+    assert_eq!(again, id.to_string());
+    let queued = app
+        .store
+        .read(move |conn| deliveries::of_request(conn, id))
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), sent.len());
 }
