@@ -192,8 +192,8 @@ impl RoutingCache {
     }
 }
 
+/// A report as routing sees it; its jurisdiction is that of the `Routing` it is decided by.
 pub struct RouteInput {
-    pub jurisdiction_id: String,
     pub service_code: String,
     /// (lon, lat)
     pub location: Option<(f64, f64)>,
@@ -205,7 +205,6 @@ pub struct RouteInput {
 impl From<&RequestRow> for RouteInput {
     fn from(r: &RequestRow) -> Self {
         RouteInput {
-            jurisdiction_id: r.jurisdiction_id.clone(),
             service_code: r.service_code.clone(),
             location: r.long.zip(r.lat),
             forced_department: None,

@@ -120,7 +120,6 @@ pub async fn submit_request(
     let index = state.routing.index(&state.store, &jurisdiction.id).await?;
     let routed = index.decide(
         &RouteInput {
-            jurisdiction_id: jurisdiction.id.clone(),
             service_code: service.code.clone(),
             location: new.location.map(|l| (l.long(), l.lat())),
             forced_department: None,
