@@ -113,29 +113,39 @@ type Stamped = (u64, Arc<Catalog>);
 
 /// The cached catalogue.
 #[derive(Clone, Default)]
-pub struct CatalogCache(Arc<RwLock<Option<Stamped>>>);
+pub struct CatalogCache {
+    cached: Arc<RwLock<Option<Stamped>>>,
+    /// One load at a time (see `RoutingCache::index`): requests that miss together wait for one read.
+    loading: Arc<tokio::sync::Mutex<()>>,
+}
 
 impl CatalogCache {
     pub async fn get(&self, store: &Store) -> Result<Arc<Catalog>, StoreError> {
-        let epoch = store.catalog_epoch();
-        if let Ok(guard) = self.0.read() {
-            if let Some((e, c)) = guard.as_ref() {
-                if *e == epoch {
-                    return Ok(c.clone());
-                }
-            }
+        if let Some(c) = self.cached(store) {
+            return Ok(c);
+        }
+        let _loading = self.loading.lock().await;
+        if let Some(c) = self.cached(store) {
+            return Ok(c);
         }
         // The epoch is taken before reading, so a change that lands during the read moves it again and the
         // next call reloads.
+        let epoch = store.catalog_epoch();
         let catalog = Arc::new(
             store
                 .read(|conn| Catalog::build(catalog::snapshot(conn)?))
                 .await?,
         );
-        if let Ok(mut guard) = self.0.write() {
+        if let Ok(mut guard) = self.cached.write() {
             *guard = Some((epoch, catalog.clone()));
         }
         Ok(catalog)
+    }
+
+    fn cached(&self, store: &Store) -> Option<Arc<Catalog>> {
+        let guard = self.cached.read().ok()?;
+        let (e, c) = guard.as_ref()?;
+        (*e == store.catalog_epoch()).then(|| c.clone())
     }
 }
 

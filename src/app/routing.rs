@@ -16,7 +16,11 @@ type Version = u64;
 
 /// Area indexes per jurisdiction, rebuilt when the areas change (an import in this or another process).
 #[derive(Clone, Default)]
-pub struct RoutingCache(Arc<Mutex<Cached>>);
+pub struct RoutingCache {
+    cached: Arc<Mutex<Cached>>,
+    building: Arc<tokio::sync::Mutex<()>>,
+    builds: Arc<std::sync::atomic::AtomicU64>,
+}
 
 type Cached = HashMap<String, (Version, Arc<Routing>)>;
 
@@ -174,21 +178,37 @@ impl RoutingCache {
         store: &Store,
         jurisdiction_id: &str,
     ) -> Result<Arc<Routing>, StoreError> {
+        if let Some(index) = self.cached(store, jurisdiction_id) {
+            return Ok(index);
+        }
+        // One build at a time: when the epoch moves under load, every request in flight misses at once, and
+        // each building its own index (a whole country's communes is over 100 MB) would multiply the memory
+        // and the work by the number of requests. The others wait, then take the one just built.
+        let _building = self.building.lock().await;
+        if let Some(index) = self.cached(store, jurisdiction_id) {
+            return Ok(index);
+        }
         // Taken before reading, so that an import landing during the read makes the next call rebuild.
         let version = store.catalog_epoch();
-        if let Ok(cache) = self.0.lock() {
-            if let Some((v, index)) = cache.get(jurisdiction_id) {
-                if *v == version {
-                    return Ok(index.clone());
-                }
-            }
-        }
         let j = jurisdiction_id.to_string();
         let index = Arc::new(store.read(move |conn| Routing::load(conn, &j)).await?);
-        if let Ok(mut cache) = self.0.lock() {
+        self.builds
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut cache) = self.cached.lock() {
             cache.insert(jurisdiction_id.to_string(), (version, index.clone()));
         }
         Ok(index)
+    }
+
+    fn cached(&self, store: &Store, jurisdiction_id: &str) -> Option<Arc<Routing>> {
+        let cache = self.cached.lock().ok()?;
+        let (v, index) = cache.get(jurisdiction_id)?;
+        (*v == store.catalog_epoch()).then(|| index.clone())
+    }
+
+    /// How many indexes this cache has built.
+    pub fn builds(&self) -> u64 {
+        self.builds.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -307,4 +327,47 @@ pub async fn reroute_as(
         })
         .await?;
     Ok(trace)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RoutingCache;
+    use crate::config::DatabaseUrl;
+    use crate::store::Store;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_that_miss_together_build_the_index_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&DatabaseUrl::Sqlite(dir.path().join("civic311.db"))).unwrap();
+        let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-city");
+        let s = store.clone();
+        tokio::task::spawn_blocking(move || crate::import::import_dir(&s, &demo))
+            .await
+            .unwrap()
+            .unwrap();
+        let cache = RoutingCache::default();
+        for round in 1..=2 {
+            let tasks: Vec<_> = (0..32)
+                .map(|_| {
+                    let (cache, store) = (cache.clone(), store.clone());
+                    tokio::spawn(async move {
+                        cache
+                            .index(&store, "jakarta.go.id")
+                            .await
+                            .map(|r| r.areas.len())
+                    })
+                })
+                .collect();
+            for t in tasks {
+                assert!(t.await.unwrap().unwrap() > 200, "the demo city's areas");
+            }
+            assert_eq!(
+                cache.builds(),
+                round,
+                "one build per epoch, however many ask"
+            );
+            // An import elsewhere: every cached index is stale at once.
+            store.catalog_changed();
+        }
+    }
 }
