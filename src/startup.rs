@@ -36,6 +36,9 @@ pub fn state_for_tools(settings: &Settings) -> anyhow::Result<AppState> {
         throttle: Default::default(),
         catalog: Default::default(),
         keys: Default::default(),
+        large_pages: std::sync::Arc::new(tokio::sync::Semaphore::new(
+            crate::app::LARGE_PAGES_AT_ONCE,
+        )),
     })
 }
 
@@ -63,6 +66,9 @@ impl Application {
             throttle: Default::default(),
             catalog: Default::default(),
             keys: Default::default(),
+            large_pages: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                crate::app::LARGE_PAGES_AT_ONCE,
+            )),
             routing: Default::default(),
             mail_domain,
             store,

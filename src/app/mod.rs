@@ -14,7 +14,10 @@ pub use catalog::{
     JurisdictionCatalog,
 };
 pub use public::{PublicAttribute, PublicRequest};
-pub use query::{get_request, list_requests, media_file, resolve_token, ListQuery, TokenLookup};
+pub use query::{
+    get_request, list_requests, media_file, resolve_token, ListQuery, TokenLookup,
+    LARGE_PAGES_AT_ONCE,
+};
 pub use routing::{reroute, RoutingCache};
 pub use submit::{authenticate, submit_request, KeyCache, PhotoUpload, Submitted};
 
@@ -43,6 +46,8 @@ pub struct AppState {
     pub catalog: CatalogCache,
     /// Active API keys, read once per configuration change.
     pub keys: KeyCache,
+    /// Permits for making large public pages (`query::LARGE_PAGES_AT_ONCE`).
+    pub large_pages: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {

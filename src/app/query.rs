@@ -156,6 +156,10 @@ fn naive(t: DateTime<Utc>) -> Option<chrono::NaiveDateTime> {
 
 /// GET requests.
 /// Answers come with the jurisdiction's UTC offset, in which their datetimes are shown.
+/// Pages of more reports than this are made at most `LARGE_PAGES_AT_ONCE` at a time.
+const LARGE_PAGE: i64 = 200;
+pub const LARGE_PAGES_AT_ONCE: usize = 2;
+
 pub async fn list_requests(
     state: &AppState,
     q: ListQuery,
@@ -163,6 +167,16 @@ pub async fn list_requests(
     let j = super::catalog::jurisdiction(state, q.jurisdiction_id.as_deref()).await?;
     let filter = build_filter(&q, j.jurisdiction.id.clone(), Utc::now())?;
     let (st, offset) = (state.clone(), j.jurisdiction.utc_offset_minutes);
+    // A large page is several megabytes while it is materialised and projected; with every reader thread
+    // making one for a crowd of clients at once, the server's memory would follow the crowd. The core is
+    // shared anyway, so two at a time cost no throughput.
+    let _permit =
+        match filter.limit > LARGE_PAGE {
+            true => Some(state.large_pages.acquire().await.map_err(|e| {
+                ApiError::Internal(anyhow::anyhow!("large-page limit closed: {e}"))
+            })?),
+            false => None,
+        };
     let list = state
         .store
         .read(move |conn| {

@@ -18,7 +18,48 @@ both_backends!(
     acknowledged_reports_survive_a_killed_server,
     the_write_path_is_durable_and_sqlite_plans_stay_stable,
     updated_before_finds_exactly_the_reports_updated_before,
+    large_pages_asked_for_together_all_answer_in_full,
 );
+
+/// Large pages are made a few at a time (so that memory does not follow a crowd of clients): many asked for
+/// at once must all still answer, each in full, none refused or cut short.
+async fn large_pages_asked_for_together_all_answer_in_full(app: TestApp) {
+    for _ in 0..210 {
+        app.post_flood(&[]).await;
+    }
+    let asks = (0..8).map(|i| {
+        let url = app.url(&format!(
+            "/open311/v2/requests.{}?page_size=1000&nocache={i}",
+            if i % 2 == 0 { "json" } else { "xml" }
+        ));
+        let client = app.client.clone();
+        async move {
+            let r = client.get(url).send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    });
+    for (i, (status, body)) in futures_util::future::join_all(asks)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        assert_eq!(status, 200, "{body}");
+        let n = if i % 2 == 0 {
+            serde_json::from_str::<Value>(&body)
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len()
+        } else {
+            roxmltree::Document::parse(&body)
+                .unwrap()
+                .descendants()
+                .filter(|n| n.has_tag_name("request"))
+                .count()
+        };
+        assert_eq!(n, 210, "every report of the page");
+    }
+}
 
 /// `updated_before` is served through the requested-time index (a report is never updated before it was
 /// requested): the answer must be exactly the reports updated before the bound, old and new alike.
