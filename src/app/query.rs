@@ -154,12 +154,12 @@ fn naive(t: DateTime<Utc>) -> Option<chrono::NaiveDateTime> {
     Some(t.naive_utc())
 }
 
-/// GET requests.
-/// Answers come with the jurisdiction's UTC offset, in which their datetimes are shown.
 /// Pages of more reports than this are made at most `LARGE_PAGES_AT_ONCE` at a time.
 const LARGE_PAGE: i64 = 200;
 pub const LARGE_PAGES_AT_ONCE: usize = 2;
 
+/// GET requests.
+/// Answers come with the jurisdiction's UTC offset, in which their datetimes are shown.
 pub async fn list_requests(
     state: &AppState,
     q: ListQuery,
@@ -170,13 +170,12 @@ pub async fn list_requests(
     // A large page is several megabytes while it is materialised and projected; with every reader thread
     // making one for a crowd of clients at once, the server's memory would follow the crowd. The core is
     // shared anyway, so two at a time cost no throughput.
-    let _permit =
-        match filter.limit > LARGE_PAGE {
-            true => Some(state.large_pages.acquire().await.map_err(|e| {
-                ApiError::Internal(anyhow::anyhow!("large-page limit closed: {e}"))
-            })?),
-            false => None,
-        };
+    let _permit = if filter.limit > LARGE_PAGE {
+        let permit = state.large_pages.acquire().await;
+        Some(permit.map_err(|e| ApiError::Internal(anyhow::anyhow!("large pages: {e}")))?)
+    } else {
+        None
+    };
     let list = state
         .store
         .read(move |conn| {
