@@ -165,9 +165,7 @@ impl Decision {
         id_domain: &str,
     ) -> Result<(), StoreError> {
         rq::clear_areas(conn, request_id)?;
-        let codes = self.area_codes();
-        let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
-        rq::insert_areas(conn, request_id, &codes)?;
+        rq::insert_areas(conn, request_id, &self.area_codes())?;
         crate::store::deliveries::insert(conn, &self.deliveries(request_id, now, id_domain))
     }
 }

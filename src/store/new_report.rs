@@ -36,8 +36,7 @@ pub fn insert(conn: &mut AnyConnection, c: &Children) -> Result<(), StoreError> 
     match conn {
         AnyConnection::Postgres(pg) => insert_pg(pg, c),
         AnyConnection::Sqlite(_) => {
-            let areas: Vec<&str> = c.areas.iter().map(String::as_str).collect();
-            requests::insert_areas(conn, c.request_id, &areas)?;
+            requests::insert_areas(conn, c.request_id, &c.areas)?;
             deliveries::insert(conn, &c.deliveries)?;
             for e in &c.events {
                 deliveries::insert_event(conn, e)?;

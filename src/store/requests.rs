@@ -731,11 +731,11 @@ pub fn clear_areas(conn: &mut AnyConnection, id: i64) -> Result<(), StoreError> 
 }
 
 /// Records the areas a report lies in.
-pub fn insert_areas(conn: &mut AnyConnection, id: i64, codes: &[&str]) -> Result<(), StoreError> {
+pub fn insert_areas(conn: &mut AnyConnection, id: i64, codes: &[String]) -> Result<(), StoreError> {
     use crate::store::schema::request_areas as ra;
     let rows: Vec<_> = codes
         .iter()
-        .map(|code| (ra::request_id.eq(id), ra::area_code.eq(*code)))
+        .map(|code| (ra::request_id.eq(id), ra::area_code.eq(code)))
         .collect();
     insert_rows!(conn, ra::table, &rows[..])
 }
