@@ -411,7 +411,7 @@ fn apikey(action: KeyAction) -> anyhow::Result<()> {
         }
         KeyAction::Revoke { id_or_name, db } => {
             let store = Store::open(&db.database_url)?;
-            let n = store.write_blocking(|conn| {
+            let (n, _) = store.write_blocking(|conn| {
                 api_keys::revoke(conn, &id_or_name, chrono::Utc::now().naive_utc())
             })?;
             if n == 0 {

@@ -159,7 +159,8 @@ pub async fn watch_catalog(store: Store, every: std::time::Duration) {
         tick.tick().await;
         match store.read(catalog::version).await {
             Ok(v) => {
-                if seen.is_some_and(|s| s != v) {
+                // A version this process wrote itself has been accounted for when it was written.
+                if seen.is_some_and(|s| s != v) && v > store.catalog_written() {
                     store.catalog_changed();
                 }
                 seen = Some(v);

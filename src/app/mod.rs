@@ -15,7 +15,7 @@ pub use catalog::{
 };
 pub use public::{PublicAttribute, PublicRequest};
 pub use query::{
-    get_request, list_requests, media_file, resolve_token, ListQuery, TokenLookup,
+    get_request, list_requests, media_file, resolve_token, ListQuery, Page, TokenLookup,
     LARGE_PAGES_AT_ONCE,
 };
 pub use routing::{reroute, RoutingCache};

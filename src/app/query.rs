@@ -158,21 +158,26 @@ fn naive(t: DateTime<Utc>) -> Option<chrono::NaiveDateTime> {
 const LARGE_PAGE: i64 = 200;
 pub const LARGE_PAGES_AT_ONCE: usize = 2;
 
+/// A page of reports, in the jurisdiction's UTC offset.
+pub struct Page {
+    pub offset_minutes: i32,
+    pub list: Vec<PublicRequest>,
+    /// A large page's turn: kept until the answer has been written from it, so that no more than
+    /// `LARGE_PAGES_AT_ONCE` large pages are in memory at once.
+    pub turn: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
 /// GET requests.
-/// Answers come with the jurisdiction's UTC offset, in which their datetimes are shown.
-pub async fn list_requests(
-    state: &AppState,
-    q: ListQuery,
-) -> Result<(i32, Vec<PublicRequest>), ApiError> {
+pub async fn list_requests(state: &AppState, q: ListQuery) -> Result<Page, ApiError> {
     let j = super::catalog::jurisdiction(state, q.jurisdiction_id.as_deref()).await?;
     let filter = build_filter(&q, j.jurisdiction.id.clone(), Utc::now())?;
-    let (st, offset) = (state.clone(), j.jurisdiction.utc_offset_minutes);
-    // A large page is several megabytes while it is materialised and projected; with every reader thread
+    let (st, offset_minutes) = (state.clone(), j.jurisdiction.utc_offset_minutes);
+    // A large page is several megabytes while it is materialised and written; with every reader thread
     // making one for a crowd of clients at once, the server's memory would follow the crowd. The core is
     // shared anyway, so two at a time cost no throughput.
-    let _permit = if filter.limit > LARGE_PAGE {
-        let permit = state.large_pages.acquire().await;
-        Some(permit.map_err(|e| ApiError::Internal(anyhow::anyhow!("large pages: {e}")))?)
+    let turn = if filter.limit > LARGE_PAGE {
+        let turn = state.large_pages.clone().acquire_owned().await;
+        Some(turn.map_err(|e| ApiError::Internal(anyhow::anyhow!("large pages: {e}")))?)
     } else {
         None
     };
@@ -183,7 +188,11 @@ pub async fn list_requests(
             project(conn, &st, &j, rows)
         })
         .await?;
-    Ok((offset, list))
+    Ok(Page {
+        offset_minutes,
+        list,
+        turn,
+    })
 }
 
 /// GET request: 404 for unknown ids and for requests that are not public (hidden, held for moderation).

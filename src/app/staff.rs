@@ -1002,10 +1002,10 @@ pub async fn create_api_key(
 pub async fn revoke_api_key(state: &AppState, p: &Principal, id: &str) -> Result<(), ApiError> {
     p.require_admin()?;
     let (p, id) = (p.clone(), id.to_string());
-    let n = state
+    let version = state
         .store
         .write(move |conn| {
-            let n = crate::store::api_keys::revoke(conn, &id, now())?;
+            let (n, version) = crate::store::api_keys::revoke(conn, &id, now())?;
             if n > 0 {
                 audit(
                     conn,
@@ -1015,14 +1015,14 @@ pub async fn revoke_api_key(state: &AppState, p: &Principal, id: &str) -> Result
                     None,
                 )?;
             }
-            Ok(n)
+            Ok(version)
         })
         .await?;
-    if n == 0 {
+    let Some(version) = version else {
         return Err(ApiError::NotFound("no active API key with that id".into()));
-    }
+    };
     // The key stops working here at once (the key cache is keyed by this epoch).
-    state.store.catalog_changed();
+    state.store.catalog_changed_to(version);
     Ok(())
 }
 

@@ -7,10 +7,15 @@
 //! - it is younger than `max_age` (a change made by another process on the same database, such as
 //!   `civic311 reroute`, and the 90-day window's moving edge, are seen within that time).
 //!
+//! An answer is kept from the second time it is made: a query string asked once (a scraper walking ids, a
+//! client that adds a timestamp to every URL) would otherwise fill the cache with answers nobody asks for
+//! again, and push out the lists that everybody polls.
+//!
 //! Memory is bounded by `max_bytes`; when full, the cache starts again empty rather than tracking use.
 
 use bytes::Bytes;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -18,13 +23,20 @@ pub struct ResponseCache {
     max_age: Duration,
     max_bytes: usize,
     inner: Mutex<Inner>,
+    hasher: RandomState,
 }
+
+/// How many keys made once are remembered; past that the memory of them starts again.
+const SEEN: usize = 16_384;
 
 #[derive(Default)]
 struct Inner {
     epoch: u64,
     bytes: usize,
     entries: HashMap<String, Entry>,
+    /// Hashes of keys whose answer has been made once and not kept. A data change does not clear it:
+    /// a popular query stays popular.
+    seen: HashSet<u64>,
 }
 
 struct Entry {
@@ -40,6 +52,7 @@ impl ResponseCache {
             max_age,
             max_bytes,
             inner: Mutex::default(),
+            hasher: RandomState::new(),
         }
     }
 
@@ -74,6 +87,14 @@ impl ResponseCache {
             // A write landed while this answer was made: it may already be stale.
             return;
         }
+        let hash = self.hasher.hash_one(&key);
+        if !inner.entries.contains_key(&key) && inner.seen.insert(hash) {
+            if inner.seen.len() > SEEN {
+                inner.seen.clear();
+                inner.seen.insert(hash);
+            }
+            return;
+        }
         if inner.bytes + body.len() > self.max_bytes {
             inner.entries.clear();
             inner.bytes = 0;
@@ -96,15 +117,52 @@ impl ResponseCache {
 mod tests {
     use super::*;
 
+    /// An answer made for the second time, which is kept.
+    fn put_twice(c: &ResponseCache, key: &str, epoch: u64, body: &'static [u8]) {
+        for _ in 0..2 {
+            c.put(key.into(), epoch, "x", Bytes::from_static(body));
+        }
+    }
+
+    #[test]
+    fn an_answer_is_kept_from_its_second_asking() {
+        let c = ResponseCache::new(Duration::from_secs(5), 1 << 20);
+        assert!(c.get("a", 1).is_none());
+        c.put("a".into(), 1, "x", Bytes::from_static(b"one"));
+        assert!(c.get("a", 1).is_none(), "asked once: not kept");
+        c.put("a".into(), 1, "x", Bytes::from_static(b"one"));
+        assert_eq!(c.get("a", 1).unwrap().1, Bytes::from_static(b"one"));
+        assert!(c.get("a", 2).is_none(), "a newer epoch empties the cache");
+        c.put("a".into(), 2, "x", Bytes::from_static(b"two"));
+        assert_eq!(
+            c.get("a", 2).unwrap().1,
+            Bytes::from_static(b"two"),
+            "a write does not make a popular answer a stranger again"
+        );
+    }
+
+    #[test]
+    fn answers_asked_once_take_no_room() {
+        let c = ResponseCache::new(Duration::from_secs(5), 1 << 20);
+        let _ = c.get("", 0);
+        for i in 0..(SEEN * 2) {
+            c.put(format!("k{i}"), 0, "x", Bytes::from_static(b"body"));
+        }
+        let inner = c.inner.lock().unwrap();
+        assert_eq!(inner.entries.len(), 0);
+        assert_eq!(inner.bytes, 0);
+        assert!(inner.seen.len() <= SEEN);
+    }
+
     #[test]
     fn a_write_or_age_ends_an_entry() {
         let c = ResponseCache::new(Duration::from_millis(50), 1 << 20);
         assert!(c.get("a", 1).is_none());
-        c.put("a".into(), 1, "x", Bytes::from_static(b"one"));
+        put_twice(&c, "a", 1, b"one");
         assert_eq!(c.get("a", 1).unwrap().1, Bytes::from_static(b"one"));
         assert!(c.get("a", 2).is_none(), "a newer epoch empties the cache");
         assert!(c.get("a", 2).is_none());
-        c.put("a".into(), 2, "x", Bytes::from_static(b"two"));
+        put_twice(&c, "a", 2, b"two");
         std::thread::sleep(Duration::from_millis(60));
         assert!(c.get("a", 2).is_none(), "too old");
     }
@@ -114,7 +172,7 @@ mod tests {
         let c = ResponseCache::new(Duration::from_secs(5), 1 << 20);
         assert!(c.get("k", 1).is_none());
         assert!(c.get("k", 2).is_none());
-        c.put("k".into(), 1, "x", Bytes::from_static(b"old"));
+        put_twice(&c, "k", 1, b"old");
         assert!(c.get("k", 2).is_none());
     }
 
@@ -123,7 +181,9 @@ mod tests {
         let c = ResponseCache::new(Duration::from_secs(5), 1000);
         let _ = c.get("", 0);
         for i in 0..100 {
-            c.put(format!("k{i}"), 0, "x", Bytes::from(vec![0u8; 100]));
+            for _ in 0..2 {
+                c.put(format!("k{i}"), 0, "x", Bytes::from(vec![0u8; 100]));
+            }
         }
         let inner = c.inner.lock().unwrap();
         assert!(inner.bytes <= 1000, "{}", inner.bytes);
@@ -133,7 +193,7 @@ mod tests {
     #[test]
     fn zero_age_is_off() {
         let c = ResponseCache::new(Duration::ZERO, 1000);
-        c.put("a".into(), 0, "x", Bytes::from_static(b"one"));
+        put_twice(&c, "a", 0, b"one");
         assert!(c.get("a", 0).is_none());
     }
 }

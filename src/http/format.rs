@@ -1,9 +1,13 @@
 //! The response format (the `.json` / `.xml` suffix) and the one place where a result becomes a response.
 
-use super::render::Node;
+use super::render::{self, Document, Node};
 use crate::error::ApiError;
+use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
+use bytes::Bytes;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -51,17 +55,15 @@ impl Format {
         }
     }
 
-    pub fn body(self, root: &str, node: &Node) -> Vec<u8> {
+    pub fn body<D: Document + ?Sized>(self, root: &str, doc: &D) -> Vec<u8> {
         match self {
-            Format::Json => node.write_json(),
-            Format::Xml => node.to_xml(root).into_bytes(),
+            Format::Json => render::json(doc),
+            Format::Xml => render::xml(doc, root),
         }
     }
 
-    pub fn ok(self, root: &str, node: &Node) -> HttpResponse {
-        HttpResponse::Ok()
-            .content_type(self.content_type())
-            .body(self.body(root, node))
+    pub fn ok<D: Document + ?Sized>(self, root: &str, doc: &D) -> HttpResponse {
+        ok_bytes(self.content_type(), self.body(root, doc).into())
     }
 
     /// The Open311 `errors` document for an error, with its status and headers.
@@ -105,11 +107,54 @@ impl Format {
     }
 
     /// Renders a handler's result: the document on success, the errors document otherwise.
-    pub fn reply(self, root: &str, result: Result<Node, ApiError>) -> HttpResponse {
+    pub fn reply<D: Document>(self, root: &str, result: Result<D, ApiError>) -> HttpResponse {
         match result {
-            Ok(node) => self.ok(root, &node),
+            Ok(doc) => self.ok(root, &doc),
             Err(e) => self.error(&e),
         }
+    }
+}
+
+/// Bodies larger than this go to actix in slices of this size.
+const SLICE: usize = 64 * 1024;
+
+/// A 200 answer of `body`. A large body goes to actix in slices of the same buffer: handed over whole, it is
+/// copied into the connection's write buffer, and a crowd of clients reading pages of a thousand reports
+/// would each hold a second copy of theirs until it is sent.
+pub fn ok_bytes(content_type: &'static str, body: Bytes) -> HttpResponse {
+    let mut r = HttpResponse::Ok();
+    r.content_type(content_type);
+    if body.len() <= SLICE {
+        r.body(body)
+    } else {
+        r.body(Sliced {
+            size: body.len() as u64,
+            rest: body,
+        })
+    }
+}
+
+struct Sliced {
+    size: u64,
+    rest: Bytes,
+}
+
+impl MessageBody for Sliced {
+    type Error = std::convert::Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Sized(self.size)
+    }
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        if self.rest.is_empty() {
+            return Poll::Ready(None);
+        }
+        let n = self.rest.len().min(SLICE);
+        Poll::Ready(Some(Ok(self.rest.split_to(n))))
     }
 }
 

@@ -44,7 +44,7 @@ macro_rules! with_format_cached {
         let key = format!("{}?{}", $req.path(), $req.query_string());
         let epoch = $state.store.data_epoch();
         if let Some((content_type, body)) = $cache.get(&key, epoch) {
-            return HttpResponse::Ok().content_type(content_type).body(body);
+            return super::format::ok_bytes(content_type, body);
         }
         match Format::of(&$req) {
             Ok($fmt) => {
@@ -53,9 +53,7 @@ macro_rules! with_format_cached {
                     Ok(node) => {
                         let body = bytes::Bytes::from($fmt.body($root, &node));
                         $cache.put(key, epoch, $fmt.content_type(), body.clone());
-                        HttpResponse::Ok()
-                            .content_type($fmt.content_type())
-                            .body(body)
+                        super::format::ok_bytes($fmt.content_type(), body)
                     }
                     Err(e) => $fmt.error(&e),
                 }
@@ -115,8 +113,13 @@ pub async fn list_requests(req: HttpRequest, state: State, cache: Cache) -> Http
             page: owned("page"),
             page_size: owned("page_size"),
         };
-        let (offset, list) = app::list_requests(&state, list_query).await?;
-        Ok(wire::requests(&list, offset, extensions(&q)))
+        let page = app::list_requests(&state, list_query).await?;
+        Ok(wire::Requests {
+            list: page.list,
+            offset_minutes: page.offset_minutes,
+            extensions: extensions(&q),
+            _turn: page.turn,
+        })
     })
 }
 
@@ -124,12 +127,13 @@ pub async fn get_request(req: HttpRequest, state: State, cache: Cache) -> HttpRe
     with_format_cached!(req, state, cache, "service_requests", |fmt| {
         let q = query(&req)?;
         let id = path_id(&req, "service_request_id", "service_request_id")?;
-        let (offset, r) = app::get_request(&state, q.get("jurisdiction_id"), id).await?;
-        Ok(wire::requests(
-            std::slice::from_ref(&r),
-            offset,
-            extensions(&q),
-        ))
+        let (offset_minutes, r) = app::get_request(&state, q.get("jurisdiction_id"), id).await?;
+        Ok(wire::Requests {
+            list: vec![r],
+            offset_minutes,
+            extensions: extensions(&q),
+            _turn: None,
+        })
     })
 }
 

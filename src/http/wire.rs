@@ -1,7 +1,7 @@
 //! Documents spelled exactly as Open311 spells them, built as `Node` trees (one tree, both formats).
 //! Public documents are built only from public types: there is no path from a contact field to here.
 
-use super::render::Node;
+use super::render::{Document, Encoder, Node};
 use crate::app::{Discovery, PublicRequest, Submitted, TokenLookup};
 use crate::domain::{format_w3c, AttributeDef, Service, ServiceType};
 
@@ -128,107 +128,111 @@ pub fn token(t: &TokenLookup) -> Node {
     )
 }
 
-pub fn requests(list: &[PublicRequest], offset_minutes: i32, extensions: bool) -> Node {
-    Node::List(
-        "request",
-        list.iter()
-            .map(|r| request(r, offset_minutes, extensions))
-            .collect(),
-    )
+/// A list of reports (§3.9, §3.10), written straight from the projection: a page of a thousand reports is
+/// several megabytes as a tree, and would be made for each client at once.
+pub struct Requests {
+    pub list: Vec<PublicRequest>,
+    pub offset_minutes: i32,
+    pub extensions: bool,
+    /// A large page's turn, given back when the answer has been written (`app::Page::turn`).
+    pub _turn: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Document for Requests {
+    fn encode<E: Encoder>(&self, key: &str, e: &mut E) {
+        e.begin_list(key);
+        for r in &self.list {
+            request(e, r, self.offset_minutes, self.extensions);
+        }
+        e.end_list(key);
+    }
+
+    fn size_hint(&self) -> usize {
+        // ~520 bytes a report in JSON, twice that with the extensions.
+        64 + self.list.len() * if self.extensions { 1100 } else { 560 }
+    }
 }
 
 /// Every field of §3.10, always present (D13), in the documented order; with `extensions` the additions of §4.2.
-fn request(r: &PublicRequest, off: i32, extensions: bool) -> Node {
-    let mut members = vec![
-        ("service_request_id", Node::text(r.id.to_string())),
-        ("status", Node::text(&r.status)),
-        ("status_notes", Node::opt_text(r.status_notes.clone())),
-        ("service_name", Node::text(&r.service_name)),
-        ("service_code", Node::text(&r.service_code)),
-        ("description", Node::opt_text(r.description.clone())),
-        (
-            "agency_responsible",
-            Node::opt_text(r.agency_responsible.clone()),
-        ),
-        ("service_notice", Node::opt_text(r.service_notice.clone())),
-        (
-            "requested_datetime",
-            Node::text(format_w3c(r.requested, off)),
-        ),
-        ("updated_datetime", Node::text(format_w3c(r.updated, off))),
-        (
-            "expected_datetime",
-            Node::opt_text(r.expected.map(|t| format_w3c(t, off))),
-        ),
-        ("address", Node::opt_text(r.address.clone())),
-        ("address_id", Node::opt_text(r.address_id.clone())),
-        ("zipcode", Node::opt_text(r.zipcode.clone())),
-        ("lat", Node::opt_number(r.lat)),
-        ("long", Node::opt_number(r.long)),
-        ("media_url", Node::opt_text(r.media_urls.first().cloned())),
-    ];
+fn request<E: Encoder>(e: &mut E, r: &PublicRequest, off: i32, extensions: bool) {
+    e.begin_object("request");
+    e.text("service_request_id", itoa::Buffer::new().format(r.id));
+    e.text("status", &r.status);
+    e.opt_text("status_notes", r.status_notes.as_deref());
+    e.text("service_name", &r.service_name);
+    e.text("service_code", &r.service_code);
+    e.opt_text("description", r.description.as_deref());
+    e.opt_text("agency_responsible", r.agency_responsible.as_deref());
+    e.opt_text("service_notice", r.service_notice.as_deref());
+    let requested = format_w3c(r.requested, off);
+    e.text("requested_datetime", &requested);
+    e.text("updated_datetime", &format_w3c(r.updated, off));
+    e.opt_text(
+        "expected_datetime",
+        r.expected.map(|t| format_w3c(t, off)).as_deref(),
+    );
+    e.opt_text("address", r.address.as_deref());
+    e.opt_text("address_id", r.address_id.as_deref());
+    e.opt_text("zipcode", r.zipcode.as_deref());
+    e.opt_number("lat", r.lat);
+    e.opt_number("long", r.long);
+    e.opt_text("media_url", r.media_urls.first().map(String::as_str));
     if extensions {
-        members.push((
-            "attributes",
-            Node::List(
-                "attribute",
-                r.attributes
-                    .iter()
-                    .map(|a| {
-                        let value = if a.multi {
-                            Node::List("value", a.values.iter().map(Node::text).collect())
-                        } else {
-                            Node::opt_text(a.values.first().cloned())
-                        };
-                        Node::Object(vec![
-                            ("code", Node::text(&a.code)),
-                            ("name", Node::text(&a.name)),
-                            ("value", value),
-                        ])
-                    })
-                    .collect(),
+        e.begin_list("attributes");
+        for a in &r.attributes {
+            e.begin_object("attribute");
+            e.text("code", &a.code);
+            e.text("name", &a.name);
+            if a.multi {
+                e.begin_list("value");
+                for v in &a.values {
+                    e.text("value", v);
+                }
+                e.end_list("value");
+            } else {
+                e.opt_text("value", a.values.first().map(String::as_str));
+            }
+            e.end_object("attribute");
+        }
+        e.end_list("attributes");
+
+        e.begin_object("extended_attributes");
+        e.opt_text("channel", r.channel.as_deref());
+        e.bool("duplicate", r.duplicate_of.is_some());
+        match r.duplicate_of {
+            Some(master) => e.text(
+                "parent_service_request_id",
+                itoa::Buffer::new().format(master),
             ),
-        ));
-        members.push((
-            "extended_attributes",
-            Node::Object(vec![
-                ("channel", Node::opt_text(r.channel.clone())),
-                ("duplicate", Node::Bool(r.duplicate_of.is_some())),
-                (
-                    "parent_service_request_id",
-                    Node::opt_text(r.duplicate_of.map(|m| m.to_string())),
-                ),
-                ("title", Node::Null),
-                ("detailed_status", Node::text(&r.detailed_status)),
-                (
-                    "media_urls",
-                    Node::List("media_url", r.media_urls.iter().map(Node::text).collect()),
-                ),
-            ]),
-        ));
-        members.push((
-            "notes",
-            Node::List(
-                "note",
-                std::iter::once(Node::Object(vec![
-                    ("datetime", Node::text(format_w3c(r.requested, off))),
-                    ("type", Node::text("opened")),
-                    ("summary", Node::text("Request opened")),
-                    ("description", Node::Null),
-                ]))
-                .chain(r.notes.iter().map(|n| {
-                    Node::Object(vec![
-                        ("datetime", Node::text(format_w3c(n.datetime, off))),
-                        ("type", Node::text(&n.kind)),
-                        ("summary", Node::text(&n.summary)),
-                        ("description", Node::opt_text(n.description.clone())),
-                    ])
-                }))
-                .collect(),
-            ),
-        ));
+            None => e.null("parent_service_request_id"),
+        }
+        e.null("title");
+        e.text("detailed_status", &r.detailed_status);
+        e.begin_list("media_urls");
+        for url in &r.media_urls {
+            e.text("media_url", url);
+        }
+        e.end_list("media_urls");
+        e.end_object("extended_attributes");
+
+        e.begin_list("notes");
+        note(e, &requested, "opened", "Request opened", None);
+        for n in &r.notes {
+            let at = format_w3c(n.datetime, off);
+            note(e, &at, &n.kind, &n.summary, n.description.as_deref());
+        }
+        e.end_list("notes");
     }
-    Node::Object(members)
+    e.end_object("request");
+}
+
+fn note<E: Encoder>(e: &mut E, at: &str, kind: &str, summary: &str, description: Option<&str>) {
+    e.begin_object("note");
+    e.text("datetime", at);
+    e.text("type", kind);
+    e.text("summary", summary);
+    e.opt_text("description", description);
+    e.end_object("note");
 }
 
 /// The answer to a posted update: the server's id for it (§4.6).

@@ -208,8 +208,8 @@ pub fn import_dir(store: &Store, dir: &Path) -> Result<Summary, ImportError> {
         .collect();
     let known = store.read_blocking(|conn| routing::Known::load(conn, &existing))?;
     let plan = validate(&parsed, &existing, &known)?;
-    let summary = store.write_blocking(|conn| apply(conn, &plan))?;
-    store.catalog_changed();
+    let (summary, version) = store.write_blocking(|conn| apply(conn, &plan))?;
+    store.catalog_changed_to(version);
     Ok(summary)
 }
 
@@ -599,9 +599,10 @@ fn validate(
     }
 }
 
-fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<Summary, StoreError> {
+/// Writes the plan; returns what it did and the catalogue version it wrote.
+fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<(Summary, i64), StoreError> {
     // Moved even when nothing changes: a reload costs one query, a stale cache would cost correctness.
-    catalog::bump_version(conn)?;
+    let version = catalog::bump_version(conn)?;
     let mut summary = Summary::default();
     let mut count = |existed: bool, changed: bool| match (existed, changed) {
         (false, _) => summary.created += 1,
@@ -688,7 +689,7 @@ fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<Summary, StoreError> {
             summary.test_keys.push((name.clone(), key.clone()));
         }
     }
-    Ok(summary)
+    Ok((summary, version))
 }
 
 #[cfg(test)]

@@ -61,12 +61,13 @@ pub fn list(conn: &mut AnyConnection) -> Result<Vec<ApiKeyRow>, StoreError> {
 
 /// Revokes by id or name; returns how many keys changed. Moves the catalogue version with it: running
 /// servers cache active keys until it moves (`app::KeyCache`); the caller's own process learns it from
-/// `Store::catalog_changed` after the commit.
+/// `Store::catalog_changed_to` after the commit, with the version returned beside the count (`None` when
+/// nothing was revoked).
 pub fn revoke(
     conn: &mut AnyConnection,
     id_or_name: &str,
     at: NaiveDateTime,
-) -> Result<usize, StoreError> {
+) -> Result<(usize, Option<i64>), StoreError> {
     let n = diesel::update(
         api_keys::table
             .filter(
@@ -78,10 +79,10 @@ pub fn revoke(
     )
     .set(api_keys::revoked_at.eq(Some(at)))
     .execute(conn)?;
-    if n > 0 {
-        super::catalog::bump_version(conn)?;
+    if n == 0 {
+        return Ok((0, None));
     }
-    Ok(n)
+    Ok((n, Some(super::catalog::bump_version(conn)?)))
 }
 
 /// Re-keys an existing key (import of a changed key) and clears a revocation.

@@ -359,13 +359,13 @@ pub fn version(conn: &mut AnyConnection) -> Result<i64, StoreError> {
 }
 
 /// Moves the catalogue's version inside the caller's (import) transaction, so that running servers, in this
-/// process or another, reload what they cached.
-pub fn bump_version(conn: &mut AnyConnection) -> Result<(), StoreError> {
+/// process or another, reload what they cached. Returns the version written, for `Store::catalog_changed_to`.
+pub fn bump_version(conn: &mut AnyConnection) -> Result<i64, StoreError> {
     use super::schema::catalog_version as cv;
     diesel::update(cv::table.find(1))
         .set(cv::version.eq(cv::version + 1))
         .execute(conn)?;
-    Ok(())
+    version(conn)
 }
 
 /// Everything the public catalogue is made of, in one read: jurisdictions, every service (inactive ones

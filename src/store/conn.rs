@@ -84,3 +84,14 @@ impl r2d2::ManageConnection for Manager {
         c.broken || std::thread::panicking()
     }
 }
+
+// Queries that still run through the multi-connection wrapper read `Stamp` columns as their backend would.
+impl diesel::deserialize::FromSql<diesel::sql_types::Timestamp, MultiBackend>
+    for super::stamp::Stamp
+{
+    fn from_sql(
+        bytes: <MultiBackend as diesel::backend::Backend>::RawValue<'_>,
+    ) -> diesel::deserialize::Result<Self> {
+        bytes.from_sql::<Self, diesel::sql_types::Timestamp>()
+    }
+}

@@ -40,6 +40,7 @@ pub struct DeliveryRow {
 pub struct EventRow {
     pub id: String,
     pub request_id: i64,
+    #[diesel(deserialize_as = super::stamp::Stamp)]
     pub at: NaiveDateTime,
     pub actor: String,
     pub action: String,

@@ -13,6 +13,7 @@ pub mod requests;
 pub mod routing;
 pub mod schema;
 pub mod staff;
+pub mod stamp;
 mod writer;
 
 pub use conn::{establish, AnyConnection, ConnError};
@@ -159,6 +160,9 @@ pub struct Store {
     /// Moves after every write transaction of this process, committed or not: answers made from the data
     /// before it may be stale (`http::cache`).
     data_epoch: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The highest catalogue version this process wrote and has already moved `catalog_epoch` for, so that
+    /// the watcher does not take this process's own change for another's and empty every cache again.
+    catalog_written: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Store {
@@ -195,7 +199,21 @@ impl Store {
             writer,
             catalog_epoch: Default::default(),
             data_epoch: Default::default(),
+            catalog_written: Default::default(),
         })
+    }
+
+    /// `catalog_changed` for a change whose committed catalogue version is known (`catalog::bump_version`).
+    pub fn catalog_changed_to(&self, version: i64) {
+        self.catalog_written
+            .fetch_max(version, std::sync::atomic::Ordering::AcqRel);
+        self.catalog_changed();
+    }
+
+    /// The highest catalogue version this process has written (`catalog_changed_to`).
+    pub fn catalog_written(&self) -> i64 {
+        self.catalog_written
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// See `catalog_epoch`: call after a committed change to the catalogue.

@@ -62,7 +62,9 @@ pub struct PublicRow {
     pub description: Option<String>,
     pub agency_responsible: Option<String>,
     pub service_notice: Option<String>,
+    #[diesel(deserialize_as = super::stamp::Stamp)]
     pub requested_at: NaiveDateTime,
+    #[diesel(deserialize_as = super::stamp::Stamp)]
     pub updated_at: NaiveDateTime,
     pub expected_at: Option<NaiveDateTime>,
     pub address: Option<String>,

@@ -57,6 +57,15 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, imports: &[PathBuf]) -> TestApp {
+    spawn_app_tuned(backend, imports, |_| {}).await
+}
+
+/// A test server with settings of its own (`tune` runs after the test suite's defaults).
+pub async fn spawn_app_tuned(
+    backend: Backend,
+    imports: &[PathBuf],
+    tune: impl FnOnce(&mut Settings),
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let (database_url, pg_database) = match backend {
         Backend::Sqlite => (DatabaseUrl::Sqlite(dir.path().join("civic311.db")), None),
@@ -72,6 +81,7 @@ pub async fn spawn_app_with(backend: Backend, imports: &[PathBuf]) -> TestApp {
     settings.workers = Some(2);
     settings.max_photo_bytes = 256 * 1024;
     settings.max_photos = 3;
+    tune(&mut settings);
     let app = Application::build(settings)
         .await
         .expect("the server starts");

@@ -19,7 +19,75 @@ both_backends!(
     the_write_path_is_durable_and_sqlite_plans_stay_stable,
     updated_before_finds_exactly_the_reports_updated_before,
     large_pages_asked_for_together_all_answer_in_full,
+    the_servers_own_import_is_not_taken_for_another_processs,
 );
+
+/// The watcher moves the catalogue epoch when another process imports. The test server's import comes after
+/// the watcher's first look at the stored version, as `serve --import` does: taking that import for another
+/// process's emptied every cache a second time within a second of every start.
+async fn the_servers_own_import_is_not_taken_for_another_processs(app: TestApp) {
+    let epoch = app.store.catalog_epoch();
+    // Two of the watcher's ticks.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert_eq!(app.store.catalog_epoch(), epoch);
+}
+
+mod an_answer_is_kept_from_its_second_asking {
+    use crate::helpers::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::an_answer_is_kept_from_its_second_asking(Backend::Sqlite).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::an_answer_is_kept_from_its_second_asking(Backend::Postgres).await
+    }
+}
+
+/// The response cache keeps an answer the second time it is made, so that query strings asked once (a
+/// scraper, a client that makes every URL unique) take no room. A change made behind the server's back
+/// (another connection: the server's own writes empty the cache) shows which answers were kept.
+async fn an_answer_is_kept_from_its_second_asking(backend: Backend) {
+    let app = spawn_app_tuned(backend, &[repo_path("examples/demo-city")], |s| {
+        s.cache_ms = 600_000;
+    })
+    .await;
+    let id = app.post_flood(&[]).await;
+    let path = format!("/open311/v2/requests/{id}.json?asked=1");
+    let description = |v: Value| v[0]["description"].as_str().unwrap_or_default().to_string();
+    let behind_the_back = |text: &'static str| {
+        let (url, id) = (app.database_url.clone(), id.clone());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                use diesel::connection::SimpleConnection;
+                let mut conn = civic311::store::establish(&url).unwrap();
+                conn.batch_execute(&format!(
+                    "UPDATE requests SET description = '{text}' WHERE id = {id}"
+                ))
+                .unwrap();
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let first = description(app.get_json(&path).await);
+    behind_the_back("second").await;
+    assert_eq!(
+        description(app.get_json(&path).await),
+        "second",
+        "an answer made once was kept (it was {first:?})"
+    );
+    behind_the_back("third").await;
+    assert_eq!(
+        description(app.get_json(&path).await),
+        "second",
+        "an answer made twice is served again until data changes in this process"
+    );
+    // A write of this server's own ends every kept answer at once.
+    app.post_flood(&[]).await;
+    assert_eq!(description(app.get_json(&path).await), "third");
+}
 
 /// Large pages are made a few at a time (so that memory does not follow a crowd of clients): many asked for
 /// at once must all still answer, each in full, none refused or cut short.
@@ -305,7 +373,10 @@ async fn a_hidden_report_leaves_every_list_at_once(app: TestApp) {
         "/open311/v2/requests.json",
         "/open311/v2/requests.json?page_size=1",
     ] {
-        assert!(ids(&app.get_json(path).await).contains(&hidden), "{path}");
+        // Twice: the response cache keeps an answer from its second asking.
+        for _ in 0..2 {
+            assert!(ids(&app.get_json(path).await).contains(&hidden), "{path}");
+        }
     }
     app.sql(&format!(
         "UPDATE requests SET hidden = TRUE WHERE id = {hidden}"
