@@ -172,6 +172,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 s.updated,
                 s.unchanged
             );
+            explain_keys(&s.published_keys, &s.revoked_keys, None);
             Ok(())
         }
         Command::Apikey { action } => apikey(action),
@@ -301,15 +302,40 @@ pub fn make_worker(
     Ok(Some(Worker::new(store, transport, cfg)))
 }
 
+/// What an operator must know about the keys of imported files. `demo`: whether this server accepts published
+/// keys (`None`: the import command, which serves nothing).
+fn explain_keys(published: &[String], revoked: &[String], demo: Option<bool>) {
+    for name in revoked {
+        eprintln!(
+            "note: key '{name}' is revoked and stays revoked; to replace it, give the new key another name"
+        );
+    }
+    if !published.is_empty() && demo != Some(true) {
+        eprintln!(
+            "note: the files give these keys in plaintext, so anyone who reads them knows the keys: {}. \
+             They work only on a server started with --demo (CIVIC311_DEMO=true). For real apps: \
+             civic311 apikey create <name>, or key_sha256 in the files.",
+            published.join(", ")
+        );
+    }
+}
+
 async fn serve(settings: Settings, dirs: Vec<PathBuf>) -> anyhow::Result<()> {
+    let demo = settings.demo;
     let app = Application::build(settings).await?;
-    let mut test_keys = Vec::new();
+    let (mut test_keys, mut published, mut revoked) = (Vec::new(), Vec::new(), Vec::new());
     for dir in dirs {
         let store = app.state().store.clone();
         let d = dir.clone();
         let s = tokio::task::spawn_blocking(move || import::import_dir(&store, &d)).await??;
         tracing::info!(dir = %dir.display(), created = s.created, updated = s.updated, unchanged = s.unchanged, "imported");
         test_keys.extend(s.test_keys);
+        published.extend(s.published_keys);
+        revoked.extend(s.revoked_keys);
+    }
+    explain_keys(&published, &revoked, Some(demo));
+    if !demo {
+        test_keys.clear();
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     match make_worker(app.state().store.clone(), app.mail_settings(), &app.state().public_url)? {
@@ -371,6 +397,7 @@ fn apikey(action: KeyAction) -> anyhow::Result<()> {
                 created_at: chrono::Utc::now().naive_utc(),
                 revoked_at: None,
                 jurisdiction_id: jurisdiction,
+                published: false,
             };
             let id = row.id.clone();
             store

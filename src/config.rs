@@ -183,6 +183,11 @@ pub struct Settings {
     #[arg(long, env = "CIVIC311_CACHE_MS", default_value_t = 1000)]
     pub cache_ms: u64,
 
+    /// Accept the published API keys of example files (the demo city's, whose plaintext is in this
+    /// repository). For trying civic311 out; never on a server that real apps use.
+    #[arg(long, env = "CIVIC311_DEMO")]
+    pub demo: bool,
+
     #[command(flatten)]
     pub mail: MailArgs,
 }
@@ -200,6 +205,7 @@ impl Settings {
             max_photo_bytes: 10 * 1024 * 1024,
             max_photos: 5,
             cache_ms: 1000,
+            demo: false,
             mail: MailArgs::default(),
         }
     }

@@ -39,6 +39,7 @@ pub fn state_for_tools(settings: &Settings) -> anyhow::Result<AppState> {
         large_pages: std::sync::Arc::new(tokio::sync::Semaphore::new(
             crate::app::LARGE_PAGES_AT_ONCE,
         )),
+        demo: settings.demo,
     })
 }
 
@@ -69,6 +70,7 @@ impl Application {
             large_pages: std::sync::Arc::new(tokio::sync::Semaphore::new(
                 crate::app::LARGE_PAGES_AT_ONCE,
             )),
+            demo: settings.demo,
             routing: Default::default(),
             mail_domain,
             store,

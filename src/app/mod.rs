@@ -48,6 +48,8 @@ pub struct AppState {
     pub keys: KeyCache,
     /// Permits for making large public pages (`query::LARGE_PAGES_AT_ONCE`).
     pub large_pages: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Published API keys (`ApiKeyRow::published`) are accepted (`--demo`).
+    pub demo: bool,
 }
 
 impl AppState {

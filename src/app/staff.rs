@@ -971,6 +971,7 @@ pub async fn create_api_key(
         revoked_at: None,
         may_update: kind == "backoffice",
         jurisdiction_id: jurisdiction,
+        published: false,
     };
     let (p, r) = (p.clone(), row.clone());
     let created = state

@@ -143,6 +143,8 @@ struct KeyPlan {
     /// The plaintext of a test key, to show on the console.
     shown: Option<String>,
     jurisdiction: Option<String>,
+    /// Given in plaintext (`key =`): see `ApiKeyRow::published`.
+    published: bool,
 }
 
 /// What an import did.
@@ -153,6 +155,10 @@ pub struct Summary {
     pub unchanged: usize,
     /// Test keys whose plaintext was in the files, so that `serve` can tell a developer how to post.
     pub test_keys: Vec<(String, String)>,
+    /// Names of the keys whose plaintext was in the files (they work only with `--demo`).
+    pub published_keys: Vec<String>,
+    /// Names of keys in the files that were revoked and stay so.
+    pub revoked_keys: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -518,6 +524,7 @@ fn validate(
                 kind,
                 shown,
                 jurisdiction,
+                published: k.key.is_some(),
             });
         }
     }
@@ -652,20 +659,24 @@ fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<(Summary, i64), StoreE
         kind,
         shown,
         jurisdiction,
+        published,
     } in &plan.keys
     {
         let current = api_keys::by_name(conn, name)?;
+        if current.as_ref().is_some_and(|c| c.revoked_at.is_some()) {
+            summary.revoked_keys.push(name.clone());
+        }
         match &current {
             Some(c)
                 if c.key_hash == *hash
                     && c.kind == *kind
-                    && c.revoked_at.is_none()
+                    && c.published == *published
                     && c.jurisdiction_id == *jurisdiction =>
             {
                 count(true, false)
             }
             Some(c) => {
-                api_keys::update_key(conn, &c.id, hash, kind, jurisdiction.as_deref())?;
+                api_keys::update_key(conn, &c.id, hash, kind, jurisdiction.as_deref(), *published)?;
                 count(true, true);
             }
             None => {
@@ -680,12 +691,19 @@ fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<(Summary, i64), StoreE
                         revoked_at: None,
                         may_update: kind == "backoffice",
                         jurisdiction_id: jurisdiction.clone(),
+                        published: *published,
                     },
                 )?;
                 count(false, true);
             }
         }
-        if let Some(key) = shown {
+        if *published {
+            summary.published_keys.push(name.clone());
+        }
+        if let Some(key) = shown
+            .as_ref()
+            .filter(|_| current.as_ref().is_none_or(|c| c.revoked_at.is_none()))
+        {
             summary.test_keys.push((name.clone(), key.clone()));
         }
     }

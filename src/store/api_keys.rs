@@ -18,6 +18,9 @@ pub struct ApiKeyRow {
     pub may_update: bool,
     /// The jurisdiction whose reports a back-office key may update.
     pub jurisdiction_id: Option<String>,
+    /// Its plaintext was written in an import file (the demo city's keys are in this repository): anyone may
+    /// know it, so it works only on a server started with `--demo`.
+    pub published: bool,
 }
 
 /// production: a published app; test: an app under test; backoffice: a city system that may also post status
@@ -85,13 +88,15 @@ pub fn revoke(
     Ok((n, Some(super::catalog::bump_version(conn)?)))
 }
 
-/// Re-keys an existing key (import of a changed key) and clears a revocation.
+/// Re-keys an existing key (import of a changed key). A revocation stays: a key revoked because it leaked
+/// must not come back with the next import of files that still hold it.
 pub fn update_key(
     conn: &mut AnyConnection,
     id: &str,
     key_hash: &str,
     kind: &str,
     jurisdiction_id: Option<&str>,
+    published: bool,
 ) -> Result<(), StoreError> {
     diesel::update(api_keys::table.find(id))
         .set((
@@ -99,7 +104,7 @@ pub fn update_key(
             api_keys::kind.eq(kind),
             api_keys::may_update.eq(kind == "backoffice"),
             api_keys::jurisdiction_id.eq(jurisdiction_id),
-            api_keys::revoked_at.eq(None::<NaiveDateTime>),
+            api_keys::published.eq(published),
         ))
         .execute(conn)?;
     Ok(())

@@ -60,6 +60,7 @@ diesel::table! {
         revoked_at -> Nullable<Timestamp>,
         may_update -> Bool,
         jurisdiction_id -> Nullable<Text>,
+        published -> Bool,
     }
 }
 

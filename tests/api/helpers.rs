@@ -81,6 +81,8 @@ pub async fn spawn_app_tuned(
     settings.workers = Some(2);
     settings.max_photo_bytes = 256 * 1024;
     settings.max_photos = 3;
+    // The suite posts with the demo city's published keys.
+    settings.demo = true;
     tune(&mut settings);
     let app = Application::build(settings)
         .await

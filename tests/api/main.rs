@@ -9,6 +9,7 @@ mod cli;
 mod delivery;
 mod durability;
 mod get_requests;
+mod keys;
 mod migrations;
 mod openapi;
 mod post_requests;

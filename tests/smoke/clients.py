@@ -195,7 +195,7 @@ class Server:
         self.endpoint = f"{self.base}/open311/v2"
         self.database_url = database_url or f"sqlite://{tmp / 'civic311.db'}"
         self.cmd = [
-            str(binary), "serve",
+            str(binary), "serve", "--demo",
             "--bind", f"127.0.0.1:{self.port}",
             "--database-url", self.database_url,
             "--data-dir", str(tmp / "data"),
