@@ -53,7 +53,7 @@ pub async fn authenticate(
     // Anyone can read a published key (the demo city's are in this repository).
     let usable = |row: api_keys::ApiKeyRow| {
         if row.published && !state.demo {
-            tracing::warn!(key = %row.name, "a published key was refused: it works only with --demo");
+            tracing::debug!(key = %row.name, "a published key was refused: it works only with --demo");
             return Err(ApiError::Forbidden);
         }
         Ok(row)

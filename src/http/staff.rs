@@ -467,6 +467,7 @@ fn key_json(k: &crate::store::api_keys::ApiKeyRow) -> Value {
         "id": k.id, "name": k.name, "kind": k.kind,
         "created": format_w3c(k.created_at.and_utc(), 0),
         "revoked": k.revoked_at.map(|t| format_w3c(t.and_utc(), 0)),
+        "published": k.published,
     })
 }
 
