@@ -21,6 +21,19 @@ pub enum Backend {
 /// Runs each named `async fn name(app: TestApp)` once per backend, as `name::sqlite` and `name::postgres`.
 #[macro_export]
 macro_rules! both_backends {
+    // Tests that start a server of their own (`spawn_app_tuned`) take only the backend.
+    (backend: $($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::helpers::Backend::Postgres).await
+            }
+        }
+    )*};
     ($($name:ident),* $(,)?) => {$(
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,18 +7,7 @@ use civic311::store::api_keys::{self, ApiKeyRow};
 
 both_backends!(a_revoked_key_stays_revoked_after_another_import);
 
-mod published_keys_work_only_on_a_demo_server {
-    use crate::helpers::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        super::published_keys_work_only_on_a_demo_server(Backend::Sqlite).await
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        super::published_keys_work_only_on_a_demo_server(Backend::Postgres).await
-    }
-}
+both_backends!(backend: published_keys_work_only_on_a_demo_server);
 
 const OWN_KEY: &str = "a-key-nobody-has-read-9f3c";
 

@@ -32,18 +32,7 @@ async fn the_servers_own_import_is_not_taken_for_another_processs(app: TestApp) 
     assert_eq!(app.store.catalog_epoch(), epoch);
 }
 
-mod an_answer_is_kept_from_its_second_asking {
-    use crate::helpers::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        super::an_answer_is_kept_from_its_second_asking(Backend::Sqlite).await
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        super::an_answer_is_kept_from_its_second_asking(Backend::Postgres).await
-    }
-}
+both_backends!(backend: an_answer_is_kept_from_its_second_asking);
 
 /// The response cache keeps an answer the second time it is made, so that query strings asked once (a
 /// scraper, a client that makes every URL unique) take no room. A change made behind the server's back
