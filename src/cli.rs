@@ -19,7 +19,7 @@ enum Command {
     /// Run the HTTP server (runs migrations first).
     Serve {
         #[command(flatten)]
-        settings: Settings,
+        settings: Box<Settings>,
         /// Import a city directory before serving (repeatable); the same as `civic311 import DIR`.
         #[arg(long = "import", value_name = "DIR")]
         import: Vec<PathBuf>,
@@ -138,6 +138,9 @@ enum KeyAction {
         /// For a backoffice key: the jurisdiction whose reports it may update (default: the only one).
         #[arg(long)]
         jurisdiction: Option<String>,
+        /// This key's own POST rate, e.g. 1200/min or off (default: the server's CIVIC311_RATE_LIMIT_KEY).
+        #[arg(long)]
+        rate_limit: Option<crate::limits::RateSetting>,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -156,7 +159,7 @@ enum KeyAction {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { settings, import } => serve(settings, import).await,
+        Command::Serve { settings, import } => serve(*settings, import).await,
         Command::Migrate { db } => {
             crate::store::migrate::run(&db.database_url)?;
             println!("migrations are up to date on {}", db.database_url);
@@ -370,6 +373,7 @@ fn apikey(action: KeyAction) -> anyhow::Result<()> {
             name,
             kind,
             jurisdiction,
+            rate_limit,
             db,
         } => {
             if !api_keys::KINDS.contains(&kind.as_str()) {
@@ -398,6 +402,7 @@ fn apikey(action: KeyAction) -> anyhow::Result<()> {
                 revoked_at: None,
                 jurisdiction_id: jurisdiction,
                 published: false,
+                rate_limit: rate_limit.map(|r| r.to_string()),
             };
             let id = row.id.clone();
             store

@@ -188,6 +188,29 @@ pub struct Settings {
     #[arg(long, env = "CIVIC311_DEMO")]
     pub demo: bool,
 
+    /// A request body must arrive completely within this many seconds (408 past it).
+    #[arg(long, env = "CIVIC311_BODY_TIMEOUT_SECS", default_value_t = 120)]
+    pub body_timeout_secs: u64,
+
+    /// A request body that sends nothing for this many seconds is given up (408).
+    #[arg(long, env = "CIVIC311_BODY_IDLE_SECS", default_value_t = 15)]
+    pub body_idle_secs: u64,
+
+    /// Request headers must arrive within this many seconds of connecting, or the connection is closed.
+    #[arg(long, env = "CIVIC311_HEADER_TIMEOUT_SECS", default_value_t = 5)]
+    pub header_timeout_secs: u64,
+
+    /// An idle keep-alive connection is closed after this many seconds.
+    #[arg(long, env = "CIVIC311_KEEP_ALIVE_SECS", default_value_t = 15)]
+    pub keep_alive_secs: u64,
+
+    /// Most connections open at once, all workers together; past it new connections wait to be accepted.
+    #[arg(long, env = "CIVIC311_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    #[command(flatten)]
+    pub limits: crate::limits::LimitArgs,
+
     #[command(flatten)]
     pub mail: MailArgs,
 }
@@ -206,6 +229,12 @@ impl Settings {
             max_photos: 5,
             cache_ms: 1000,
             demo: false,
+            body_timeout_secs: 120,
+            body_idle_secs: 15,
+            header_timeout_secs: 5,
+            keep_alive_secs: 15,
+            max_connections: 4096,
+            limits: crate::limits::LimitArgs::default(),
             mail: MailArgs::default(),
         }
     }

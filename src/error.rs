@@ -18,8 +18,8 @@ pub enum ApiError {
     /// 403 for a signed-in staff member whose role does not allow the action.
     #[error("{0}")]
     NotAllowed(String),
-    /// 429: too many attempts; retry after the given number of seconds.
-    #[error("too many attempts; try again in {0} s")]
+    /// 429: too many requests or attempts; retry after the given number of seconds.
+    #[error("too many requests; try again in {0} s")]
     TooManyRequests(u64),
     /// 404 with a description naming what was not found.
     #[error("{0}")]
@@ -27,6 +27,9 @@ pub enum ApiError {
     /// 405 with the methods the resource allows.
     #[error("method not allowed")]
     MethodNotAllowed(Vec<&'static str>),
+    /// 408: the request body did not arrive within its deadline.
+    #[error("{0}")]
+    Timeout(String),
     /// 413: a body or a photo past a documented limit.
     #[error("{0}")]
     TooLarge(String),
@@ -54,6 +57,7 @@ impl ApiError {
             ApiError::TooManyRequests(_) => 429,
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed(_) => 405,
+            ApiError::Timeout(_) => 408,
             ApiError::TooLarge(_) => 413,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::Unavailable(_) => 503,

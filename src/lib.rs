@@ -8,6 +8,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod import;
+pub mod limits;
 pub mod media;
 pub mod operators;
 pub mod outbox;

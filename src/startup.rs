@@ -9,7 +9,7 @@ use actix_web::dev::Service;
 use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
 use std::net::TcpListener;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub struct Application {
     port: u16,
@@ -82,9 +82,23 @@ impl Application {
             state.store.clone(),
             std::time::Duration::from_secs(1),
         ));
-        let limits = web::Data::new(Limits {
-            max_photo_bytes: settings.max_photo_bytes,
-            max_photos: settings.max_photos,
+        crate::media::sweep_spool(&settings.data_dir);
+        let mut limits = Limits::new(
+            settings.max_photo_bytes,
+            settings.max_photos,
+            crate::media::spool_dir(&settings.data_dir),
+        );
+        limits.body_deadline = Duration::from_secs(settings.body_timeout_secs.max(1));
+        limits.body_stall = Duration::from_secs(settings.body_idle_secs.max(1));
+        let limits = web::Data::new(limits);
+        let rates = web::Data::new(crate::limits::RateLimits::new(&settings.limits));
+        let sweeping = rates.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                sweeping.sweep();
+            }
         });
         let data = web::Data::new(state.clone());
         // 16 MiB: a few hundred lists, or the 1,000-report pages of a few dozen filters.
@@ -96,6 +110,7 @@ impl Application {
             App::new()
                 .app_data(data.clone())
                 .app_data(limits.clone())
+                .app_data(rates.clone())
                 .app_data(cache.clone())
                 .wrap(
                     middleware::DefaultHeaders::new()
@@ -104,6 +119,7 @@ impl Application {
                 )
                 // Tolerant paths (§2.1): `//` merged and a trailing `/` dropped before routing.
                 .wrap(middleware::NormalizePath::trim())
+                .wrap(middleware::from_fn(http::rate_limit))
                 .wrap_fn(|req, srv| {
                     // Only method, path and status: query strings and bodies may carry personal data.
                     let (method, path, start) = (req.method().clone(), req.path().to_string(), Instant::now());
@@ -116,10 +132,18 @@ impl Application {
                 })
                 .configure(http::configure)
         })
-        .listen(listener)?;
-        if let Some(workers) = settings.workers {
-            server = server.workers(workers.max(1));
-        }
+        .client_request_timeout(Duration::from_secs(settings.header_timeout_secs.max(1)))
+        .keep_alive(Duration::from_secs(settings.keep_alive_secs))
+        .client_disconnect_timeout(Duration::from_secs(1));
+        // actix counts connections per worker.
+        let workers = settings
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1);
+        server = server
+            .workers(workers)
+            .max_connections(settings.max_connections.div_ceil(workers).max(1))
+            .listen(listener)?;
         Ok(Self {
             port: addr.port(),
             server: server.run(),

@@ -940,8 +940,16 @@ pub async fn create_api_key(
     name: &str,
     kind: &str,
     jurisdiction_id: Option<&str>,
+    rate_limit: Option<&str>,
 ) -> Result<(crate::store::api_keys::ApiKeyRow, String), ApiError> {
     p.require_admin()?;
+    let rate_limit = rate_limit
+        .map(|r| {
+            r.parse::<crate::limits::RateSetting>()
+                .map(|r| r.to_string())
+                .map_err(|e| ApiError::invalid("rate_limit", e))
+        })
+        .transpose()?;
     // A back-office key may update the reports of one jurisdiction only.
     let jurisdiction = match kind {
         "backoffice" => Some(
@@ -972,6 +980,7 @@ pub async fn create_api_key(
         may_update: kind == "backoffice",
         jurisdiction_id: jurisdiction,
         published: false,
+        rate_limit,
     };
     let (p, r) = (p.clone(), row.clone());
     let created = state

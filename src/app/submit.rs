@@ -14,9 +14,9 @@ use chrono::{DurationRound, TimeDelta, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// A photo file as uploaded, not yet checked.
+/// A photo file as uploaded, spooled to disk and not yet checked; removed when dropped.
 pub struct PhotoUpload {
-    pub bytes: Vec<u8>,
+    pub file: tempfile::TempPath,
 }
 
 /// What the POST answer reports.
@@ -305,8 +305,11 @@ async fn store_photos(
         move || -> Result<Result<Vec<_>, Vec<Problem>>, std::io::Error> {
             let mut problems = Vec::new();
             let mut clean = Vec::new();
+            // One photo in memory at a time, whatever the report carries.
             for (i, p) in photos.into_iter().enumerate() {
-                match media::clean(p.bytes, i + 1) {
+                let bytes = std::fs::read(&p.file)?;
+                drop(p);
+                match media::clean(bytes, i + 1) {
                     Ok(c) => clean.push(c),
                     Err(p) => problems.push(p),
                 }

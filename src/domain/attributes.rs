@@ -1,5 +1,7 @@
 //! Service-definition attributes (spec §3.3) and the validation of submitted answers (§3.4).
 
+use std::collections::HashMap;
+
 use super::{check_text, parse_w3c, Problem, MAX_DESCRIPTION_CHARS, MAX_FIELD_CHARS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,25 +72,57 @@ pub struct AttributeDef {
 /// Answers as they arrived, grouped by attribute code in arrival order. A code may carry several values
 /// (`attribute[CODE][]` repeated).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct SubmittedAttributes(Vec<(String, Vec<String>)>);
+pub struct SubmittedAttributes {
+    answers: Vec<(String, Vec<String>)>,
+    by_code: HashMap<String, usize>,
+    values: usize,
+}
+
+/// Most attribute codes one report may carry, known and unknown together: far more than any service asks,
+/// few enough that a report is one quick write and a list of reports stays quick to read.
+pub const MAX_ATTRIBUTE_CODES: usize = 100;
+/// Most attribute values of one report, all codes together.
+pub const MAX_ATTRIBUTE_VALUES: usize = 500;
 
 impl SubmittedAttributes {
-    pub fn push(&mut self, code: &str, value: String) {
-        match self.0.iter_mut().find(|(c, _)| c == code) {
-            Some((_, values)) => values.push(value),
-            None => self.0.push((code.to_string(), vec![value])),
+    /// Adds one value; past the caps the report is refused rather than trimmed, so that nothing is lost
+    /// silently.
+    pub fn push(&mut self, code: &str, value: String) -> Result<(), Problem> {
+        if value.is_empty() {
+            // An empty answer is no answer (D5), and it does not count toward the caps.
+            return Ok(());
         }
+        self.values += 1;
+        if self.values > MAX_ATTRIBUTE_VALUES {
+            return Err(Problem::new(
+                "attribute",
+                format!("a report may carry at most {MAX_ATTRIBUTE_VALUES} attribute values"),
+            ));
+        }
+        match self.by_code.get(code) {
+            Some(&i) => self.answers[i].1.push(value),
+            None => {
+                if self.by_code.len() == MAX_ATTRIBUTE_CODES {
+                    return Err(Problem::new(
+                        "attribute",
+                        format!("a report may carry at most {MAX_ATTRIBUTE_CODES} attribute codes"),
+                    ));
+                }
+                self.by_code.insert(code.to_string(), self.answers.len());
+                self.answers.push((code.to_string(), vec![value]));
+            }
+        }
+        Ok(())
     }
 
     pub fn get(&self, code: &str) -> Option<&[String]> {
-        self.0
-            .iter()
-            .find(|(c, _)| c == code)
-            .map(|(_, v)| v.as_slice())
+        self.by_code
+            .get(code)
+            .map(|&i| self.answers[i].1.as_slice())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[String])> {
-        self.0.iter().map(|(c, v)| (c.as_str(), v.as_slice()))
+        self.answers.iter().map(|(c, v)| (c.as_str(), v.as_slice()))
     }
 }
 
@@ -293,7 +327,7 @@ mod tests {
     fn answers(pairs: &[(&str, &str)]) -> SubmittedAttributes {
         let mut s = SubmittedAttributes::default();
         for (c, v) in pairs {
-            s.push(c, v.to_string());
+            s.push(c, v.to_string()).unwrap();
         }
         s
     }

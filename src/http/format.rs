@@ -101,6 +101,10 @@ impl Format {
             ApiError::Unauthorized(_) => {
                 resp.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"civic311-staff\""));
             }
+            // The rest of the body was not read: the connection cannot carry another request.
+            ApiError::Timeout(_) | ApiError::TooLarge(_) => {
+                resp.force_close();
+            }
             _ => {}
         }
         resp.body(self.body("errors", &node))

@@ -154,18 +154,48 @@ pub async fn post_request(
     payload: web::Payload,
 ) -> HttpResponse {
     with_format!(req, "service_requests", |fmt| {
-        let form = RequestForm::read(&req, payload, &limits).await?;
-        // The key is checked before the fields: a client without a valid key learns nothing else (403).
-        let key = app::authenticate(&state, &form.api_key()?).await?;
+        let (form, key) = authenticated_form(&req, &state, payload, &limits).await?;
         let new = NewRequest::try_from(form.raw_request()?)?;
         let photos = form
             .uploads
             .into_iter()
-            .map(|u| PhotoUpload { bytes: u.bytes })
+            .map(|u| PhotoUpload { file: u.file })
             .collect();
         let submitted = app::submit_request(&state, &key, new, photos).await?;
         Ok(wire::post_ack(&submitted))
     })
+}
+
+/// Reads a POST body and checks its API key. A key in the query string or the `Authorization` header is
+/// checked before a byte of the body is read, so that a client without a valid key cannot make the server
+/// read an upload; a key in the body must then agree with it. A client without a valid key learns nothing
+/// else (403 before any field is looked at).
+async fn authenticated_form(
+    req: &HttpRequest,
+    state: &AppState,
+    payload: web::Payload,
+    limits: &Limits,
+) -> Result<(RequestForm, crate::store::api_keys::ApiKeyRow), ApiError> {
+    let early = match super::intake::key_outside_body(req)? {
+        Some(k) => {
+            let row = app::authenticate(state, &k).await?;
+            Some((k, row))
+        }
+        None => None,
+    };
+    let form = RequestForm::read(req, payload, limits).await?;
+    let given = form.api_key()?;
+    let key = match early {
+        Some((k, row)) if k == given => row,
+        _ => app::authenticate(state, &given).await?,
+    };
+    if let Some(rates) = req.app_data::<web::Data<crate::limits::RateLimits>>() {
+        let own = key.rate_limit.as_deref().and_then(|r| r.parse().ok());
+        rates
+            .check_key(&key.id, own)
+            .map_err(ApiError::TooManyRequests)?;
+    }
+    Ok((form, key))
 }
 
 pub async fn media(req: HttpRequest, state: State) -> HttpResponse {
@@ -211,8 +241,7 @@ pub async fn post_update(
     payload: web::Payload,
 ) -> HttpResponse {
     with_format!(req, "service_request_updates", |fmt| {
-        let form = RequestForm::read(&req, payload, &limits).await?;
-        let key = app::authenticate(&state, &form.api_key()?).await?;
+        let (form, key) = authenticated_form(&req, &state, payload, &limits).await?;
         let b = &form.body;
         let field = |name: &str| b.get(name).map(str::to_string);
         let required = |name: &str| {

@@ -7,14 +7,19 @@ use crate::error::ApiError;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// Largest urlencoded or JSON body: a 4,000-character description in a non-Latin script is up to 48 KB once
 /// percent-encoded, and attributes and names come on top.
 pub const MAX_FORM_BYTES: usize = 256 * 1024;
 
-/// An uploaded file part, not yet checked.
+/// Most parts of one multipart body: the report's fields, its photos and what FixMyStreet and other apps add.
+pub const MAX_PARTS: usize = 200;
+
+/// An uploaded file part, already on disk (not yet checked): a POST holds only a chunk of it in memory.
 pub struct Upload {
-    pub bytes: Vec<u8>,
+    pub file: tempfile::TempPath,
 }
 
 /// What a POST carried, whatever its encoding.
@@ -29,6 +34,144 @@ pub struct RequestForm {
 pub struct Limits {
     pub max_photo_bytes: usize,
     pub max_photos: usize,
+    /// The whole body, whatever its encoding: 413 as soon as it is passed, or at once from `Content-Length`.
+    pub max_body_bytes: usize,
+    /// The whole body must arrive within this time (408 past it).
+    pub body_deadline: std::time::Duration,
+    /// A body that sends nothing for this long is given up (408).
+    pub body_stall: std::time::Duration,
+    /// Where uploads are spooled while the body arrives.
+    pub spool_dir: std::path::PathBuf,
+}
+
+impl Limits {
+    /// The whole body may hold every photo at its largest and the text fields beside them.
+    pub fn new(max_photo_bytes: usize, max_photos: usize, spool_dir: std::path::PathBuf) -> Self {
+        Self {
+            max_photo_bytes,
+            max_photos,
+            max_body_bytes: max_photo_bytes
+                .saturating_mul(max_photos)
+                .saturating_add(2 * MAX_FORM_BYTES),
+            body_deadline: std::time::Duration::from_secs(120),
+            body_stall: std::time::Duration::from_secs(15),
+            spool_dir,
+        }
+    }
+}
+
+/// Reads a body's chunks within the deadlines and a total size cap.
+pub(crate) struct BodyReader<S> {
+    stream: S,
+    read: usize,
+    max: usize,
+    deadline: tokio::time::Instant,
+    stall: std::time::Duration,
+}
+
+impl<S, E> BodyReader<S>
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin + 'static,
+    E: std::fmt::Display,
+{
+    pub fn new(
+        req: &HttpRequest,
+        stream: S,
+        max: usize,
+        limits: &Limits,
+    ) -> Result<Self, ApiError> {
+        // A declared length past the cap is refused before a byte of the body is read.
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > max as u64) {
+            return Err(too_large(max));
+        }
+        Ok(Self {
+            stream,
+            read: 0,
+            max,
+            deadline: tokio::time::Instant::now() + limits.body_deadline,
+            stall: limits.body_stall,
+        })
+    }
+
+    pub async fn next(&mut self) -> Result<Option<bytes::Bytes>, ApiError> {
+        let until = self.deadline.min(tokio::time::Instant::now() + self.stall);
+        match tokio::time::timeout_at(until, self.stream.next()).await {
+            Err(_) => Err(ApiError::Timeout(
+                "the request body did not arrive in time".into(),
+            )),
+            Ok(None) => Ok(None),
+            Ok(Some(Err(e))) => Err(ApiError::invalid(
+                "body",
+                format!("the request body could not be read: {e}"),
+            )),
+            Ok(Some(Ok(chunk))) => {
+                self.read += chunk.len();
+                if self.read > self.max {
+                    return Err(too_large(self.max));
+                }
+                Ok(Some(chunk))
+            }
+        }
+    }
+
+    /// The chunks as the stream a parser takes. The parser sees only that the body failed; why (413, 408)
+    /// waits in the returned cell for the caller.
+    pub fn into_stream(
+        self,
+    ) -> (
+        impl futures_util::Stream<Item = Result<bytes::Bytes, actix_web::error::PayloadError>>,
+        Rc<RefCell<Option<ApiError>>>,
+    ) {
+        let failure = Rc::new(RefCell::new(None));
+        let cell = failure.clone();
+        let stream = futures_util::stream::unfold(Some(self), move |reader| {
+            let cell = cell.clone();
+            async move {
+                let mut reader = reader?;
+                match reader.next().await {
+                    Ok(Some(chunk)) => Some((Ok(chunk), Some(reader))),
+                    Ok(None) => None,
+                    Err(e) => {
+                        *cell.borrow_mut() = Some(e);
+                        let gone = std::io::Error::other("the request body was given up");
+                        Some((Err(actix_web::error::PayloadError::Io(gone)), None))
+                    }
+                }
+            }
+        });
+        // The multipart parser may poll again after the end.
+        (Box::pin(stream.fuse()), failure)
+    }
+}
+
+fn too_large(max: usize) -> ApiError {
+    ApiError::TooLarge(format!("the request body is larger than {max} bytes"))
+}
+
+/// The api_key when it comes outside the body (query string or `Authorization`), so that it can be checked
+/// before the body is read. Two different keys there are refused at once.
+pub fn key_outside_body(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let query = Params::parse(req.query_string().as_bytes(), "query string")?;
+    let mut keys = query.all("api_key").map(str::to_string).collect::<Vec<_>>();
+    keys.extend(bearer_of(req));
+    match keys.first() {
+        Some(first) if keys.iter().any(|k| k != first) => Err(ApiError::Forbidden),
+        first => Ok(first.cloned()),
+    }
+}
+
+fn bearer_of(req: &HttpRequest) -> Option<String> {
+    let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+        .filter(|t| !t.is_empty())
 }
 
 impl RequestForm {
@@ -51,8 +194,11 @@ impl RequestForm {
             .trim()
             .to_string();
         let (body, uploads) = match essence.as_str() {
-            "application/x-www-form-urlencoded" | "" => (Params::parse(&read_body(payload, MAX_FORM_BYTES).await?, "request body")?, Vec::new()),
-            "application/json" => (json_params(&read_body(payload, MAX_FORM_BYTES).await?)?, Vec::new()),
+            "application/x-www-form-urlencoded" | "" => {
+                let raw = read_body(req, payload, MAX_FORM_BYTES).await?;
+                (Params::parse(&raw, "request body")?, Vec::new())
+            }
+            "application/json" => (json_params(&read_body(req, payload, MAX_FORM_BYTES).await?)?, Vec::new()),
             "multipart/form-data" => read_multipart(req, payload, limits).await?,
             other => {
                 return Err(ApiError::UnsupportedMediaType(format!(
@@ -68,18 +214,11 @@ impl RequestForm {
                 .filter(|v| !v.is_empty())
                 .map(str::to_string)
         };
-        let bearer = header_value(header::AUTHORIZATION.as_str()).and_then(|v| {
-            let (scheme, token) = v.split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("bearer")
-                .then(|| token.trim().to_string())
-                .filter(|t| !t.is_empty())
-        });
         Ok(Self {
             body,
             query,
             uploads,
-            bearer,
+            bearer: bearer_of(req),
             idempotency_header: header_value("idempotency-key"),
         })
     }
@@ -107,7 +246,7 @@ impl RequestForm {
         let mut attributes = SubmittedAttributes::default();
         for (name, value) in &b.0 {
             if let Some(code) = attribute_code(name) {
-                attributes.push(code, value.clone());
+                attributes.push(code, value.clone())?;
             }
         }
         let idempotency_key = match (&self.idempotency_header, get("idempotency_key")) {
@@ -156,20 +295,21 @@ fn attribute_code(name: &str) -> Option<&str> {
         .or_else(|| inner.strip_suffix(']'))
 }
 
+/// The whole body, up to `limit` bytes, within the deadlines of the server's `Limits`.
 pub(crate) async fn read_body(
-    mut payload: web::Payload,
+    req: &HttpRequest,
+    payload: web::Payload,
     limit: usize,
 ) -> Result<Vec<u8>, ApiError> {
+    static DEFAULT: std::sync::LazyLock<Limits> =
+        std::sync::LazyLock::new(|| Limits::new(0, 0, std::env::temp_dir()));
+    let limits = req
+        .app_data::<web::Data<Limits>>()
+        .map(|l| l.get_ref())
+        .unwrap_or(&DEFAULT);
+    let mut reader = BodyReader::new(req, payload, limit, limits)?;
     let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::invalid("body", format!("the request body could not be read: {e}"))
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::TooLarge(format!(
-                "the request body is larger than {limit} bytes"
-            )));
-        }
+    while let Some(chunk) = reader.next().await? {
         body.extend_from_slice(&chunk);
     }
     Ok(body)
@@ -238,6 +378,15 @@ fn json_params(body: &[u8]) -> Result<Params, ApiError> {
                 }
             }
         }
+        if pairs.len() > super::params::MAX_PAIRS {
+            return Err(ApiError::invalid(
+                "body",
+                format!(
+                    "the JSON body has more than {} fields and values",
+                    super::params::MAX_PAIRS
+                ),
+            ));
+        }
     }
     Ok(Params(pairs))
 }
@@ -263,79 +412,132 @@ fn is_known_field(key: &str) -> bool {
     ) || key.starts_with("attribute[")
 }
 
-/// Text parts become fields; file parts named `media` or `media[]` become uploads (photos are checked later,
-/// by content). Each part is read within its own limit, so a huge part is refused before it is buffered.
+/// Text parts become fields; file parts named `media` or `media[]` become uploads, spooled to disk as they
+/// arrive (photos are checked later, by content). Names count toward the text budget, parts are counted, and
+/// other file parts are read past without being kept, so no shape of body can make one POST hold much memory.
 async fn read_multipart(
     req: &HttpRequest,
     payload: web::Payload,
     limits: &Limits,
 ) -> Result<(Params, Vec<Upload>), ApiError> {
-    let mut multipart = actix_multipart::Multipart::new(req.headers(), payload.into_inner());
+    let reader = BodyReader::new(req, payload.into_inner(), limits.max_body_bytes, limits)?;
+    let (stream, failure) = reader.into_stream();
+    let mut multipart = actix_multipart::Multipart::new(req.headers(), stream);
+    let multipart_error = |e: actix_multipart::MultipartError| {
+        failure.borrow_mut().take().unwrap_or_else(|| {
+            ApiError::invalid("body", format!("the multipart body is not valid: {e}"))
+        })
+    };
     let mut pairs = Vec::new();
     let mut uploads = Vec::new();
     let mut text_bytes = 0usize;
+    let mut parts = 0usize;
     while let Some(field) = multipart.next().await {
-        let mut field = field.map_err(|e| {
-            ApiError::invalid("body", format!("the multipart body is not valid: {e}"))
-        })?;
+        let mut field = field.map_err(multipart_error)?;
+        parts += 1;
+        if parts > MAX_PARTS {
+            return Err(ApiError::TooLarge(format!(
+                "a multipart body may have at most {MAX_PARTS} parts"
+            )));
+        }
         let disposition = field.content_disposition().cloned();
         let name = disposition
             .as_ref()
             .and_then(|d| d.get_name())
             .unwrap_or("")
             .to_string();
-        let is_file = disposition
-            .as_ref()
-            .and_then(|d| d.get_filename())
-            .is_some()
-            || name == "media"
-            || name == "media[]";
-        let limit = if is_file {
-            limits.max_photo_bytes
-        } else {
-            MAX_FORM_BYTES.saturating_sub(text_bytes)
-        };
-        let mut bytes = Vec::new();
-        while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|e| {
-                ApiError::invalid("body", format!("the multipart body could not be read: {e}"))
-            })?;
-            if bytes.len() + chunk.len() > limit {
-                return Err(if is_file {
-                    ApiError::TooLarge(format!(
-                        "the photo in part '{name}' is larger than {} bytes",
-                        limits.max_photo_bytes
-                    ))
-                } else {
-                    ApiError::TooLarge(format!(
-                        "the text fields are larger than {MAX_FORM_BYTES} bytes"
-                    ))
-                });
-            }
-            bytes.extend_from_slice(&chunk);
+        text_bytes += name.len();
+        if text_bytes > MAX_FORM_BYTES {
+            return Err(text_too_large());
         }
-        if is_file {
-            if name != "media" && name != "media[]" {
-                continue;
+        let is_media = name == "media" || name == "media[]";
+        let is_file = is_media
+            || disposition
+                .as_ref()
+                .and_then(|d| d.get_filename())
+                .is_some();
+        if is_media {
+            if let Some(upload) = spool(&mut field, &name, limits, &multipart_error).await? {
+                if uploads.len() == limits.max_photos {
+                    return Err(ApiError::TooLarge(format!(
+                        "at most {} photos are accepted with one report",
+                        limits.max_photos
+                    )));
+                }
+                uploads.push(upload);
+            }
+        } else if is_file {
+            // Files under other names are not ours to keep; the total cap still bounds them.
+            while let Some(chunk) = field.next().await {
+                chunk.map_err(multipart_error)?;
+            }
+        } else {
+            let mut bytes = Vec::new();
+            while let Some(chunk) = field.next().await {
+                let chunk = chunk.map_err(multipart_error)?;
+                text_bytes += chunk.len();
+                if text_bytes > MAX_FORM_BYTES {
+                    return Err(text_too_large());
+                }
+                bytes.extend_from_slice(&chunk);
             }
             if bytes.is_empty() {
                 continue;
             }
-            if uploads.len() == limits.max_photos {
-                return Err(ApiError::TooLarge(format!(
-                    "at most {} photos are accepted with one report",
-                    limits.max_photos
-                )));
-            }
-            uploads.push(Upload { bytes });
-        } else {
-            text_bytes += bytes.len();
             let value = String::from_utf8(bytes)
                 .map_err(|_| ApiError::invalid(&name, format!("{name} is not valid UTF-8")))?;
             pairs.push((name, value));
         }
     }
     Ok((Params(pairs), uploads))
+}
+
+fn text_too_large() -> ApiError {
+    ApiError::TooLarge(format!(
+        "the text fields are larger than {MAX_FORM_BYTES} bytes"
+    ))
+}
+
+/// Writes one photo part to a temporary file in the spool directory; `None` for an empty part.
+async fn spool(
+    field: &mut actix_multipart::Field,
+    name: &str,
+    limits: &Limits,
+    multipart_error: &impl Fn(actix_multipart::MultipartError) -> ApiError,
+) -> Result<Option<Upload>, ApiError> {
+    use tokio::io::AsyncWriteExt;
+    let io =
+        |e: std::io::Error| ApiError::Internal(anyhow::Error::new(e).context("spooling a photo"));
+    let dir = limits.spool_dir.clone();
+    let path = tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir)?;
+        tempfile::Builder::new()
+            .prefix(".upload-")
+            .tempfile_in(&dir)
+            .map(tempfile::NamedTempFile::into_temp_path)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("spool task failed: {e}")))?
+    .map_err(io)?;
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .await
+        .map_err(io)?;
+    let mut len = 0usize;
+    while let Some(chunk) = field.next().await {
+        let chunk = chunk.map_err(multipart_error)?;
+        len += chunk.len();
+        if len > limits.max_photo_bytes {
+            return Err(ApiError::TooLarge(format!(
+                "the photo in part '{name}' is larger than {} bytes",
+                limits.max_photo_bytes
+            )));
+        }
+        file.write_all(&chunk).await.map_err(io)?;
+    }
+    file.flush().await.map_err(io)?;
+    Ok((len > 0).then_some(Upload { file: path }))
 }
 
 #[cfg(test)]

@@ -198,6 +198,42 @@ pub const ROUTES: &[Route] = &[
     },
 ];
 
+/// Counts every public request against its client address's quota before anything else is done with it:
+/// a client past its quota costs one lookup, whatever its body. Staff routes have their own sign-in
+/// throttle; `/health` is for load balancers.
+pub async fn rate_limit(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<
+    actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>,
+    actix_web::Error,
+> {
+    use crate::limits::{Bucket, RateLimits};
+    let path = req.path();
+    let bucket = if path.starts_with("/staff/") || path == "/health" {
+        None
+    } else if req.method() == Method::POST {
+        Some(Bucket::Post)
+    } else if req.method() == Method::GET || req.method() == Method::HEAD {
+        Some(Bucket::Read)
+    } else {
+        None
+    };
+    if let (Some(bucket), Some(limits)) = (bucket, req.app_data::<web::Data<RateLimits>>()) {
+        let forwarded = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        if let Some(client) = limits.client(req.peer_addr(), forwarded) {
+            if let Err(secs) = limits.check_address(bucket, client) {
+                let answer = Format::guess(req.path()).error(&ApiError::TooManyRequests(secs));
+                return Ok(req.into_response(answer).map_into_right_body());
+            }
+        }
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
 fn to_route(method: &str, handler: Handler) -> actix_web::Route {
     let route = web::route().method(Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET));
     match handler {

@@ -5,6 +5,10 @@
 use crate::error::ApiError;
 use percent_encoding::percent_decode;
 
+/// Most name/value pairs of one query string or body: far more than any client sends, and the bound on the
+/// work a body can cause field by field.
+pub const MAX_PAIRS: usize = 1_000;
+
 /// Decoded name/value pairs in arrival order.
 #[derive(Debug, Clone, Default)]
 pub struct Params(pub Vec<(String, String)>);
@@ -15,6 +19,12 @@ impl Params {
         for piece in raw.split(|b| *b == b'&') {
             if piece.is_empty() {
                 continue;
+            }
+            if pairs.len() == MAX_PAIRS {
+                return Err(ApiError::invalid(
+                    what,
+                    format!("the {what} has more than {MAX_PAIRS} parameters"),
+                ));
             }
             let (name, value) = match piece.iter().position(|b| *b == b'=') {
                 Some(i) => (&piece[..i], &piece[i + 1..]),

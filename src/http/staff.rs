@@ -45,10 +45,20 @@ async fn principal(req: &HttpRequest, state: &AppState) -> Result<Principal, Api
     uc::authenticate(state, bearer(req).as_deref(), client_addr(req)).await
 }
 
-async fn body<T: for<'de> Deserialize<'de>>(payload: web::Payload) -> Result<T, ApiError> {
-    let bytes = read_body(payload, MAX_BODY).await?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::invalid("body", format!("the JSON body is not valid: {e}")))
+/// A JSON object bound to `T` by field name. Arrays are refused: serde would bind them by position.
+async fn body<T: for<'de> Deserialize<'de>>(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<T, ApiError> {
+    let bytes = read_body(req, payload, MAX_BODY).await?;
+    let invalid = |e: serde_json::Error| {
+        ApiError::invalid("body", format!("the JSON body is not valid: {e}"))
+    };
+    let value: Value = serde_json::from_slice(&bytes).map_err(invalid)?;
+    if !value.is_object() {
+        return Err(ApiError::invalid("body", "the JSON body must be an object"));
+    }
+    T::deserialize(value).map_err(invalid)
 }
 
 fn id_of(req: &HttpRequest) -> Result<i64, ApiError> {
@@ -81,7 +91,7 @@ struct SignIn {
 pub async fn sign_in(req: HttpRequest, state: State, payload: web::Payload) -> HttpResponse {
     reply(
         async {
-            let b: SignIn = body(payload).await?;
+            let b: SignIn = body(&req, payload).await?;
             Ok(tokens_json(
                 uc::sign_in(&state, &b.username, &b.password, client_addr(&req)).await?,
             ))
@@ -95,10 +105,10 @@ struct Refresh {
     refresh_token: String,
 }
 
-pub async fn refresh(state: State, payload: web::Payload) -> HttpResponse {
+pub async fn refresh(req: HttpRequest, state: State, payload: web::Payload) -> HttpResponse {
     reply(
         async {
-            let b: Refresh = body(payload).await?;
+            let b: Refresh = body(&req, payload).await?;
             Ok(tokens_json(uc::refresh(&state, &b.refresh_token).await?))
         }
         .await,
@@ -235,7 +245,7 @@ pub async fn set_status(req: HttpRequest, state: State, payload: web::Payload) -
         async {
             let p = principal(&req, &state).await?;
             let id = id_of(&req)?;
-            let b: StatusChange = body(payload).await?;
+            let b: StatusChange = body(&req, payload).await?;
             if let Some(n) = &b.status_notes {
                 crate::domain::check_text(
                     "status_notes",
@@ -270,7 +280,7 @@ pub async fn add_note(req: HttpRequest, state: State, payload: web::Payload) -> 
         async {
             let p = principal(&req, &state).await?;
             let id = id_of(&req)?;
-            let b: Note = body(payload).await?;
+            let b: Note = body(&req, payload).await?;
             uc::add_note(&state, &p, id, &b.text, b.public).await?;
             Ok(json!({"service_request_id": id.to_string(), "public": b.public}))
         }
@@ -289,7 +299,7 @@ pub async fn assign(req: HttpRequest, state: State, payload: web::Payload) -> Ht
         async {
             let p = principal(&req, &state).await?;
             let id = id_of(&req)?;
-            let b: Assign = body(payload).await?;
+            let b: Assign = body(&req, payload).await?;
             crate::domain::check_text("why", &b.why, 1000, true)?;
             uc::assign(&state, &p, id, &b.department, &b.why).await?;
             Ok(json!({"service_request_id": id.to_string(), "department": b.department}))
@@ -353,7 +363,7 @@ pub async fn create_user(req: HttpRequest, state: State, payload: web::Payload) 
         async {
             let p = principal(&req, &state).await?;
             p.require_admin()?;
-            let b: NewUser = body(payload).await?;
+            let b: NewUser = body(&req, payload).await?;
             let u = uc::new_user(
                 &state,
                 &p,
@@ -418,7 +428,7 @@ pub async fn set_priority(req: HttpRequest, state: State, payload: web::Payload)
         async {
             let p = principal(&req, &state).await?;
             let id = id_of(&req)?;
-            let b: Priority = body(payload).await?;
+            let b: Priority = body(&req, payload).await?;
             uc::set_priority(&state, &p, id, b.priority).await?;
             Ok(json!({"service_request_id": id.to_string(), "priority": b.priority}))
         }
@@ -436,7 +446,7 @@ pub async fn mark_duplicate(req: HttpRequest, state: State, payload: web::Payloa
         async {
             let p = principal(&req, &state).await?;
             let id = id_of(&req)?;
-            let b: Duplicate = body(payload).await?;
+            let b: Duplicate = body(&req, payload).await?;
             let master: i64 = b.of.trim().parse().map_err(|_| {
                 ApiError::NotFound(format!(
                     "service_request_id '{}' not found",
@@ -468,6 +478,7 @@ fn key_json(k: &crate::store::api_keys::ApiKeyRow) -> Value {
         "created": format_w3c(k.created_at.and_utc(), 0),
         "revoked": k.revoked_at.map(|t| format_w3c(t.and_utc(), 0)),
         "published": k.published,
+        "rate_limit": k.rate_limit,
     })
 }
 
@@ -492,6 +503,8 @@ struct NewKey {
     kind: Option<String>,
     #[serde(default)]
     jurisdiction_id: Option<String>,
+    #[serde(default)]
+    rate_limit: Option<String>,
 }
 
 pub async fn create_api_key(req: HttpRequest, state: State, payload: web::Payload) -> HttpResponse {
@@ -499,13 +512,14 @@ pub async fn create_api_key(req: HttpRequest, state: State, payload: web::Payloa
         async {
             let p = principal(&req, &state).await?;
             p.require_admin()?;
-            let b: NewKey = body(payload).await?;
+            let b: NewKey = body(&req, payload).await?;
             let (row, key) = uc::create_api_key(
                 &state,
                 &p,
                 &b.name,
                 b.kind.as_deref().unwrap_or("production"),
                 b.jurisdiction_id.as_deref(),
+                b.rate_limit.as_deref(),
             )
             .await?;
             let mut out = key_json(&row);
@@ -549,7 +563,7 @@ pub async fn update_user(req: HttpRequest, state: State, payload: web::Payload) 
             let p = principal(&req, &state).await?;
             p.require_admin()?;
             let id = req.match_info().get("id").unwrap_or_default().to_string();
-            let b: UserPatch = body(payload).await?;
+            let b: UserPatch = body(&req, payload).await?;
             let change = uc::UserChange {
                 display_name: b.display_name,
                 role: b.role,

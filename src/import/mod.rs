@@ -7,6 +7,7 @@ mod routing;
 
 use crate::auth;
 use crate::domain::{Datatype, ListValue, ServiceType};
+use crate::limits::RateSetting;
 use crate::store::api_keys::{self, ApiKeyRow};
 use crate::store::catalog::{self, AttributeRow, JurisdictionRow, ServiceRow};
 use crate::store::{AnyConnection, Store, StoreError};
@@ -133,6 +134,9 @@ struct ApiKeyDef {
     /// For a backoffice key: the jurisdiction whose reports it may update (default: the only one).
     #[serde(default)]
     jurisdiction: Option<String>,
+    /// Its own POST rate, e.g. `1200/min` or `off` (default: the server's `CIVIC311_RATE_LIMIT_KEY`).
+    #[serde(default)]
+    rate_limit: Option<String>,
 }
 
 /// An API key to create or update.
@@ -145,6 +149,7 @@ struct KeyPlan {
     jurisdiction: Option<String>,
     /// Given in plaintext (`key =`): see `ApiKeyRow::published`.
     published: bool,
+    rate_limit: Option<String>,
 }
 
 /// What an import did.
@@ -518,6 +523,15 @@ fn validate(
             } else {
                 None
             };
+            let rate_limit = match k.rate_limit.as_deref().map(str::parse::<RateSetting>) {
+                Some(Err(e)) => {
+                    problems.push(format!("{at}: rate_limit {e}"));
+                    continue;
+                }
+                // Stored as written back by the parser, so that equal settings compare equal.
+                Some(Ok(r)) => Some(r.to_string()),
+                None => None,
+            };
             keys.push(KeyPlan {
                 name: k.name.clone(),
                 hash,
@@ -525,6 +539,7 @@ fn validate(
                 shown,
                 jurisdiction,
                 published: k.key.is_some(),
+                rate_limit,
             });
         }
     }
@@ -660,6 +675,7 @@ fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<(Summary, i64), StoreE
         shown,
         jurisdiction,
         published,
+        rate_limit,
     } in &plan.keys
     {
         let current = api_keys::by_name(conn, name)?;
@@ -671,12 +687,21 @@ fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<(Summary, i64), StoreE
                 if c.key_hash == *hash
                     && c.kind == *kind
                     && c.published == *published
+                    && c.rate_limit == *rate_limit
                     && c.jurisdiction_id == *jurisdiction =>
             {
                 count(true, false)
             }
             Some(c) => {
-                api_keys::update_key(conn, &c.id, hash, kind, jurisdiction.as_deref(), *published)?;
+                api_keys::update_key(
+                    conn,
+                    &c.id,
+                    hash,
+                    kind,
+                    jurisdiction.as_deref(),
+                    *published,
+                    rate_limit.as_deref(),
+                )?;
                 count(true, true);
             }
             None => {
@@ -692,6 +717,7 @@ fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<(Summary, i64), StoreE
                         may_update: kind == "backoffice",
                         jurisdiction_id: jurisdiction.clone(),
                         published: *published,
+                        rate_limit: rate_limit.clone(),
                     },
                 )?;
                 count(false, true);

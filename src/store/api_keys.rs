@@ -21,6 +21,8 @@ pub struct ApiKeyRow {
     /// Its plaintext was written in an import file (the demo city's keys are in this repository): anyone may
     /// know it, so it works only on a server started with `--demo`.
     pub published: bool,
+    /// Its own POST rate (`30/min`, `off`); `None`: the server's default for keys.
+    pub rate_limit: Option<String>,
 }
 
 /// production: a published app; test: an app under test; backoffice: a city system that may also post status
@@ -97,6 +99,7 @@ pub fn update_key(
     kind: &str,
     jurisdiction_id: Option<&str>,
     published: bool,
+    rate_limit: Option<&str>,
 ) -> Result<(), StoreError> {
     diesel::update(api_keys::table.find(id))
         .set((
@@ -105,6 +108,7 @@ pub fn update_key(
             api_keys::may_update.eq(kind == "backoffice"),
             api_keys::jurisdiction_id.eq(jurisdiction_id),
             api_keys::published.eq(published),
+            api_keys::rate_limit.eq(rate_limit),
         ))
         .execute(conn)?;
     Ok(())

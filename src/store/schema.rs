@@ -61,6 +61,7 @@ diesel::table! {
         may_update -> Bool,
         jurisdiction_id -> Nullable<Text>,
         published -> Bool,
+        rate_limit -> Nullable<Text>,
     }
 }
 

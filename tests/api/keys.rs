@@ -53,6 +53,7 @@ async fn published_keys_work_only_on_a_demo_server(backend: Backend) {
         may_update: false,
         jurisdiction_id: None,
         published: false,
+        rate_limit: None,
     };
     app.store
         .write(move |c| api_keys::insert(c, &row))

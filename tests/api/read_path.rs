@@ -517,6 +517,7 @@ async fn acknowledged_reports_survive_a_killed_server(app: TestApp) {
     let mut server = Command::new(env!("CARGO_BIN_EXE_civic311"))
         .arg("serve")
         .env("CIVIC311_DEMO", "true")
+        .env("CIVIC311_RATE_LIMIT_POST", "off")
         .env("CIVIC311_DATABASE_URL", url)
         .env("CIVIC311_BIND", format!("127.0.0.1:{port}"))
         .env("CIVIC311_DATA_DIR", app.data_dir.join("second"))

@@ -4,7 +4,6 @@
 
 use crate::domain::Problem;
 use bytes::Bytes;
-use img_parts::ImageEXIF;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -54,6 +53,10 @@ impl PhotoKind {
     }
 }
 
+mod jpeg;
+mod png;
+mod webp;
+
 /// A photo that passed the checks, with its metadata removed.
 #[derive(Debug)]
 pub struct CleanPhoto {
@@ -61,15 +64,9 @@ pub struct CleanPhoto {
     pub bytes: Bytes,
 }
 
-const JPEG_METADATA_MARKERS: [u8; 4] = [
-    0xE1, // APP1: EXIF (GPS, camera serial, timestamps) and XMP
-    0xEC, // APP12: Ducky/picture info
-    0xED, // APP13: IPTC / Photoshop
-    0xFE, // COM
-];
-const PNG_METADATA_CHUNKS: [&[u8; 4]; 5] = [b"eXIf", b"tEXt", b"zTXt", b"iTXt", b"tIME"];
-
-/// Checks that `bytes` is a JPEG, PNG or WebP image and removes its metadata. `index` names the part in errors.
+/// Checks that `bytes` is a JPEG, PNG or WebP image and removes its metadata by allow-list: only the
+/// segments and chunks that draw the picture stay (and a JPEG's or WebP's orientation, rewritten alone),
+/// wherever the rest sits, and nothing after the image's end. `index` names the part in errors.
 pub fn clean(bytes: Vec<u8>, index: usize) -> Result<CleanPhoto, Problem> {
     let field = "media";
     let kind = PhotoKind::sniff(&bytes).ok_or_else(|| {
@@ -78,98 +75,59 @@ pub fn clean(bytes: Vec<u8>, index: usize) -> Result<CleanPhoto, Problem> {
             format!("photo {index} is not a JPEG, PNG or WebP image"),
         )
     })?;
-    let broken = |_| {
+    let broken = |why: &str| {
         Problem::new(
             field,
-            format!("photo {index} is not a readable {} file", kind.extension()),
+            format!(
+                "photo {index} is not a readable {} file: {why}",
+                kind.extension()
+            ),
         )
     };
-    let input = Bytes::from(bytes);
     let out = match kind {
-        PhotoKind::Jpeg => {
-            let mut jpeg = img_parts::jpeg::Jpeg::from_bytes(input).map_err(broken)?;
-            if jpeg.dimensions().is_none() {
-                return Err(Problem::new(
-                    field,
-                    format!("photo {index} is a JPEG without image data"),
-                ));
-            }
-            let orientation = jpeg.exif().and_then(|tiff| exif_orientation(&tiff));
-            for marker in JPEG_METADATA_MARKERS {
-                jpeg.remove_segments_by_marker(marker);
-            }
-            // Phones store sideways photos unrotated with an orientation tag; keep that one tag alone.
-            jpeg.set_exif(orientation.map(orientation_only_exif));
-            jpeg.encoder().bytes()
-        }
-        PhotoKind::Png => {
-            let mut png = img_parts::png::Png::from_bytes(input).map_err(broken)?;
-            for chunk in PNG_METADATA_CHUNKS {
-                png.remove_chunks_by_type(*chunk);
-            }
-            png.encoder().bytes()
-        }
-        PhotoKind::Webp => {
-            let mut webp = img_parts::webp::WebP::from_bytes(input).map_err(broken)?;
-            let orientation = webp.exif().and_then(|tiff| exif_orientation(&tiff));
-            webp.set_exif(orientation.map(orientation_only_exif));
-            webp.remove_chunks_by_id(*b"XMP ");
-            webp.encoder().bytes()
-        }
-    };
-    Ok(CleanPhoto { kind, bytes: out })
-}
-
-/// The Orientation tag (0x0112) of IFD0 in a TIFF-structured EXIF block, when it says anything but "normal".
-fn exif_orientation(tiff: &[u8]) -> Option<u16> {
-    let big_endian = match tiff.get(..4)? {
-        [b'M', b'M', 0, 42] => true,
-        [b'I', b'I', 42, 0] => false,
-        _ => return None,
-    };
-    let u16_at = |at: usize| -> Option<u16> {
-        let b: [u8; 2] = tiff.get(at..at + 2)?.try_into().ok()?;
-        Some(if big_endian {
-            u16::from_be_bytes(b)
-        } else {
-            u16::from_le_bytes(b)
-        })
-    };
-    let u32_at = |at: usize| -> Option<u32> {
-        let b: [u8; 4] = tiff.get(at..at + 4)?.try_into().ok()?;
-        Some(if big_endian {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        })
-    };
-    let ifd = usize::try_from(u32_at(4)?).ok()?;
-    let count = usize::from(u16_at(ifd)?);
-    (0..count.min(512))
-        .map(|i| ifd + 2 + i * 12)
-        .find(|&entry| u16_at(entry) == Some(0x0112) && u16_at(entry + 2) == Some(3))
-        .and_then(|entry| u16_at(entry + 8))
-        .filter(|o| (2..=8).contains(o))
-}
-
-/// A minimal big-endian EXIF block holding only an Orientation tag.
-fn orientation_only_exif(orientation: u16) -> Bytes {
-    let mut b = Vec::with_capacity(26);
-    b.extend_from_slice(b"MM\0\x2a");
-    b.extend_from_slice(&8u32.to_be_bytes()); // IFD0 right after the header
-    b.extend_from_slice(&1u16.to_be_bytes()); // one entry
-    b.extend_from_slice(&0x0112u16.to_be_bytes());
-    b.extend_from_slice(&3u16.to_be_bytes()); // SHORT
-    b.extend_from_slice(&1u32.to_be_bytes());
-    b.extend_from_slice(&orientation.to_be_bytes());
-    b.extend_from_slice(&[0, 0]);
-    b.extend_from_slice(&0u32.to_be_bytes()); // no next IFD
-    Bytes::from(b)
+        PhotoKind::Jpeg => jpeg::strip(&bytes)
+            .map(|s| s.bytes)
+            .map_err(|e| broken(e.0)),
+        PhotoKind::Png => png::strip(&bytes).map_err(|e| broken(e.0)),
+        PhotoKind::Webp => webp::strip(&bytes)
+            .map(|s| s.bytes)
+            .map_err(|e| broken(e.0)),
+    }?;
+    Ok(CleanPhoto {
+        kind,
+        bytes: Bytes::from(out),
+    })
 }
 
 /// Where stored photos live.
 pub fn media_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("media")
+}
+
+/// Where uploads wait while their request arrives; photos are written anew from there once cleaned, so
+/// nothing that was uploaded is ever served as it came. Left-overs of a killed server are removed at start.
+pub fn spool_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("spool")
+}
+
+/// Removes uploads older than an hour from the spool: what a killed server left. Younger files may belong
+/// to another process on the same data directory.
+pub fn sweep_spool(data_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(spool_dir(data_dir)) else {
+        return;
+    };
+    let hour = std::time::Duration::from_secs(3600);
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > hour);
+        if old {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Writes a photo durably: a temporary file, fsync, rename into place, fsync of the directory.
@@ -244,24 +202,29 @@ mod tests {
         v
     }
 
+    /// The TIFF block of the APP1 Exif segment right after SOI, if there is one.
+    fn leading_exif(b: &[u8]) -> Option<&[u8]> {
+        if b.get(2..4)? != [0xFF, 0xE1] {
+            return None;
+        }
+        let len = usize::from(u16::from_be_bytes([b[4], b[5]]));
+        b.get(6..4 + len)?.strip_prefix(b"Exif\0\0")
+    }
+
     #[test]
     fn orientation_survives_and_nothing_else_does() {
         let clean = clean(jpeg_rotated_with_gps(), 1).unwrap();
         let text = String::from_utf8_lossy(&clean.bytes).to_string();
         assert!(!text.contains("GPS") && !text.contains("SERIAL"), "{text}");
-        let jpeg = img_parts::jpeg::Jpeg::from_bytes(clean.bytes).unwrap();
-        let exif = jpeg.exif().expect("an EXIF block with the orientation");
-        assert_eq!(exif_orientation(&exif), Some(6));
+        let exif = leading_exif(&clean.bytes).expect("an EXIF block with the orientation");
+        assert_eq!(jpeg::orientation_of(exif), Some(6));
         assert_eq!(exif.len(), 26);
     }
 
     #[test]
     fn photos_without_orientation_get_no_exif() {
         let clean = clean(jpeg_with_exif(), 1).unwrap();
-        assert!(img_parts::jpeg::Jpeg::from_bytes(clean.bytes)
-            .unwrap()
-            .exif()
-            .is_none());
+        assert!(leading_exif(&clean.bytes).is_none());
     }
 
     #[test]
