@@ -119,7 +119,7 @@ impl Application {
                 )
                 // Tolerant paths (§2.1): `//` merged and a trailing `/` dropped before routing.
                 .wrap(middleware::NormalizePath::trim())
-                .wrap(middleware::from_fn(http::rate_limit))
+                .wrap(middleware::from_fn(http::guard))
                 .wrap_fn(|req, srv| {
                     // Only method, path and status: query strings and bodies may carry personal data.
                     let (method, path, start) = (req.method().clone(), req.path().to_string(), Instant::now());

@@ -212,7 +212,8 @@ pub async fn media(req: HttpRequest, state: State) -> HttpResponse {
     match tokio::fs::read(&path).await {
         Ok(bytes) => HttpResponse::Ok()
             .content_type(content_type)
-            .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
+            // Not immutable: staff may hide a report and its photos; caches must let go within minutes.
+            .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
             .insert_header(("X-Content-Type-Options", "nosniff"))
             .body(bytes),
         Err(e) => {

@@ -198,17 +198,19 @@ pub const ROUTES: &[Route] = &[
     },
 ];
 
-/// Counts every public request against its client address's quota before anything else is done with it:
-/// a client past its quota costs one lookup, whatever its body. Staff routes have their own sign-in
-/// throttle; `/health` is for load balancers.
-pub async fn rate_limit(
-    req: actix_web::dev::ServiceRequest,
+/// In front of every handler: counts each public request against its client address's quota before
+/// anything else is done with it (a client past its quota costs one lookup, whatever its body), and makes
+/// sure that a body left unread closes its connection. Staff routes have their own sign-in throttle;
+/// `/health` is for load balancers.
+pub async fn guard(
+    mut req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
 ) -> Result<
     actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>,
     actix_web::Error,
 > {
     use crate::limits::{Bucket, RateLimits};
+    let body = Parked::take(&mut req);
     let path = req.path();
     let bucket = if path.starts_with("/staff/") || path == "/health" {
         None
@@ -226,12 +228,57 @@ pub async fn rate_limit(
             .and_then(|v| v.to_str().ok());
         if let Some(client) = limits.client(req.peer_addr(), forwarded) {
             if let Err(secs) = limits.check_address(bucket, client) {
+                body.hold();
                 let answer = Format::guess(req.path()).error(&ApiError::TooManyRequests(secs));
                 return Ok(req.into_response(answer).map_into_right_body());
             }
         }
     }
-    Ok(next.call(req).await?.map_into_left_body())
+    let res = next.call(req).await?;
+    if !res.status().is_success() {
+        body.hold();
+    }
+    Ok(res.map_into_left_body())
+}
+
+/// A request body shared between the handler and the guard. actix keeps reading a chunked body that its
+/// handler dropped unread, to keep the connection for the next request, for as long as the client sends:
+/// an endless body would hold the connection forever. While someone still holds the body, actix instead
+/// answers with `Connection: close` and closes after a short linger; so an answer that may have left the
+/// body unread holds it a little longer than the answer takes to leave.
+struct Parked(Option<std::rc::Rc<std::cell::RefCell<actix_web::dev::Payload>>>);
+
+impl Parked {
+    fn take(req: &mut actix_web::dev::ServiceRequest) -> Self {
+        let headers = req.headers();
+        let has_body = headers.contains_key(actix_web::http::header::TRANSFER_ENCODING)
+            || headers
+                .get(actix_web::http::header::CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() != b"0");
+        if !has_body {
+            return Self(None);
+        }
+        use actix_web::HttpMessage;
+        let inner = std::rc::Rc::new(std::cell::RefCell::new(req.take_payload()));
+        let shared = inner.clone();
+        let stream = futures_util::stream::poll_fn(move |cx| {
+            use futures_util::StreamExt;
+            shared.borrow_mut().poll_next_unpin(cx)
+        });
+        req.set_payload(actix_web::dev::Payload::Stream {
+            payload: Box::pin(stream),
+        });
+        Self(Some(inner))
+    }
+
+    fn hold(self) {
+        if let Some(body) = self.0 {
+            actix_web::rt::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                drop(body);
+            });
+        }
+    }
 }
 
 fn to_route(method: &str, handler: Handler) -> actix_web::Route {

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod abuse;
 mod catalog;
 mod cli;
 mod delivery;
