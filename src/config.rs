@@ -208,6 +208,15 @@ pub struct Settings {
     #[arg(long, env = "CIVIC311_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,
 
+    /// Password hashes computed at once (each takes 19 MiB for a moment); default: one per core. Sign-ins
+    /// past it wait half a second, then are answered 429.
+    #[arg(long, env = "CIVIC311_PASSWORD_HASHERS")]
+    pub password_hashers: Option<usize>,
+
+    /// A staff session ends this many days after its sign-in, however often it is refreshed.
+    #[arg(long, env = "CIVIC311_SESSION_DAYS", default_value_t = 30)]
+    pub session_days: i64,
+
     #[command(flatten)]
     pub limits: crate::limits::LimitArgs,
 
@@ -234,6 +243,8 @@ impl Settings {
             header_timeout_secs: 5,
             keep_alive_secs: 15,
             max_connections: 4096,
+            session_days: 30,
+            password_hashers: None,
             limits: crate::limits::LimitArgs::default(),
             mail: MailArgs::default(),
         }

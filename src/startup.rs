@@ -40,6 +40,13 @@ pub fn state_for_tools(settings: &Settings) -> anyhow::Result<AppState> {
             crate::app::LARGE_PAGES_AT_ONCE,
         )),
         demo: settings.demo,
+        hashing: std::sync::Arc::new(tokio::sync::Semaphore::new(
+            settings
+                .password_hashers
+                .unwrap_or_else(crate::app::hashing_permits)
+                .max(1),
+        )),
+        session_lifetime: chrono::TimeDelta::days(settings.session_days.max(1)),
     })
 }
 
@@ -71,6 +78,13 @@ impl Application {
                 crate::app::LARGE_PAGES_AT_ONCE,
             )),
             demo: settings.demo,
+            hashing: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                settings
+                    .password_hashers
+                    .unwrap_or_else(crate::app::hashing_permits)
+                    .max(1),
+            )),
+            session_lifetime: chrono::TimeDelta::days(settings.session_days.max(1)),
             routing: Default::default(),
             mail_domain,
             store,

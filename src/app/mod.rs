@@ -26,6 +26,11 @@ use crate::error::ApiError;
 use crate::store::Store;
 use std::path::PathBuf;
 
+/// Password hashes at once: the cores, so that hashing never waits behind itself for long.
+pub fn hashing_permits() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
 /// What every use case may need, built once at start.
 #[derive(Clone)]
 pub struct AppState {
@@ -50,6 +55,11 @@ pub struct AppState {
     pub large_pages: std::sync::Arc<tokio::sync::Semaphore>,
     /// Published API keys (`ApiKeyRow::published`) are accepted (`--demo`).
     pub demo: bool,
+    /// Password hashes computed at once (each takes 19 MiB and a core for a moment): about the core count,
+    /// so that a storm of sign-ins queues briefly or is told to retry, and memory stays flat.
+    pub hashing: std::sync::Arc<tokio::sync::Semaphore>,
+    /// How long a staff session may last from its sign-in, however often it is refreshed.
+    pub session_lifetime: chrono::TimeDelta,
 }
 
 impl AppState {

@@ -101,12 +101,13 @@ pub fn audit(
     )
 }
 
-/// Failed sign-ins per account and per client address, in a sliding window.
+/// Failed sign-ins per (account, client address) and per client address, in a sliding window. Never per
+/// account alone: then anyone could lock a staff member out by failing on purpose.
 #[derive(Clone, Default)]
 pub struct Throttle(Arc<Mutex<HashMap<String, Vec<Instant>>>>);
 
 /// At most this many failures per key in the window; then 429 until the oldest failure leaves it.
-const MAX_FAILURES_PER_ACCOUNT: usize = 5;
+const MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS: usize = 5;
 const MAX_FAILURES_PER_ADDRESS: usize = 20;
 const WINDOW_SECS: u64 = 15 * 60;
 
@@ -142,12 +143,24 @@ impl Throttle {
         Ok(())
     }
 
-    /// After a successful sign-in: the account starts afresh, and the address gets its attempt back.
+    /// After a successful sign-in: the account starts afresh from that address, and the address gets its
+    /// attempt back.
     fn succeeded(&self, account_key: &str, address_key: &str) {
         if let Ok(mut map) = self.0.lock() {
             map.remove(account_key);
             if let Some(list) = map.get_mut(address_key) {
                 list.pop();
+            }
+        }
+    }
+
+    /// An attempt that was never checked (the server was too busy to hash) gives back what it reserved.
+    fn release(&self, keys: &[&str]) {
+        if let Ok(mut map) = self.0.lock() {
+            for key in keys {
+                if let Some(list) = map.get_mut(*key) {
+                    list.pop();
+                }
             }
         }
     }
@@ -182,7 +195,8 @@ fn tokens(
 }
 
 /// Sign-in: 401 for a wrong name or password (the same answer for both), 429 after repeated failures for the
-/// account or the client address.
+/// account from the same client address or for the address, and 429 at once when every password hasher is
+/// busy for longer than a moment.
 pub async fn sign_in(
     state: &AppState,
     username: &str,
@@ -192,12 +206,19 @@ pub async fn sign_in(
     if username.len() > 100 || password.len() > 1000 {
         return Err(ApiError::Unauthorized("wrong username or password".into()));
     }
-    let account_key = format!("user:{}", username.to_lowercase());
-    let address_key = format!("addr:{}", client_addr.as_deref().unwrap_or("-"));
+    let address = client_addr.as_deref().unwrap_or("-");
+    let account_key = format!("user:{}@{address}", username.to_lowercase());
+    let address_key = format!("addr:{address}");
     state.throttle.reserve(&[
-        (&account_key, MAX_FAILURES_PER_ACCOUNT),
+        (&account_key, MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS),
         (&address_key, MAX_FAILURES_PER_ADDRESS),
     ])?;
+    let Ok(Ok(_hasher)) =
+        tokio::time::timeout(HASHER_WAIT, state.hashing.clone().acquire_owned()).await
+    else {
+        state.throttle.release(&[&account_key, &address_key]);
+        return Err(ApiError::TooManyRequests(1));
+    };
     let name = username.to_string();
     let user = state
         .store
@@ -247,7 +268,7 @@ pub async fn sign_in(
         user_id: user.id.clone(),
         refresh_hash: sa::hash_refresh(&refresh),
         created_at: now(),
-        expires_at: now() + TimeDelta::days(sa::REFRESH_DAYS),
+        expires_at: now() + TimeDelta::days(sa::REFRESH_DAYS).min(state.session_lifetime),
         client_addr: client_addr.clone(),
     };
     let (s, u) = (session.clone(), user.clone());
@@ -272,28 +293,55 @@ pub async fn sign_in(
     tokens(state, &user, &session.id, refresh)
 }
 
-/// Renews a session: the refresh token is single-use (rotated), the account must still be active.
-pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Tokens, ApiError> {
+/// How long a sign-in waits for a free password hasher before it is told to retry.
+const HASHER_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Renews a session: the refresh token is single-use (rotated), the account must still be active, and the
+/// session ends at its absolute lifetime whatever is refreshed. A token used twice means that two parties
+/// hold the session, one of them a thief: the whole session is revoked, whoever refreshed first.
+pub async fn refresh(
+    state: &AppState,
+    refresh_token: &str,
+    client_addr: Option<String>,
+) -> Result<Tokens, ApiError> {
     let old = sa::hash_refresh(refresh_token);
     let new_token = auth::random_id(48);
     let new = sa::hash_refresh(&new_token);
+    let lifetime = state.session_lifetime;
     let found = state
         .store
         .write(move |conn| {
             let Some(session) = st::session_by_refresh(conn, &old)? else {
+                if let Some(sid) = st::session_of_spent(conn, &old)? {
+                    if let Some(s) = st::session(conn, &sid)? {
+                        let actor = st::user(conn, &s.user_id)?
+                            .map_or_else(|| s.user_id.clone(), |u| u.username);
+                        st::delete_session(conn, &sid)?;
+                        st::insert_audit(
+                            conn,
+                            &AuditRow {
+                                id: auth::sortable_id(),
+                                at: now(),
+                                actor,
+                                action: "session revoked: refresh token reused".into(),
+                                target: None,
+                                detail: None,
+                                client_addr,
+                            },
+                        )?;
+                    }
+                }
                 return Ok(None);
             };
             let Some(user) = st::user(conn, &session.user_id)?.filter(|u| u.active) else {
                 return Ok(None);
             };
-            if session.expires_at < now()
-                || !st::rotate_refresh(
-                    conn,
-                    &session.id,
-                    &old,
-                    &new,
-                    now() + TimeDelta::days(sa::REFRESH_DAYS),
-                )?
+            let now = now();
+            let ends = session.created_at + lifetime;
+            let expires = (now + TimeDelta::days(sa::REFRESH_DAYS)).min(ends);
+            if session.expires_at < now
+                || ends <= now
+                || !st::rotate_refresh(conn, &session.id, &old, &new, expires, now)?
             {
                 return Ok(None);
             }
@@ -324,17 +372,21 @@ pub async fn authenticate(
         .read(move |conn| Ok((st::user(conn, &uid)?, st::session(conn, &sid)?)))
         .await?;
     match found {
-        (Some(user), Some(session)) if user.active && session.user_id == user.id => Ok(Principal {
-            departments: user.departments(),
-            role: Role::parse(&user.role).ok_or_else(|| {
-                ApiError::Internal(anyhow::anyhow!("user {} has role {}", user.id, user.role))
-            })?,
-            user_id: user.id,
-            username: user.username,
-            jurisdiction_id: user.jurisdiction_id,
-            session_id: session.id,
-            client_addr,
-        }),
+        (Some(user), Some(session))
+            if user.active && session.user_id == user.id && session.expires_at >= now() =>
+        {
+            Ok(Principal {
+                departments: user.departments(),
+                role: Role::parse(&user.role).ok_or_else(|| {
+                    ApiError::Internal(anyhow::anyhow!("user {} has role {}", user.id, user.role))
+                })?,
+                user_id: user.id,
+                username: user.username,
+                jurisdiction_id: user.jurisdiction_id,
+                session_id: session.id,
+                client_addr,
+            })
+        }
         _ => Err(ApiError::Unauthorized(
             "the session has ended or the account is disabled".into(),
         )),

@@ -29,8 +29,17 @@ fn reply(result: Result<Value, ApiError>) -> HttpResponse {
     }
 }
 
+/// The client as the rate limits see it: the TCP peer, or the forwarded client behind a trusted proxy.
 fn client_addr(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    match req.app_data::<web::Data<crate::limits::RateLimits>>() {
+        Some(limits) => limits.client(req.peer_addr(), forwarded),
+        None => req.peer_addr().map(|a| a.ip()),
+    }
+    .map(|ip| ip.to_string())
 }
 
 fn bearer(req: &HttpRequest) -> Option<String> {
@@ -109,7 +118,9 @@ pub async fn refresh(req: HttpRequest, state: State, payload: web::Payload) -> H
     reply(
         async {
             let b: Refresh = body(&req, payload).await?;
-            Ok(tokens_json(uc::refresh(&state, &b.refresh_token).await?))
+            Ok(tokens_json(
+                uc::refresh(&state, &b.refresh_token, client_addr(&req)).await?,
+            ))
         }
         .await,
     )

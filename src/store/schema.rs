@@ -250,6 +250,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    staff_spent_refresh (refresh_hash) {
+        refresh_hash -> Text,
+        session_id -> Text,
+        spent_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     audit_log (id) {
         id -> Text,
         at -> Timestamp,
@@ -288,6 +296,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     request_events,
     staff_users,
     staff_sessions,
+    staff_spent_refresh,
     audit_log,
     jurisdiction_statuses,
     request_areas,

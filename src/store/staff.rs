@@ -1,6 +1,6 @@
 //! Staff accounts, their sessions and the audit log.
 
-use super::schema::{audit_log, staff_sessions, staff_users};
+use super::schema::{audit_log, staff_sessions, staff_spent_refresh, staff_users};
 use super::{AnyConnection, StoreError};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -132,13 +132,15 @@ pub fn session_by_refresh(
         .optional()?)
 }
 
-/// Rotates a session's refresh token, only if it still holds `old_hash` (a replayed old token fails).
+/// Rotates a session's refresh token, only if it still holds `old_hash` (a replayed old token fails), and
+/// remembers the old one as spent.
 pub fn rotate_refresh(
     conn: &mut AnyConnection,
     id: &str,
     old_hash: &str,
     new_hash: &str,
     expires_at: NaiveDateTime,
+    now: NaiveDateTime,
 ) -> Result<bool, StoreError> {
     let n = diesel::update(
         staff_sessions::table
@@ -150,7 +152,28 @@ pub fn rotate_refresh(
         staff_sessions::expires_at.eq(expires_at),
     ))
     .execute(conn)?;
+    if n == 1 {
+        diesel::insert_into(staff_spent_refresh::table)
+            .values((
+                staff_spent_refresh::refresh_hash.eq(old_hash),
+                staff_spent_refresh::session_id.eq(id),
+                staff_spent_refresh::spent_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
     Ok(n == 1)
+}
+
+/// The session a spent refresh token belonged to, while that session lives.
+pub fn session_of_spent(
+    conn: &mut AnyConnection,
+    refresh_hash: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(staff_spent_refresh::table
+        .find(refresh_hash)
+        .select(staff_spent_refresh::session_id)
+        .first(conn)
+        .optional()?)
 }
 
 pub fn delete_session(conn: &mut AnyConnection, id: &str) -> Result<(), StoreError> {

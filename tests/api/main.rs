@@ -18,5 +18,6 @@ mod privacy;
 mod read_path;
 mod robustness;
 mod routing;
+mod sessions;
 mod smtp;
 mod staff;

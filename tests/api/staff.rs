@@ -138,6 +138,23 @@ async fn sign_in_refresh_and_sign_out(app: TestApp) {
     )
     .await;
     assert_eq!(status, 401, "a refresh token is single-use");
+    // Its second use revoked the session (see sessions.rs); sign-out is shown on a new one.
+    assert_eq!(
+        call(&app, "GET", "/staff/v1/requests", Some(&token(&renewed)), None)
+            .await
+            .0,
+        401
+    );
+    let t = sign_in(&app, "rina").await;
+    let (status, renewed) = call(
+        &app,
+        "POST",
+        "/staff/v1/session/refresh",
+        None,
+        Some(json!({"refresh_token": t["refresh_token"]})),
+    )
+    .await;
+    assert_eq!(status, 200);
 
     assert_eq!(
         call(
