@@ -101,10 +101,15 @@ pub fn build_filter(
     /// More codes than any city has services: a longer list is a mistake (and would exceed SQL parameter limits).
     const MAX_CODES: usize = 200;
     if let Some(codes) = &q.service_codes {
+        // In arrival order, and in one pass that stops at the cap, however long the list.
+        let mut seen = std::collections::HashSet::new();
         let mut unique: Vec<String> = Vec::new();
         for c in codes {
-            if !unique.contains(c) {
+            if seen.insert(c.as_str()) {
                 unique.push(c.clone());
+                if unique.len() > MAX_CODES {
+                    break;
+                }
             }
         }
         if unique.len() > MAX_CODES {
@@ -236,6 +241,18 @@ fn project(
 ) -> Result<Vec<PublicRequest>, StoreError> {
     if rows.is_empty() {
         return Ok(Vec::new());
+    }
+    let mut rows = rows;
+    // A duplicate points at its master only while the master itself is public: a hidden master's id says
+    // that it exists.
+    let masters: Vec<i64> = rows.iter().filter_map(|r| r.duplicate_of).collect();
+    if !masters.is_empty() {
+        let shown = rq::public_among(conn, &masters)?;
+        for r in &mut rows {
+            if r.duplicate_of.is_some_and(|m| !shown.contains(&m)) {
+                r.duplicate_of = None;
+            }
+        }
     }
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let answers = rq::attributes_of(conn, &ids)?;

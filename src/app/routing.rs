@@ -280,6 +280,11 @@ pub async fn reroute_as(
                 .duration_trunc(TimeDelta::seconds(1))
                 .unwrap_or_else(|_| Utc::now())
                 .naive_utc();
+            // Staff act only on what they still see when the change commits: a report reassigned away in the
+            // meantime is not theirs to move.
+            if let Some(p) = &staff {
+                super::staff::recheck(conn, p, request.id)?;
+            }
             let mut input = RouteInput::from(&request);
             input.forced_department = to;
             let routed = index.decide(&input, &actor);

@@ -467,7 +467,7 @@ pub struct StaffView {
 
 /// Re-checks the caller's scope inside the transaction that acts, so that a report reassigned in the meantime
 /// is not changed by someone who no longer sees it.
-fn recheck(conn: &mut AnyConnection, p: &Principal, id: i64) -> Result<(), StoreError> {
+pub(crate) fn recheck(conn: &mut AnyConnection, p: &Principal, id: i64) -> Result<(), StoreError> {
     match rq::get_any(conn, id)? {
         Some(r) if p.sees(&r) => Ok(()),
         _ => Err(StoreError::Gone(format!(

@@ -106,7 +106,8 @@ pub async fn post_update(
     let now = Utc::now().naive_utc();
     let at: NaiveDateTime = at.map_or(now, |t| t.naive_utc().min(now));
     let actor = key.name.clone();
-    Ok(state
+    let (request_id, update_id) = (request.id, u.update_id.clone());
+    let written = state
         .store
         .write(move |conn| {
             if let Some(existing) = rq::event_by_external(conn, request.id, &u.update_id)? {
@@ -166,7 +167,18 @@ pub async fn post_update(
             )?;
             Ok(event.id)
         })
-        .await?)
+        .await;
+    match written {
+        Ok(id) => Ok(id),
+        // A resend of the same update committed between our check and our insert: answer with it.
+        Err(e) if e.is_unique_violation() => state
+            .store
+            .read(move |conn| rq::event_by_external(conn, request_id, &update_id))
+            .await?
+            .map(|existing| existing.id)
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!(e))),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The public updates feed: updates in [start, end] (default: the last 24 hours), at most 1,000.

@@ -394,6 +394,15 @@ pub fn get_public(
         .optional())?)
 }
 
+/// Those of `ids` that are public now.
+pub fn public_among(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<i64>, StoreError> {
+    Ok(requests::table
+        .filter(requests::id.eq_any(ids))
+        .filter(public())
+        .select(requests::id)
+        .load(conn)?)
+}
+
 /// The request a token stands for, with whether it may be shown yet.
 pub fn by_token(
     conn: &mut AnyConnection,

@@ -586,3 +586,132 @@ async fn phone_photos_lose_every_metadata_segment(app: TestApp) {
     // A photo may be hidden later (moderation): it must not sit in caches for a year.
     assert!(!cache.contains("immutable"), "{cache}");
 }
+
+both_backends!(
+    parallel_resends_of_one_update_land_once,
+    a_hidden_master_is_not_named_by_its_duplicates,
+    long_service_code_lists_are_refused_quickly,
+);
+
+async fn parallel_resends_of_one_update_land_once(app: TestApp) {
+    let id = app.post_flood(&[]).await;
+    let mut sends = Vec::new();
+    for _ in 0..12 {
+        let form = vec![
+            ("api_key", "demo-backoffice-jakarta".to_string()),
+            ("service_request_id", id.clone()),
+            ("update_id", "wo-900".to_string()),
+            ("status", "IN_PROGRESS".to_string()),
+            ("updated_datetime", "2026-11-25T10:00:00+07:00".to_string()),
+            ("description", "Crew on site".to_string()),
+        ];
+        let req = app
+            .client
+            .post(app.url("/open311/v2/servicerequestupdates.json"))
+            .form(&form);
+        sends.push(tokio::spawn(async move { req.send().await.unwrap() }));
+    }
+    let mut ids = Vec::new();
+    for s in sends {
+        let resp = s.await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let v: Value = resp.json().await.unwrap();
+        ids.push(v[0]["update_id"].as_str().unwrap().to_string());
+    }
+    ids.dedup();
+    assert_eq!(
+        ids.len(),
+        1,
+        "every resend answers with the one stored update"
+    );
+    let events = app
+        .store
+        .read(|conn| {
+            use civic311::store::schema::request_events::dsl::*;
+            use diesel::prelude::*;
+            Ok(request_events
+                .filter(external_id.eq("wo-900"))
+                .count()
+                .get_result::<i64>(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(events, 1);
+}
+
+async fn a_hidden_master_is_not_named_by_its_duplicates(app: TestApp) {
+    crate::staff::user(&app, "admin", "admin", &[]).await;
+    let t = crate::staff::token(&crate::staff::sign_in(&app, "admin").await);
+    let master = app.post_flood(&[]).await;
+    let dup = app.post_flood(&[]).await;
+    let staff_post = |path: String, body: Value| {
+        app.client
+            .post(app.url(&path))
+            .bearer_auth(&t)
+            .json(&body)
+            .send()
+    };
+    let resp = staff_post(
+        format!("/staff/v1/requests/{dup}/duplicate"),
+        serde_json::json!({"of": master}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    let shown = app
+        .get_json(&format!("/open311/v2/requests/{dup}.json?extensions=true"))
+        .await;
+    assert_eq!(
+        shown[0]["extended_attributes"]["parent_service_request_id"],
+        master.as_str()
+    );
+    let resp = staff_post(
+        format!("/staff/v1/requests/{master}/hide"),
+        serde_json::json!({"reason": "a photo of a face"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    for path in [
+        format!("/open311/v2/requests/{dup}.json?extensions=true"),
+        format!("/open311/v2/requests.json?extensions=true&service_request_id={dup}"),
+    ] {
+        let shown = app.get_json(&path).await;
+        let ext = &shown[0]["extended_attributes"];
+        assert_eq!(
+            ext["parent_service_request_id"],
+            Value::Null,
+            "{path}: {shown}"
+        );
+        assert_eq!(ext["duplicate"], false, "{path}");
+    }
+    let xml = app
+        .get_xml(&format!("/open311/v2/requests/{dup}.xml?extensions=true"))
+        .await;
+    assert!(!xml.contains(&format!(">{master}<")), "{xml}");
+}
+
+async fn long_service_code_lists_are_refused_quickly(app: TestApp) {
+    // 3,000 distinct codes in one value (as long as a URL gets): refused by the 200-code cap in one pass.
+    let codes: Vec<String> = (0..3_000).map(|i| format!("C{i}")).collect();
+    let resp = app
+        .get(&format!(
+            "/open311/v2/requests.json?service_code={}",
+            codes.join(",")
+        ))
+        .await;
+    assert_eq!(resp.status(), 400);
+    let errors = json_errors(&resp.json().await.unwrap());
+    assert!(
+        errors[0].1.contains("at most 200 service codes"),
+        "{errors:?}"
+    );
+    // Repeats of known codes are one code each.
+    let resp = app
+        .get(&format!(
+            "/open311/v2/requests.json?service_code={}",
+            vec!["FLOOD"; 2_000].join(",")
+        ))
+        .await;
+    assert_eq!(resp.status(), 200);
+}

@@ -140,9 +140,15 @@ async fn sign_in_refresh_and_sign_out(app: TestApp) {
     assert_eq!(status, 401, "a refresh token is single-use");
     // Its second use revoked the session (see sessions.rs); sign-out is shown on a new one.
     assert_eq!(
-        call(&app, "GET", "/staff/v1/requests", Some(&token(&renewed)), None)
-            .await
-            .0,
+        call(
+            &app,
+            "GET",
+            "/staff/v1/requests",
+            Some(&token(&renewed)),
+            None
+        )
+        .await
+        .0,
         401
     );
     let t = sign_in(&app, "rina").await;

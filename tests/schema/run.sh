@@ -117,9 +117,10 @@ curl -fsS -o /dev/null -F api_key=$app_key -F service_code=FLOOD -F lat=-6.1877 
   -F 'media=@examples/flood-photo.jpg' "$url/open311/v2/requests.json"
 curl -fsS -o /dev/null -d api_key=$app_key -d service_code=LIGHT -d lat=-6.2 -d long=106.84 \
   -d 'attribute[STATE]=dark' -d 'attribute[POLE]=PJU-117' "$url/open311/v2/requests.xml"
-curl -fsS -o /dev/null -H 'Content-Type: application/json' \
+token=$(curl -fsS -H 'Content-Type: application/json' \
   -d "{\"api_key\":\"$app_key\",\"service_code\":\"DUMPING\",\"address_string\":\"Kali Ciliwung, Manggarai\",\"attribute\":{\"AMOUNT\":\"truck\"}}" \
-  "$url/open311/v2/requests.json"
+  "$url/open311/v2/requests.json" | json 'd[0]["token"]')
+media=$(curl -fsS "$url/open311/v2/requests/1.json" | json 'd[0]["media_url"].rsplit("/", 1)[1]')
 curl -fsS -o /dev/null -d api_key=$backoffice_key -d service_request_id=1 -d update_id=wo-1 -d status=IN_PROGRESS \
   -d updated_datetime=2026-01-15T10:00:00+07:00 -d 'description=Crew on site' \
   "$url/open311/v2/servicerequestupdates.json"
@@ -130,6 +131,10 @@ protected_key_ids=$(curl -fsS "${staff[@]}" "$url/staff/v1/apikeys" | json '",".
 spare_key_id=$(curl -fsS "${staff[@]}" -H 'Content-Type: application/json' \
   -d '{"name":"schemathesis spare","kind":"test"}' "$url/staff/v1/apikeys" | json 'd["id"]')
 
+# Identifiers only known now, as dictionaries for schemathesis.toml (libFuzzer format, one quoted value a line).
+printf '"%s"\n' "$token" >"$report/tokens.dict"
+printf '"%s"\n' "$media" >"$report/media.dict"
+
 export CIVIC311_ST_URL="$url" CIVIC311_ST_APP_KEY="$app_key" CIVIC311_ST_BACKOFFICE_KEY="$backoffice_key" \
   CIVIC311_ST_ACCESS="$access" CIVIC311_ST_REFRESH="$refresh" CIVIC311_ST_SIGNOUT_ACCESS="$signout_access" \
   CIVIC311_ST_ADMIN_ID="$admin_id" CIVIC311_ST_SPARE_USER_ID="$spare_user_id" \
@@ -138,7 +143,7 @@ export SCHEMATHESIS_HOOKS="$repo/tests/schema/hooks.py"
 setup=$((SECONDS - started))
 
 echo "== schemathesis $("$venv/bin/st" --version | sed 's/.*version //'), $examples cases per operation and phase"
-args=(--url "$url" --max-examples "$examples" --workers 2 --no-color
+args=(--url "$url" --max-examples "$examples" --workers 1 --no-color
   --report junit,ndjson --report-dir "$report")
 [ -n "$seed" ] && args+=(--seed "$seed")
 fuzz_started=$SECONDS
