@@ -85,6 +85,23 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// A file write that failed: a full disk (or quota) is the server's trouble for now, and the client may
+    /// retry (503); anything else is a fault (500).
+    pub fn from_io(e: std::io::Error, what: &str) -> Self {
+        const ENOSPC: i32 = 28;
+        const EDQUOT: i32 = 122;
+        if e.kind() == std::io::ErrorKind::StorageFull
+            || matches!(e.raw_os_error(), Some(ENOSPC | EDQUOT))
+        {
+            tracing::error!(error = %e, "{what}: the disk is full");
+            ApiError::Unavailable(StoreError::Unavailable(format!("{what}: the disk is full")))
+        } else {
+            ApiError::Internal(anyhow::Error::new(e).context(what.to_string()))
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         if let StoreError::Gone(what) = e {

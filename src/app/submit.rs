@@ -328,6 +328,6 @@ async fn store_photos(
     )
     .await
     .map_err(|e| ApiError::Internal(anyhow::anyhow!("photo task failed: {e}")))?
-    .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("storing a photo")))?;
+    .map_err(|e| ApiError::from_io(e, "storing a photo"))?;
     Ok(outcome?)
 }

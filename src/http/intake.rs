@@ -506,8 +506,7 @@ async fn spool(
     multipart_error: &impl Fn(actix_multipart::MultipartError) -> ApiError,
 ) -> Result<Option<Upload>, ApiError> {
     use tokio::io::AsyncWriteExt;
-    let io =
-        |e: std::io::Error| ApiError::Internal(anyhow::Error::new(e).context("spooling a photo"));
+    let io = |e: std::io::Error| ApiError::from_io(e, "spooling a photo");
     let dir = limits.spool_dir.clone();
     let path = tokio::task::spawn_blocking(move || {
         std::fs::create_dir_all(&dir)?;

@@ -44,6 +44,16 @@ pub const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA synchronous
 pub fn establish(url: &DatabaseUrl) -> Result<AnyConnection, ConnError> {
     match url {
         DatabaseUrl::Postgres(u) => {
+            // A server that does not answer must fail the request fast (503), not hold it for libpq's
+            // unbounded default.
+            let bounded;
+            let u = if u.contains("connect_timeout") {
+                u
+            } else {
+                let sep = if u.contains('?') { '&' } else { '?' };
+                bounded = format!("{u}{sep}connect_timeout=2");
+                &bounded
+            };
             let mut c = PgConnection::establish(u)?;
             // The default, stated so that a server-wide `off` cannot weaken what a success answer promises.
             c.batch_execute("SET synchronous_commit = on")?;

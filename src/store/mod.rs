@@ -91,7 +91,10 @@ impl StoreError {
             e if e.is_connection_lost() => true,
             StoreError::Query(Error::DatabaseError(_, info)) => {
                 let m = info.message().to_ascii_lowercase();
-                m.contains("database is locked") || m.contains("database is busy")
+                // A full disk (SQLITE_FULL) passes once space is freed.
+                m.contains("database is locked")
+                    || m.contains("database is busy")
+                    || m.contains("disk is full")
             }
             _ => false,
         }
@@ -180,7 +183,9 @@ impl Store {
                 // PostgreSQL a round trip, added to every request. A connection whose server went away
                 // fails its query instead; `on` marks it broken and the pool drops it.
                 .test_on_check_out(false)
-                .connection_timeout(Duration::from_secs(5))
+                // A request waits at most this long for a connection: past it the database is away or
+                // saturated, and a 503 with Retry-After serves the client better than a longer wait.
+                .connection_timeout(Duration::from_millis(1500))
                 .build(conn::Manager::new(url.clone()))
         };
         let (read, write, readers, writer) = match url {
@@ -239,7 +244,7 @@ impl Store {
     /// Runs read-only queries on a pooled connection, off the async executor.
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
+        F: Fn(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
         self.readers.run(f).await

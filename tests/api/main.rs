@@ -9,6 +9,7 @@ mod catalog;
 mod cli;
 mod delivery;
 mod durability;
+mod faults;
 mod get_requests;
 mod keys;
 mod migrations;

@@ -505,84 +505,102 @@ async fn concurrent_posts_commit_together_and_each_answer_is_its_own(app: TestAp
     }
 }
 
-/// A second server process on the same database is killed (SIGKILL) while clients post to it; every report
-/// it acknowledged must be stored. On SQLite this exercises the group-committing writer.
+/// A second server process on the same database is killed (SIGKILL) while clients post to it, three times
+/// over; every report it acknowledged must be stored with its delivery rows. On SQLite this exercises the
+/// group-committing writer.
 async fn acknowledged_reports_survive_a_killed_server(app: TestApp) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let url = url_of(&app);
-    let mut server = Command::new(env!("CARGO_BIN_EXE_civic311"))
-        .arg("serve")
-        .env("CIVIC311_DEMO", "true")
-        .env("CIVIC311_RATE_LIMIT_POST", "off")
-        .env("CIVIC311_DATABASE_URL", url)
-        .env("CIVIC311_BIND", format!("127.0.0.1:{port}"))
-        .env("CIVIC311_DATA_DIR", app.data_dir.join("second"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while app
-        .client
-        .get(format!("{base}/health"))
-        .send()
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "the second server did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<i64>::new()));
-    let mut clients = Vec::new();
-    for _ in 0..8 {
-        let (client, acked, url) = (
-            app.client.clone(),
-            acked.clone(),
-            format!("{base}/open311/v2/requests.json"),
-        );
-        clients.push(tokio::spawn(async move {
-            loop {
-                let Ok(resp) = client.post(&url).form(&flood(&[])).send().await else {
-                    break;
-                };
-                if resp.status() != 200 {
-                    break;
+    for round in 1..=3 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = Command::new(env!("CARGO_BIN_EXE_civic311"))
+            .arg("serve")
+            .env("CIVIC311_DEMO", "true")
+            .env("CIVIC311_RATE_LIMIT_POST", "off")
+            .env("CIVIC311_DATABASE_URL", &url)
+            .env("CIVIC311_BIND", format!("127.0.0.1:{port}"))
+            .env("CIVIC311_DATA_DIR", app.data_dir.join("second"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while app
+            .client
+            .get(format!("{base}/health"))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "the second server did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut clients = Vec::new();
+        for _ in 0..8 {
+            let (client, acked, url) = (
+                app.client.clone(),
+                acked.clone(),
+                format!("{base}/open311/v2/requests.json"),
+            );
+            clients.push(tokio::spawn(async move {
+                loop {
+                    let Ok(resp) = client.post(&url).form(&flood(&[])).send().await else {
+                        break;
+                    };
+                    if resp.status() != 200 {
+                        break;
+                    }
+                    let Ok(body) = resp.json::<Value>().await else {
+                        break;
+                    };
+                    let id = body[0]["service_request_id"]
+                        .as_str()
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    acked.lock().unwrap().push(id);
                 }
-                let Ok(body) = resp.json::<Value>().await else {
-                    break;
-                };
-                let id = body[0]["service_request_id"]
-                    .as_str()
-                    .unwrap()
-                    .parse()
-                    .unwrap();
-                acked.lock().unwrap().push(id);
-            }
-        }));
-    }
-    // Kill it once it has acknowledged a good number, in the middle of the stream.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while acked.lock().unwrap().len() < 60 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    server.kill().unwrap();
-    server.wait().unwrap();
-    for c in clients {
-        c.await.unwrap();
+            }));
+        }
+        // Kill it once it has acknowledged a good number, in the middle of the stream.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while acked.lock().unwrap().len() < 40 * round && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        server.kill().unwrap();
+        server.wait().unwrap();
+        for c in clients {
+            c.await.unwrap();
+        }
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= 60, "only {} acknowledged", acked.len());
+    assert!(acked.len() >= 120, "only {} acknowledged", acked.len());
+    let delivered: std::collections::HashSet<i64> = app
+        .deliveries()
+        .await
+        .iter()
+        .map(|d| d.request_id)
+        .collect();
+    let undelivered: Vec<i64> = acked
+        .iter()
+        .copied()
+        .filter(|id| !delivered.contains(id))
+        .collect();
+    assert!(
+        undelivered.is_empty(),
+        "acknowledged without a delivery: {undelivered:?}"
+    );
     let store = app.store.clone();
     let missing = store
         .read(move |conn| {
             let mut missing = Vec::new();
-            for id in acked {
+            for &id in &acked {
                 if civic311::store::requests::get_any(conn, id)?.is_none() {
                     missing.push(id);
                 }

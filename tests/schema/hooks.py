@@ -13,12 +13,17 @@ Credentials:
     the query string are replaced by the same key: two different keys are a 403 by design (§2.6), and random
     keys would keep every POST from reaching the validation the run is meant to exercise.
 
+Unique names: POST /staff/v1/apikeys refuses a name that an earlier case took (400, as documented), and
+Hypothesis draws the same names ("0", "000…") over and over; a positive case's name gets a counter appended,
+so that the check that valid data is accepted stays strict for that operation.
+
 Guards (the fuzzer learns identifiers from earlier answers, e.g. GET /staff/v1/users):
   * user routes aimed at the run's own administrator go to a spare administrator instead: disabling it,
     changing its role or password ends the run's session;
   * revoking the demo city's keys would turn every later POST into a 403: a spare key is revoked instead.
 """
 
+import itertools
 import os
 import threading
 
@@ -105,10 +110,23 @@ def _same_key(container, key):
         container["api_key"] = key
 
 
+_names = itertools.count(1)
+
+
+def _is_positive(case):
+    meta = getattr(case, "meta", None)
+    return meta is not None and meta.generation.mode.is_positive
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     label = case.operation.label
     method, path = label.split(" ", 1)
+    if label == "POST /staff/v1/apikeys" and _is_positive(case) and isinstance(case.body, dict):
+        name = case.body.get("name")
+        if isinstance(name, str):
+            # Still one line of at most 200 characters with a character that is not a space ("~").
+            case.body["name"] = f"{name[:190]}~{next(_names)}"
     if method == "POST" and path.startswith("/open311/v2/"):
         key = BACKOFFICE_KEY if "servicerequestupdates" in path else APP_KEY
         _same_key(case.body, key)
