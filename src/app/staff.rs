@@ -778,6 +778,32 @@ pub async fn set_hidden(
         .await?)
 }
 
+/// Publishes a report held for review: from now on it is in every public answer, and its token answers
+/// with its id. Publishing a public report changes nothing (false).
+pub async fn publish(state: &AppState, p: &Principal, id: i64) -> Result<bool, ApiError> {
+    in_scope(state, p, id).await?;
+    let p = p.clone();
+    Ok(state
+        .store
+        .write(move |conn| {
+            recheck(conn, &p, id)?;
+            if !rq::publish(conn, id, now())? {
+                return Ok(false);
+            }
+            let change = Change {
+                event: "published",
+                audit: "publish",
+                detail: None,
+                public: false,
+                status: None,
+                audit_detail: None,
+            };
+            record(conn, &p, id, change)?;
+            Ok(true)
+        })
+        .await?)
+}
+
 /// Sends a report to another department: re-routes, records who and why, e-mails the new department.
 pub async fn assign(
     state: &AppState,

@@ -168,6 +168,13 @@ pub async fn submit_request(
         agency_responsible: routed.department_name().map(str::to_string),
         department_code: routed.trace.department_code.clone(),
         routing_trace: routed.trace_json(),
+        // A batch service's reports are reviewed before they are public (GeoReport's "batch": the id is
+        // not given at once; the token answers with it once staff publish the report).
+        moderation_state: if service.service_type == ServiceType::Batch {
+            "pending".into()
+        } else {
+            "published".into()
+        },
     };
     let (mail_domain, channel) = (state.mail_domain.clone(), key.name.clone());
     let external: Vec<String> = new.media_urls.clone();

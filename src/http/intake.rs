@@ -75,14 +75,13 @@ where
     E: std::fmt::Display,
 {
     pub fn new(
-        req: &HttpRequest,
+        headers: &header::HeaderMap,
         stream: S,
         max: usize,
         limits: &Limits,
     ) -> Result<Self, ApiError> {
         // A declared length past the cap is refused before a byte of the body is read.
-        let declared = req
-            .headers()
+        let declared = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
@@ -199,7 +198,9 @@ impl RequestForm {
                 (Params::parse(&raw, "request body")?, Vec::new())
             }
             "application/json" => (json_params(&read_body(req, payload, MAX_FORM_BYTES).await?)?, Vec::new()),
-            "multipart/form-data" => read_multipart(req, payload, limits).await?,
+            "multipart/form-data" => {
+                read_multipart(req.headers(), payload.into_inner(), limits).await?
+            }
             other => {
                 return Err(ApiError::UnsupportedMediaType(format!(
                     "Content-Type {other} is not accepted: use application/x-www-form-urlencoded, multipart/form-data or application/json"
@@ -307,7 +308,7 @@ pub(crate) async fn read_body(
         .app_data::<web::Data<Limits>>()
         .map(|l| l.get_ref())
         .unwrap_or(&DEFAULT);
-    let mut reader = BodyReader::new(req, payload, limit, limits)?;
+    let mut reader = BodyReader::new(req.headers(), payload, limit, limits)?;
     let mut body = Vec::new();
     while let Some(chunk) = reader.next().await? {
         body.extend_from_slice(&chunk);
@@ -415,14 +416,19 @@ fn is_known_field(key: &str) -> bool {
 /// Text parts become fields; file parts named `media` or `media[]` become uploads, spooled to disk as they
 /// arrive (photos are checked later, by content). Names count toward the text budget, parts are counted, and
 /// other file parts are read past without being kept, so no shape of body can make one POST hold much memory.
-async fn read_multipart(
-    req: &HttpRequest,
-    payload: web::Payload,
+pub(crate) async fn read_multipart<S>(
+    headers: &header::HeaderMap,
+    payload: S,
     limits: &Limits,
-) -> Result<(Params, Vec<Upload>), ApiError> {
-    let reader = BodyReader::new(req, payload.into_inner(), limits.max_body_bytes, limits)?;
+) -> Result<(Params, Vec<Upload>), ApiError>
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, actix_web::error::PayloadError>>
+        + Unpin
+        + 'static,
+{
+    let reader = BodyReader::new(headers, payload, limits.max_body_bytes, limits)?;
     let (stream, failure) = reader.into_stream();
-    let mut multipart = actix_multipart::Multipart::new(req.headers(), stream);
+    let mut multipart = actix_multipart::Multipart::new(headers, stream);
     let multipart_error = |e: actix_multipart::MultipartError| {
         failure.borrow_mut().take().unwrap_or_else(|| {
             ApiError::invalid("body", format!("the multipart body is not valid: {e}"))

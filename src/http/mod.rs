@@ -4,8 +4,8 @@
 mod cache;
 mod format;
 mod handlers;
-mod intake;
-mod params;
+pub(crate) mod intake;
+pub(crate) mod params;
 pub mod render;
 mod staff;
 mod wire;
@@ -38,6 +38,7 @@ pub enum Handler {
     StaffAssign,
     StaffHide,
     StaffUnhide,
+    StaffPublish,
     StaffUsers,
     StaffCreateUser,
     StaffDisableUser,
@@ -149,6 +150,10 @@ pub const ROUTES: &[Route] = &[
     Route {
         path: "/staff/v1/requests/{id}/unhide",
         methods: &[("POST", Handler::StaffUnhide)],
+    },
+    Route {
+        path: "/staff/v1/requests/{id}/publish",
+        methods: &[("POST", Handler::StaffPublish)],
     },
     Route {
         path: "/staff/v1/users",
@@ -303,6 +308,7 @@ fn to_route(method: &str, handler: Handler) -> actix_web::Route {
         Handler::StaffAssign => route.to(staff::assign),
         Handler::StaffHide => route.to(staff::hide),
         Handler::StaffUnhide => route.to(staff::unhide),
+        Handler::StaffPublish => route.to(staff::publish),
         Handler::StaffUsers => route.to(staff::users),
         Handler::StaffCreateUser => route.to(staff::create_user),
         Handler::StaffDisableUser => route.to(staff::disable_user),

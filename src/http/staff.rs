@@ -339,6 +339,19 @@ async fn set_hidden(req: HttpRequest, state: State, hidden: bool) -> HttpRespons
     )
 }
 
+/// Publishes a report held for review (a `batch` service's).
+pub async fn publish(req: HttpRequest, state: State) -> HttpResponse {
+    reply(
+        async {
+            let p = principal(&req, &state).await?;
+            let id = id_of(&req)?;
+            let changed = uc::publish(&state, &p, id).await?;
+            Ok(json!({"service_request_id": id.to_string(), "moderation_state": "published", "changed": changed}))
+        }
+        .await,
+    )
+}
+
 fn user_json(u: &crate::store::staff::UserRow) -> Value {
     json!({
         "id": u.id, "username": u.username, "display_name": u.display_name, "role": u.role,

@@ -108,6 +108,8 @@ pub struct NewRequestRow {
     pub agency_responsible: Option<String>,
     pub department_code: Option<String>,
     pub routing_trace: Option<String>,
+    /// `pending` until staff publish it (reports of `batch` services), else `published`.
+    pub moderation_state: String,
 }
 
 /// Rows with contact details print without them: a `{:?}` in a log line must not leak a reporter.
@@ -622,6 +624,21 @@ pub fn set_hidden(
         .set((requests::hidden.eq(hidden), requests::updated_at.eq(now)))
         .execute(conn)?;
     Ok(())
+}
+
+/// Publishes a report held for review; false when it was not held.
+pub fn publish(conn: &mut AnyConnection, id: i64, now: NaiveDateTime) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        requests::table
+            .find(id)
+            .filter(requests::moderation_state.ne("published")),
+    )
+    .set((
+        requests::moderation_state.eq("published"),
+        requests::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
 }
 
 /// Public updates of a request (status notes and public notes), oldest first.

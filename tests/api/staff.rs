@@ -568,6 +568,7 @@ fn policy(path: &str, method: &str) -> Option<Access> {
         | ("/staff/v1/requests/{id}/assign", "POST")
         | ("/staff/v1/requests/{id}/hide", "POST")
         | ("/staff/v1/requests/{id}/unhide", "POST")
+        | ("/staff/v1/requests/{id}/publish", "POST")
         | ("/staff/v1/requests/{id}/priority", "POST")
         | ("/staff/v1/requests/{id}/duplicate", "POST") => Access::Report,
         ("/staff/v1/users", "GET")

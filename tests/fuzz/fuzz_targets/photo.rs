@@ -1,0 +1,3 @@
+#![no_main]
+// See src/fuzzing.rs for what this target checks.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| civic311::fuzzing::photo(data));
