@@ -6,6 +6,7 @@ use std::process::Command;
 
 both_backends!(
     apikey_create_prints_the_key_last_and_revoke_stops_it,
+    keys_get_their_own_rate_from_the_command_line_and_key_files,
     import_is_idempotent_and_updates_on_change,
     a_bad_import_changes_nothing
 );
@@ -229,4 +230,58 @@ async fn commands_exit_cleanly_on_postgres() {
     })
     .await
     .unwrap();
+}
+
+async fn keys_get_their_own_rate_from_the_command_line_and_key_files(app: TestApp) {
+    let db = app.database_url.clone();
+    let (ok, _, err) = tokio::task::spawn_blocking(move || {
+        civic311(
+            &["apikey", "create", "Qlue", "--rate-limit", "1200/minute"],
+            &db,
+        )
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    let db = app.database_url.clone();
+    let (ok, _, err) = tokio::task::spawn_blocking(move || {
+        civic311(&["apikey", "create", "bad", "--rate-limit", "fast"], &db)
+    })
+    .await
+    .unwrap();
+    assert!(!ok);
+    assert!(err.contains("'fast' is not a rate"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = |rate: &str| {
+        format!(
+            "[[api_keys]]\nname = \"city app\"\nkey_sha256 = \"{}\"\nrate_limit = \"{rate}\"\n",
+            "ab".repeat(32)
+        )
+    };
+    std::fs::write(dir.path().join("keys.toml"), file("2000/hour")).unwrap();
+    let d = dir.path().display().to_string();
+    let db = app.database_url.clone();
+    let (ok, _, err) = tokio::task::spawn_blocking(move || civic311(&["import", &d], &db))
+        .await
+        .unwrap();
+    assert!(ok, "{err}");
+    std::fs::write(dir.path().join("keys.toml"), file("lots")).unwrap();
+    let d = dir.path().display().to_string();
+    let db = app.database_url.clone();
+    let (ok, _, err) = tokio::task::spawn_blocking(move || civic311(&["import", &d], &db))
+        .await
+        .unwrap();
+    assert!(!ok);
+    assert!(err.contains("rate_limit"), "{err}");
+    let rates = app
+        .store
+        .read(|conn| civic311::store::api_keys::list(conn))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| (k.name, k.rate_limit))
+        .collect::<std::collections::HashMap<_, _>>();
+    assert_eq!(rates["Qlue"].as_deref(), Some("1200/min"));
+    assert_eq!(rates["city app"].as_deref(), Some("2000/hour"));
 }
