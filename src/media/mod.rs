@@ -53,9 +53,22 @@ impl PhotoKind {
     }
 }
 
+mod exif;
 mod jpeg;
 mod png;
 mod webp;
+
+/// Why an upload is not a readable image; the reason is short and safe to show to the uploader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unreadable(pub &'static str);
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Unreadable {}
 
 /// A photo that passed the checks, with its metadata removed.
 #[derive(Debug)]
@@ -217,7 +230,7 @@ mod tests {
         let text = String::from_utf8_lossy(&clean.bytes).to_string();
         assert!(!text.contains("GPS") && !text.contains("SERIAL"), "{text}");
         let exif = leading_exif(&clean.bytes).expect("an EXIF block with the orientation");
-        assert_eq!(jpeg::orientation_of(exif), Some(6));
+        assert_eq!(exif::orientation_of(exif), Some(6));
         assert_eq!(exif.len(), 26);
     }
 

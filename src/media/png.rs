@@ -5,19 +5,7 @@
 //! reporter. New ones keep appearing, so this keeps an allow-list of chunks that only describe pixels and
 //! copies them without re-encoding.
 
-use std::fmt;
-
-/// Why an upload is not a readable PNG; the reason is short and safe to show to the uploader.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Unreadable(pub &'static str);
-
-impl fmt::Display for Unreadable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
-impl std::error::Error for Unreadable {}
+use super::Unreadable;
 
 const SIGNATURE: &[u8; 8] = b"\x89PNG\r\n\x1a\n";
 

@@ -5,19 +5,8 @@
 //! animation frames, and bytes after the declared RIFF size. This keeps an allow-list of the chunks that
 //! describe pixels or animation and copies them without re-encoding.
 
-use std::fmt;
-
-/// Why an upload is not a readable WebP; the reason is short and safe to show to the uploader.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Unreadable(pub &'static str);
-
-impl fmt::Display for Unreadable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
-impl std::error::Error for Unreadable {}
+use super::exif::{orientation_of, orientation_tiff, EXIF_HEADER};
+use super::Unreadable;
 
 /// A WebP without metadata, and the EXIF orientation found in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,9 +24,6 @@ const VP8X_XMP: u8 = 0x04;
 const VP8X_LEN: usize = 10;
 /// Frame position, size, duration and flags, before the frame's sub-chunks.
 const ANMF_HEADER_LEN: usize = 16;
-const EXIF_HEADER: &[u8; 6] = b"Exif\0\0";
-const ORIENTATION_TAG: u16 = 0x0112;
-const TIFF_SHORT: u16 = 3;
 
 const TRUNCATED_CHUNK: Unreadable = Unreadable("WebP chunk is truncated");
 const TOO_LARGE: Unreadable = Unreadable("WebP file is too large");
@@ -201,59 +187,6 @@ fn set_u32_le(out: &mut [u8], at: usize, value: u32) {
     if let Some(slot) = out.get_mut(at..at + 4) {
         slot.copy_from_slice(&value.to_le_bytes());
     }
-}
-
-/// The Orientation tag (0x0112) of IFD0 in a TIFF-structured EXIF block, when it asks for a rotation or
-/// flip (2..=8); 1 means "as stored" and needs no tag.
-fn orientation_of(tiff: &[u8]) -> Option<u16> {
-    let big_endian = match tiff.get(..4)? {
-        [b'M', b'M', 0, 42] => true,
-        [b'I', b'I', 42, 0] => false,
-        _ => return None,
-    };
-    let u16_at = |at: usize| -> Option<u16> {
-        let b: [u8; 2] = tiff.get(at..at.checked_add(2)?)?.try_into().ok()?;
-        Some(if big_endian {
-            u16::from_be_bytes(b)
-        } else {
-            u16::from_le_bytes(b)
-        })
-    };
-    let u32_at = |at: usize| -> Option<u32> {
-        let b: [u8; 4] = tiff.get(at..at.checked_add(4)?)?.try_into().ok()?;
-        Some(if big_endian {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        })
-    };
-    let ifd = usize::try_from(u32_at(4)?).ok()?;
-    let count = usize::from(u16_at(ifd)?);
-    let first_entry = ifd.checked_add(2)?;
-    for i in 0..count {
-        let entry = first_entry.checked_add(i.checked_mul(12)?)?;
-        if u16_at(entry)? == ORIENTATION_TAG {
-            if u16_at(entry + 2)? != TIFF_SHORT || u32_at(entry + 4)? != 1 {
-                return None;
-            }
-            // A SHORT sits in the first two bytes of the value field whatever the byte order.
-            return u16_at(entry + 8).filter(|o| (2..=8).contains(o));
-        }
-    }
-    None
-}
-
-/// The smallest EXIF block that still rotates the photo: a big-endian TIFF header and an IFD0 holding only
-/// the Orientation tag.
-fn orientation_tiff(orientation: u16) -> [u8; 26] {
-    let [hi, lo] = orientation.to_be_bytes();
-    [
-        b'M', b'M', 0, 42, // header
-        0, 0, 0, 8, // IFD0 right after the header
-        0, 1, // one entry
-        0x01, 0x12, 0, 3, 0, 0, 0, 1, hi, lo, 0, 0, // Orientation, SHORT, count 1, value
-        0, 0, 0, 0, // no next IFD
-    ]
 }
 
 #[cfg(test)]
