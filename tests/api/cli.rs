@@ -276,7 +276,7 @@ async fn keys_get_their_own_rate_from_the_command_line_and_key_files(app: TestAp
     assert!(err.contains("rate_limit"), "{err}");
     let rates = app
         .store
-        .read(|conn| civic311::store::api_keys::list(conn))
+        .read(civic311::store::api_keys::list)
         .await
         .unwrap()
         .into_iter()
