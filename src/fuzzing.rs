@@ -11,7 +11,10 @@ use crate::http::render::{self, Node};
 pub fn form(data: &[u8]) {
     if let Ok(p) = Params::parse(data, "body") {
         assert!(p.0.len() <= MAX_PAIRS);
-        assert!(p.0.iter().all(|(n, v)| !n.contains('\0') && !v.contains('\0')));
+        assert!(p
+            .0
+            .iter()
+            .all(|(n, v)| !n.contains('\0') && !v.contains('\0')));
         let _ = p.list("service_code");
     }
 }

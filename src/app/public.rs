@@ -134,5 +134,15 @@ impl PublicRequest {
                 .collect(),
             attributes,
         }
+        .notes_in_time_order()
+    }
+}
+
+impl PublicRequest {
+    /// Oldest first by their own time, whatever order they were written in: a back-office update may carry a
+    /// time before the report's (a wrong clock).
+    fn notes_in_time_order(mut self) -> Self {
+        self.notes.sort_by_key(|n| n.datetime);
+        self
     }
 }

@@ -39,17 +39,18 @@ pub fn build_filter(
         limit: MAX_PAGE_SIZE,
         ..Default::default()
     };
-    if let Some(ids) = &q.service_request_ids {
-        // A list of ids overrides every other filter; ids that are not numbers cannot exist (D10).
-        if ids.len() > MAX_PAGE_SIZE as usize {
+    // A list of ids overrides every other filter (their windows and paging do not apply), but what the
+    // others say must still make sense; ids that are not numbers cannot exist (D10).
+    let ids: Option<Vec<i64>> = match &q.service_request_ids {
+        Some(ids) if ids.len() > MAX_PAGE_SIZE as usize => {
             return Err(vec![Problem::new(
                 "service_request_id",
                 format!("at most {MAX_PAGE_SIZE} ids may be requested at once"),
             )]);
         }
-        filter.ids = Some(ids.iter().filter_map(|id| id.parse::<i64>().ok()).collect());
-        return Ok(filter);
-    }
+        Some(ids) => Some(ids.iter().filter_map(|id| id.parse::<i64>().ok()).collect()),
+        None => None,
+    };
     let mut date = |field: &str, v: &Option<String>| {
         v.as_deref()
             .and_then(|s| parse_w3c(field, s).map_err(|p| problems.push(p)).ok())
@@ -60,6 +61,7 @@ pub fn build_filter(
     let updated_before = date("updated_before", &q.updated_before);
     let window = Duration::days(MAX_WINDOW_DAYS);
     match (start, end) {
+        _ if ids.is_some() => {}
         (Some(s), Some(e)) if s > e => problems.push(Problem::new(
             "end_date",
             "end_date is earlier than start_date",
@@ -148,11 +150,18 @@ pub fn build_filter(
     };
     filter.limit = page_size;
     filter.offset = (page - 1) * page_size;
-    if problems.is_empty() {
-        Ok(filter)
-    } else {
-        Err(problems)
+    if !problems.is_empty() {
+        return Err(problems);
     }
+    Ok(match ids {
+        Some(ids) => RequestFilter {
+            jurisdiction_id: filter.jurisdiction_id,
+            limit: MAX_PAGE_SIZE,
+            ids: Some(ids),
+            ..Default::default()
+        },
+        None => filter,
+    })
 }
 
 fn naive(t: DateTime<Utc>) -> Option<chrono::NaiveDateTime> {
@@ -407,11 +416,14 @@ mod tests {
     }
 
     #[test]
-    fn ids_override_everything_else() {
+    fn ids_override_every_other_filter_that_makes_sense() {
+        // A start years ago (past the 90-day window), a status and a page: all overridden by the ids.
         let f = build_filter(
             &ListQuery {
                 service_request_ids: Some(vec!["3".into(), "x".into()]),
-                statuses: Some(vec!["bogus".into()]),
+                statuses: Some(vec!["closed".into()]),
+                start_date: Some("2020-01-01T00:00:00Z".into()),
+                page: Some("3".into()),
                 ..q()
             },
             "j".into(),
@@ -420,6 +432,22 @@ mod tests {
         .unwrap();
         assert_eq!(f.ids, Some(vec![3]));
         assert_eq!(f.requested_from, None);
+        assert_eq!(f.statuses, None);
+        assert_eq!(f.offset, 0);
+        // What does not make sense is still a 400, as without ids (found by the schema-driven run).
+        let bad = build_filter(
+            &ListQuery {
+                service_request_ids: Some(vec!["3".into()]),
+                statuses: Some(vec!["bogus".into()]),
+                page: Some("0".into()),
+                ..q()
+            },
+            "j".into(),
+            now(),
+        )
+        .unwrap_err();
+        let fields: Vec<&str> = bad.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["status", "page"]);
     }
 
     #[test]

@@ -203,7 +203,7 @@ pub async fn sign_in(
     password: &str,
     client_addr: Option<String>,
 ) -> Result<Tokens, ApiError> {
-    if username.len() > 100 || password.len() > 1000 {
+    if username.chars().count() > 100 || password.len() > 1000 {
         return Err(ApiError::Unauthorized("wrong username or password".into()));
     }
     let address = client_addr.as_deref().unwrap_or("-");
@@ -857,11 +857,17 @@ pub fn create_user(
         || username
             .chars()
             .any(|c| c.is_whitespace() || c.is_control())
-        || username.len() > 100
+        || username.chars().count() > 100
     {
         return Ok(Err(
             "a username is 1 to 100 characters without spaces".into()
         ));
+    }
+    if display_name.trim().is_empty()
+        || display_name.chars().count() > 200
+        || display_name.chars().any(char::is_control)
+    {
+        return Ok(Err("display_name is 1 to 200 characters on one line".into()));
     }
     if parsed != Role::Admin && jurisdiction.is_none() {
         return Ok(Err(

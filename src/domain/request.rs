@@ -144,7 +144,7 @@ impl TryFrom<RawRequest> for NewRequest {
         for url in &raw.media_urls {
             let lower = url.to_ascii_lowercase();
             let ok = (lower.starts_with("https://") || lower.starts_with("http://"))
-                && url.len() <= 2000
+                && url.chars().count() <= 2000
                 && !url.chars().any(|c| c.is_whitespace() || c.is_control());
             if !ok {
                 problems.push(Problem::new(

@@ -194,8 +194,20 @@ pub async fn list(req: HttpRequest, state: State) -> HttpResponse {
                 Some("false") => Some(false),
                 Some(_) => return Err(ApiError::invalid("hidden", "hidden is true or false")),
             };
+            let statuses = q.list("status");
+            if let Some(bad) = statuses
+                .iter()
+                .flatten()
+                .find(|s| !matches!(s.as_str(), "open" | "closed"))
+            {
+                let shown: String = bad.chars().take(30).collect();
+                return Err(ApiError::invalid(
+                    "status",
+                    format!("status '{shown}' is not one of open, closed"),
+                ));
+            }
             let f = StaffFilter {
-                statuses: q.list("status"),
+                statuses,
                 detailed_statuses: q.list("detailed_status"),
                 service_codes: q.list("service_code"),
                 department: q.get("department").map(str::to_string),
@@ -444,7 +456,21 @@ pub async fn audit(req: HttpRequest, state: State) -> HttpResponse {
 
 #[derive(Deserialize)]
 struct Priority {
+    /// JSON does not tell 2 from 2.0; both are the integer 2.
+    #[serde(deserialize_with = "integral")]
     priority: i32,
+}
+
+fn integral<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    n.as_i64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
+                .map(|f| f as i64)
+        })
+        .and_then(|i| i32::try_from(i).ok())
+        .ok_or_else(|| serde::de::Error::custom(format!("priority must be an integer, not {n}")))
 }
 
 pub async fn set_priority(req: HttpRequest, state: State, payload: web::Payload) -> HttpResponse {

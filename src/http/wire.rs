@@ -215,11 +215,19 @@ fn request<E: Encoder>(e: &mut E, r: &PublicRequest, off: i32, extensions: bool)
         e.end_list("media_urls");
         e.end_object("extended_attributes");
 
+        // In time order, "opened" among them: a back-office update may carry a time before the report's.
         e.begin_list("notes");
-        note(e, &requested, "opened", "Request opened", None);
+        let mut opened = false;
         for n in &r.notes {
+            if !opened && n.datetime >= r.requested {
+                note(e, &requested, "opened", "Request opened", None);
+                opened = true;
+            }
             let at = format_w3c(n.datetime, off);
             note(e, &at, &n.kind, &n.summary, n.description.as_deref());
+        }
+        if !opened {
+            note(e, &requested, "opened", "Request opened", None);
         }
         e.end_list("notes");
     }

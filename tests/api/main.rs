@@ -7,6 +7,7 @@ mod helpers;
 mod abuse;
 mod catalog;
 mod cli;
+mod conformance;
 mod delivery;
 mod durability;
 mod faults;

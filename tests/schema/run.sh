@@ -1,34 +1,42 @@
 #!/usr/bin/env bash
 # A bounded schemathesis run of openapi/openapi.yaml against a real server, for CI: every operation, every
-# default check, a few dozen generated cases per operation and phase; non-zero exit on any failure.
+# check schemathesis has (all are on by default; the few per-operation allowances are in schemathesis.toml,
+# each with its reason), 100 generated cases per operation and phase; non-zero exit on any failure.
 #
-#   bash tests/schema/run.sh [SERVER_BINARY]        # default target/debug/civic311 (build it first)
+#   bash tests/schema/run.sh [SERVER_BINARY] [ST_RUN_ARGS…]     # default target/debug/civic311 (build it first)
 #
-# It creates target/schema-venv (schemathesis, pinned in tests/schema/requirements.txt) when absent, starts
-# the server on a free loopback port against a fresh SQLite file in a temporary directory with the demo city,
-# creates staff accounts, posts a few reports so that identifiers exist, signs in, and runs schemathesis with
-# tests/schema/schemathesis.toml and tests/schema/hooks.py (credentials per operation, and guards that keep
-# the fuzzer from locking the run out). Reports (JUnit, NDJSON) and the server log go to target/schema-report.
+# About a minute on 2 cores with a debug build (plus ≈ 30 s the first time, to create the venv). It creates
+# target/schema-venv (schemathesis, pinned in tests/schema/requirements.txt) when absent or when the
+# requirements changed; starts the server on a free loopback port against a fresh SQLite file in a temporary
+# directory, with the demo city and --demo (its published keys); creates staff accounts with `user create`,
+# posts a few reports so that identifiers exist and signs in (POST /staff/v1/session); then runs schemathesis
+# with tests/schema/schemathesis.toml and tests/schema/hooks.py (the credentials of each operation, and guards
+# that keep the fuzzer from locking the run out). The JUnit and NDJSON reports and the server log are left
+# in target/schema-report; the server is stopped and the temporary directory removed on exit.
 #
-# Longer runs: more cases per operation and phase (the default is 25, ≈ 1 min of fuzzing on 2 cores), and a
-# seed to replay a failure. A staff session outlives the 10-minute tokens (hooks.py rotates them).
-#   CIVIC311_SCHEMA_EXAMPLES=300 bash tests/schema/run.sh target/release/civic311
-#   CIVIC311_SCHEMA_SEED=1234 bash tests/schema/run.sh
-# Anything after the binary goes to `st run` as is, e.g. `--include-path-regex '^/staff/'`, `--max-failures 5`
-# or `--phases examples,coverage`.
+# Longer runs: more cases per operation and phase (≈ 3 min for 300), another seed (the run prints its seed;
+# the same seed replays the same cases), extra `st run` options after the binary:
+#   CIVIC311_SCHEMA_EXAMPLES=1000 bash tests/schema/run.sh target/release/civic311
+#   CIVIC311_SCHEMA_SEED=1234 bash tests/schema/run.sh target/debug/civic311
+#   bash tests/schema/run.sh target/debug/civic311 --include-path-regex '^/staff/' --max-failures 5
+# Staff access tokens live 10 minutes; hooks.py rotates the run's session, so runs of any length work.
 set -euo pipefail
+caller=$PWD
 cd "$(dirname "$0")/../.."
 repo=$PWD
 started=$SECONDS
 
 bin=${1:-target/debug/civic311}
 shift || true
-case "$bin" in /*) ;; *) bin="$repo/$bin" ;; esac
+case "$bin" in
+  /*) ;;
+  *) if [ -e "$caller/$bin" ]; then bin="$caller/$bin"; else bin="$repo/$bin"; fi ;;
+esac
 if [ ! -x "$bin" ]; then
   echo "no server binary at $bin (cargo build --bin civic311, or give its path)" >&2
   exit 2
 fi
-examples=${CIVIC311_SCHEMA_EXAMPLES:-25}
+examples=${CIVIC311_SCHEMA_EXAMPLES:-100}
 seed=${CIVIC311_SCHEMA_SEED:-}
 
 venv=target/schema-venv
