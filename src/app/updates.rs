@@ -66,18 +66,6 @@ pub async fn post_update(
         }
     };
     let at = parse_w3c("updated_datetime", &u.updated_datetime)
-        .and_then(|t| {
-            // Years outside 0001–9999 in UTC cannot be written back as W3C datetimes.
-            use chrono::Datelike;
-            if (1..=9999).contains(&t.naive_utc().year()) {
-                Ok(t)
-            } else {
-                Err(Problem::new(
-                    "updated_datetime",
-                    "updated_datetime must be between the years 0001 and 9999",
-                ))
-            }
-        })
         .map_err(|p| problems.push(p))
         .ok();
     if u.update_id.trim().is_empty() || u.update_id.chars().count() > 200 {

@@ -1,7 +1,7 @@
 //! W3C-DTF datetimes (spec §2.3): strict on output, lenient on input the way real clients need (D12).
 
 use super::Problem;
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 
 /// Parses an input datetime. Accepts `YYYY-MM-DD`, a `T` or a space before the time, optional fractional
 /// seconds, a zone of `Z`, `±hh:mm`, `±hhmm` or `±hh`, a space where a `+` was not percent-encoded, and no
@@ -30,6 +30,13 @@ pub fn parse_w3c(field: &str, raw: &str) -> Result<DateTime<Utc>, Problem> {
     }
     let date =
         NaiveDate::parse_from_str(s.get(..10).ok_or_else(bad)?, "%Y-%m-%d").map_err(|_| bad())?;
+    // Year 0000 with a zone east of UTC is a year before 0000, which no W3C datetime can say back.
+    if date.year() == 0 {
+        return Err(Problem::new(
+            field,
+            format!("{field} must be between the years 0001 and 9999"),
+        ));
+    }
     if s.len() == 10 {
         return Ok(Utc.from_utc_datetime(&date.and_time(NaiveTime::MIN)));
     }
