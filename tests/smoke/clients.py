@@ -503,8 +503,37 @@ class Smoke:
                 json.loads(text)
         return f"{len(urls)} responses clean"
 
+    def publish_held_reports(self, service_code: str) -> int:
+        """What the district office does with a batch service's reports: a staff member signs in over the staff
+        API (an account made with `civic311 user create`, as the README says) and publishes those held for
+        review. Returns how many it published."""
+        password = "smoke-staff-password-2026"
+        env = dict(os.environ, CIVIC311_NEW_PASSWORD=password)
+        subprocess.run([self.server.cmd[0], "user", "create", "smoke-admin", "--role", "admin",
+                        "--database-url", self.server.database_url],
+                       env=env, check=False, capture_output=True)
+        base = self.server.base
+
+        def call(method: str, path: str, body=None, token=None):
+            req = urllib.request.Request(base + path, method=method,
+                                         data=None if body is None else json.dumps(body).encode())
+            req.add_header("Content-Type", "application/json")
+            if token:
+                req.add_header("Authorization", f"Bearer {token}")
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return json.loads(resp.read())
+
+        session = call("POST", "/staff/v1/session", {"username": "smoke-admin", "password": password})
+        token = session["access_token"]
+        held = call("GET", f"/staff/v1/requests?moderation_state=pending&service_code={service_code}", token=token)
+        items = held if isinstance(held, list) else held.get("requests", [])
+        for r in items:
+            call("POST", f"/staff/v1/requests/{r['service_request_id']}/publish", token=token)
+        return len(items)
+
     def three_token(self):
-        # DUMPING is a batch service: POST answers with a token (and no id); tokens/{token} resolves at once.
+        # DUMPING is a batch service: POST answers with a token (and no id); the report is held for review, so
+        # tokens/{token} answers with a null id until staff publish it, and then with the id.
         data = self.three.post("DUMPING", lat=LAT, long=LONG, description="smoke: rubbish dumped by the canal",
                                **{"attribute[AMOUNT]": "bags"})
         expect(self.three_post_status() == 200, f"POST DUMPING: HTTP {self.three_post_status()}: {short(data)}")
@@ -513,7 +542,13 @@ class Smoke:
         expect(isinstance(token, str) and token, f"POST DUMPING must answer a token: {short(data)}")
         expect(not data[0].get("service_request_id"), f"a batch answer must not carry an id yet: {data}")
         self.dumping_token = token
-        resolved = self.three.token(token)  # GET tokens/{token}.json?jurisdiction_id=...
+        held = self.three.token(token)  # GET tokens/{token}.json?jurisdiction_id=...
+        expect(self.three_status() == 200 and isinstance(held, list) and len(held) == 1
+               and held[0].get("service_request_id") is None,
+               f"GET tokens/{token}.json before review: expected a null id, got {short(held)}")
+        published = self.publish_held_reports("DUMPING")
+        expect(published >= 1, "no report held for review to publish")
+        resolved = self.three.token(token)
         expect(self.three_status() == 200, f"GET tokens/{token}.json: HTTP {self.three_status()}: {short(resolved)}")
         rid = self.response_id(resolved, f"GET tokens/{token}.json")
         expect(resolved[0].get("token") == token, f"token echo {resolved[0].get('token')!r} != {token!r}")
@@ -619,7 +654,7 @@ class Smoke:
         c("three: requests('FLOOD', status='open') includes it", self.three_requests_list)
         c("three: post FLOOD with name/email/phone/device_id", self.three_post_with_pii)
         c("raw: public GETs (.json, .xml, list, extensions) carry no personal data", self.no_pii_in_public_gets)
-        c("three: post DUMPING gives a token; token(t) resolves to an id", self.three_token)
+        c("three: post DUMPING gives a token; token(t) is null until staff publish, then an id", self.three_token)
         # georeport, JSON mode.
         c("georeport json: get_service_list", self.geo_json_service_list)
         c("georeport json: get_service_definition('FLOOD')", self.geo_json_definition)
