@@ -141,6 +141,10 @@ enum KeyAction {
         /// This key's own POST rate, e.g. 1200/min or off (default: the server's CIVIC311_RATE_LIMIT_KEY).
         #[arg(long)]
         rate_limit: Option<crate::limits::RateSetting>,
+        /// Do nothing (and succeed) when a key of this name exists already: for a start-up script that
+        /// creates the first key once and prints it in the first start's log.
+        #[arg(long)]
+        unless_exists: bool,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -374,12 +378,23 @@ fn apikey(action: KeyAction) -> anyhow::Result<()> {
             kind,
             jurisdiction,
             rate_limit,
+            unless_exists,
             db,
         } => {
             if !api_keys::KINDS.contains(&kind.as_str()) {
                 anyhow::bail!("--kind must be production, test or backoffice");
             }
             let store = Store::open(&db.database_url)?;
+            if unless_exists {
+                let wanted = name.clone();
+                if let Some(k) = store.read_blocking(move |c| api_keys::by_name(c, &wanted))? {
+                    println!(
+                        "an API key named '{name}' exists already (id {}); nothing created",
+                        k.id
+                    );
+                    return Ok(());
+                }
+            }
             let jurisdiction = if kind == "backoffice" {
                 let all = store.read_blocking(crate::store::catalog::jurisdictions)?;
                 Some(match (jurisdiction, all.as_slice()) {

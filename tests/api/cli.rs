@@ -7,6 +7,7 @@ use std::process::Command;
 both_backends!(
     apikey_create_prints_the_key_last_and_revoke_stops_it,
     keys_get_their_own_rate_from_the_command_line_and_key_files,
+    the_first_key_is_created_once_at_first_start,
     import_is_idempotent_and_updates_on_change,
     a_bad_import_changes_nothing
 );
@@ -284,4 +285,27 @@ async fn keys_get_their_own_rate_from_the_command_line_and_key_files(app: TestAp
         .collect::<std::collections::HashMap<_, _>>();
     assert_eq!(rates["Qlue"].as_deref(), Some("1200/min"));
     assert_eq!(rates["city app"].as_deref(), Some("2000/hour"));
+}
+
+/// What the compose file runs at every start: the key is created and printed the first time only.
+async fn the_first_key_is_created_once_at_first_start(app: TestApp) {
+    let run = |db: civic311::config::DatabaseUrl| {
+        tokio::task::spawn_blocking(move || {
+            civic311(&["apikey", "create", "first-app", "--unless-exists"], &db)
+        })
+    };
+    let (ok, first, err) = run(app.database_url.clone()).await.unwrap();
+    assert!(ok, "{err}");
+    let key = first.lines().last().unwrap().trim().to_string();
+    assert!(key.starts_with("c311_"), "{first}");
+    let (ok, second, err) = run(app.database_url.clone()).await.unwrap();
+    assert!(ok, "{err}");
+    assert!(
+        second.contains("exists already") && !second.contains("c311_"),
+        "{second}"
+    );
+    let mut form = light(&[]);
+    form.retain(|(k, _)| *k != "api_key");
+    form.push(("api_key", key.as_str()));
+    assert_eq!(app.post_form("json", &form).await.status(), 200);
 }
