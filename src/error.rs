@@ -104,9 +104,7 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        if let StoreError::Gone(what) = e {
-            ApiError::NotFound(what)
-        } else if e.is_transient() {
+        if e.is_transient() {
             ApiError::Unavailable(e)
         } else {
             ApiError::Internal(anyhow::Error::new(e))

@@ -275,7 +275,7 @@ pub async fn reroute_as(
     );
     let trace = state
         .store
-        .write(move |conn| {
+        .write(move |conn| -> Result<_, ApiError> {
             let now = Utc::now()
                 .duration_trunc(TimeDelta::seconds(1))
                 .unwrap_or_else(|_| Utc::now())

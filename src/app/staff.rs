@@ -310,7 +310,7 @@ pub async fn refresh(
     let lifetime = state.session_lifetime;
     let found = state
         .store
-        .write(move |conn| {
+        .write(move |conn| -> Result<_, StoreError> {
             let Some(session) = st::session_by_refresh(conn, &old)? else {
                 if let Some(sid) = st::session_of_spent(conn, &old)? {
                     if let Some(s) = st::session(conn, &sid)? {
@@ -467,10 +467,10 @@ pub struct StaffView {
 
 /// Re-checks the caller's scope inside the transaction that acts, so that a report reassigned in the meantime
 /// is not changed by someone who no longer sees it.
-pub(crate) fn recheck(conn: &mut AnyConnection, p: &Principal, id: i64) -> Result<(), StoreError> {
+pub(crate) fn recheck(conn: &mut AnyConnection, p: &Principal, id: i64) -> Result<(), ApiError> {
     match rq::get_any(conn, id)? {
         Some(r) if p.sees(&r) => Ok(()),
-        _ => Err(StoreError::Gone(format!(
+        _ => Err(ApiError::NotFound(format!(
             "service_request_id '{id}' not found"
         ))),
     }
@@ -514,7 +514,7 @@ pub async fn get(state: &AppState, p: &Principal, id: i64) -> Result<StaffView, 
     let p2 = p.clone();
     let (deliveries, events, duplicates) = state
         .store
-        .write(move |conn| {
+        .write(move |conn| -> Result<_, StoreError> {
             audit(
                 conn,
                 &p2,
@@ -596,15 +596,15 @@ pub async fn set_status(
     let (p, status) = (p.clone(), status.to_string());
     state
         .store
-        .write(move |conn| {
+        .write(move |conn| -> Result<_, ApiError> {
             recheck(conn, &p, id)?;
             let vocabulary = vocabulary(conn, &request.jurisdiction_id)?;
             let Some((code, _, closed)) = vocabulary.iter().find(|(c, ..)| *c == status) else {
                 let known: Vec<&str> = vocabulary.iter().map(|(c, ..)| c.as_str()).collect();
-                return Ok(Err(ApiError::invalid(
+                return Err(ApiError::invalid(
                     "status",
                     format!("status must be one of {}", known.join(", ")),
-                )));
+                ));
             };
             let core = if *closed { "closed" } else { "open" };
             rq::set_status(conn, id, core, code, notes.as_deref(), now())?;
@@ -617,9 +617,9 @@ pub async fn set_status(
                 audit_detail: Some(code.clone()),
             };
             record(conn, &p, id, change)?;
-            Ok(Ok(()))
+            Ok(())
         })
-        .await?
+        .await
 }
 
 /// Priority 0 (none) to 5 (urgent), for the triage queue.
@@ -637,9 +637,9 @@ pub async fn set_priority(
     }
     in_scope(state, p, id).await?;
     let p = p.clone();
-    Ok(state
+    state
         .store
-        .write(move |conn| {
+        .write(move |conn| -> Result<_, ApiError> {
             recheck(conn, &p, id)?;
             rq::set_priority(conn, id, priority, now())?;
             let change = Change {
@@ -650,9 +650,9 @@ pub async fn set_priority(
                 status: None,
                 audit_detail: Some(priority.to_string()),
             };
-            record(conn, &p, id, change)
+            Ok(record(conn, &p, id, change)?)
         })
-        .await?)
+        .await
 }
 
 /// Closes a report as a duplicate of another (its master), which must be in the caller's scope too.
@@ -677,21 +677,21 @@ pub async fn mark_duplicate(
     let p = p.clone();
     state
         .store
-        .write(move |conn| {
+        .write(move |conn| -> Result<_, ApiError> {
             recheck(conn, &p, id)?;
             recheck(conn, &p, master)?;
             // Checked inside the transaction: no chains of duplicates, whatever happens in between.
             if let Some((_, Some(m))) = rq::triage(conn, master)? {
-                return Ok(Err(ApiError::invalid(
+                return Err(ApiError::invalid(
                     "of",
                     format!("{master} is itself a duplicate of {m}: mark it as a duplicate of {m}"),
-                )));
+                ));
             }
             if rq::count_duplicates(conn, id)? > 0 {
-                return Ok(Err(ApiError::invalid(
+                return Err(ApiError::invalid(
                     "of",
                     format!("report {id} has duplicates of its own: it stays a master"),
-                )));
+                ));
             }
             let notes = format!("Duplicate of report {master}");
             rq::mark_duplicate(conn, id, master, &notes, now())?;
@@ -705,9 +705,9 @@ pub async fn mark_duplicate(
             };
             record(conn, &p, id, change)?;
             rq::touch(conn, master, now())?;
-            Ok(Ok(()))
+            Ok(())
         })
-        .await?
+        .await
 }
 
 /// A note: internal (staff only) or a public update shown with `extensions=true`.
@@ -726,9 +726,9 @@ pub async fn add_note(
     // A public update carries the report's current status, so that the updates feed never implies a change.
     let current = public.then(|| request.detailed_status.clone());
     let (p, text) = (p.clone(), text.to_string());
-    Ok(state
+    state
         .store
-        .write(move |conn| {
+        .write(move |conn| -> Result<_, ApiError> {
             recheck(conn, &p, id)?;
             let action = if public {
                 "public update"
@@ -743,9 +743,9 @@ pub async fn add_note(
                 status: current,
                 audit_detail: None,
             };
-            record(conn, &p, id, change)
+            Ok(record(conn, &p, id, change)?)
         })
-        .await?)
+        .await
 }
 
 /// Hides a report (404 publicly, never e-mailed: its waiting deliveries are cancelled) or shows it again.
@@ -757,9 +757,9 @@ pub async fn set_hidden(
 ) -> Result<(), ApiError> {
     in_scope(state, p, id).await?;
     let p = p.clone();
-    Ok(state
+    state
         .store
-        .write(move |conn| {
+        .write(move |conn| -> Result<_, ApiError> {
             recheck(conn, &p, id)?;
             rq::set_hidden(conn, id, hidden, now())?;
             if hidden {
@@ -773,9 +773,9 @@ pub async fn set_hidden(
                 status: None,
                 audit_detail: None,
             };
-            record(conn, &p, id, change)
+            Ok(record(conn, &p, id, change)?)
         })
-        .await?)
+        .await
 }
 
 /// Publishes a report held for review: from now on it is in every public answer, and its token answers
@@ -783,9 +783,9 @@ pub async fn set_hidden(
 pub async fn publish(state: &AppState, p: &Principal, id: i64) -> Result<bool, ApiError> {
     in_scope(state, p, id).await?;
     let p = p.clone();
-    Ok(state
+    state
         .store
-        .write(move |conn| {
+        .write(move |conn| -> Result<_, ApiError> {
             recheck(conn, &p, id)?;
             if !rq::publish(conn, id, now())? {
                 return Ok(false);
@@ -801,7 +801,7 @@ pub async fn publish(state: &AppState, p: &Principal, id: i64) -> Result<bool, A
             record(conn, &p, id, change)?;
             Ok(true)
         })
-        .await?)
+        .await
 }
 
 /// Sends a report to another department: re-routes, records who and why, e-mails the new department.
@@ -926,7 +926,7 @@ pub async fn set_user_active(
     let (p, uid) = (p.clone(), user_id.to_string());
     let n = state
         .store
-        .write(move |conn| {
+        .write(move |conn| -> Result<_, StoreError> {
             let n = st::set_active(conn, &uid, active, now())?;
             if n > 0 {
                 if !active {
@@ -975,7 +975,7 @@ pub async fn new_user(state: &AppState, p: &Principal, u: NewUser) -> Result<Use
     let p2 = p.clone();
     let created = state
         .store
-        .write(move |conn| {
+        .write(move |conn| -> Result<_, StoreError> {
             let r = create_user(
                 conn,
                 &u.username,
@@ -1098,7 +1098,7 @@ pub async fn revoke_api_key(state: &AppState, p: &Principal, id: &str) -> Result
     let (p, id) = (p.clone(), id.to_string());
     let version = state
         .store
-        .write(move |conn| {
+        .write(move |conn| -> Result<_, StoreError> {
             let (n, version) = crate::store::api_keys::revoke(conn, &id, now())?;
             if n > 0 {
                 audit(
@@ -1148,18 +1148,18 @@ pub async fn update_user(
         None => None,
     };
     let (p, uid) = (p.clone(), user_id.to_string());
-    let result = state
+    state
         .store
-        .write(move |conn| {
+        .write(move |conn| -> Result<_, ApiError> {
             let Some(current) = st::user(conn, &uid)? else {
-                return Ok(Err(ApiError::NotFound(format!("user '{uid}' not found"))));
+                return Err(ApiError::NotFound(format!("user '{uid}' not found")));
             };
             let role = change.role.clone().unwrap_or_else(|| current.role.clone());
             let Some(parsed) = Role::parse(&role) else {
-                return Ok(Err(ApiError::invalid(
+                return Err(ApiError::invalid(
                     "role",
                     "role must be admin, dispatcher or staff",
-                )));
+                ));
             };
             let jurisdiction = match parsed {
                 Role::Admin => None,
@@ -1176,39 +1176,39 @@ pub async fn update_user(
                 _ => Vec::new(),
             };
             if parsed != Role::Admin && jurisdiction.is_none() {
-                return Ok(Err(ApiError::invalid(
+                return Err(ApiError::invalid(
                     "jurisdiction_id",
                     "dispatchers and staff belong to a jurisdiction",
-                )));
+                ));
             }
             if parsed == Role::Staff && departments.is_empty() {
-                return Ok(Err(ApiError::invalid(
+                return Err(ApiError::invalid(
                     "departments",
                     "staff members belong to at least one department",
-                )));
+                ));
             }
             if let Some(j) = &jurisdiction {
                 if crate::store::catalog::jurisdiction_row(conn, j)?.is_none() {
-                    return Ok(Err(ApiError::invalid(
+                    return Err(ApiError::invalid(
                         "jurisdiction_id",
                         format!("jurisdiction {j} does not exist"),
-                    )));
+                    ));
                 }
                 for d in &departments {
                     if crate::store::routing::department(conn, j, d)?.is_none() {
-                        return Ok(Err(ApiError::invalid(
+                        return Err(ApiError::invalid(
                             "departments",
                             format!("department {d} does not exist in {j}"),
-                        )));
+                        ));
                     }
                 }
             }
             if let Some(name) = &change.display_name {
                 if name.trim().is_empty() || name.chars().count() > 200 {
-                    return Ok(Err(ApiError::invalid(
+                    return Err(ApiError::invalid(
                         "display_name",
                         "display_name is 1 to 200 characters",
-                    )));
+                    ));
                 }
             }
             let departments_json =
@@ -1249,9 +1249,8 @@ pub async fn update_user(
                 Some(format!("user {uid}")),
                 Some(what.join(", ")),
             )?;
-            Ok(st::user(conn, &uid)?
-                .ok_or_else(|| ApiError::NotFound(format!("user '{uid}' not found"))))
+            st::user(conn, &uid)?
+                .ok_or_else(|| ApiError::NotFound(format!("user '{uid}' not found")))
         })
-        .await?;
-    result
+        .await
 }

@@ -180,7 +180,7 @@ pub async fn submit_request(
     let external: Vec<String> = new.media_urls.clone();
     let idem = new.idempotency_key.clone();
     let key_id = key.id.clone();
-    let result = state
+    let result: Result<_, StoreError> = state
         .store
         .write(move |conn| {
             let id = rq::insert(conn, &row)?;

@@ -6,7 +6,7 @@ use crate::auth;
 use crate::domain::{parse_w3c, Problem};
 use crate::error::ApiError;
 use crate::store::deliveries::{self as dl, EventRow};
-use crate::store::{api_keys::ApiKeyRow, requests as rq};
+use crate::store::{api_keys::ApiKeyRow, requests as rq, StoreError};
 use chrono::{NaiveDateTime, TimeDelta, Utc};
 
 /// FixMyStreet's UPPERCASE statuses and what they are in civic311's vocabulary (`None`: leave it unchanged).
@@ -107,7 +107,7 @@ pub async fn post_update(
     let at: NaiveDateTime = at.map_or(now, |t| t.naive_utc().min(now));
     let actor = key.name.clone();
     let (request_id, update_id) = (request.id, u.update_id.clone());
-    let written = state
+    let written: Result<_, StoreError> = state
         .store
         .write(move |conn| {
             if let Some(existing) = rq::event_by_external(conn, request.id, &u.update_id)? {

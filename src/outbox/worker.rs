@@ -91,7 +91,7 @@ impl Worker {
         let lease = delta(self.cfg.lease);
         let claimed = self
             .store
-            .write(move |conn| {
+            .write(move |conn| -> Result<_, StoreError> {
                 let now = now();
                 for id in dl::due(conn, now, 8)? {
                     if let Some(row) = dl::claim(conn, &id, now, now + lease)? {
@@ -113,7 +113,7 @@ impl Worker {
         if report.as_ref().is_some_and(|r| r.request.hidden) {
             let row = d.clone();
             self.store
-                .write(move |conn| {
+                .write(move |conn| -> Result<_, StoreError> {
                     dl::finish(
                         conn,
                         &row.id,
@@ -155,7 +155,7 @@ impl Worker {
         let row = d.clone();
         let outcome = self
             .store
-            .write(move |conn| {
+            .write(move |conn| -> Result<_, StoreError> {
                 let d = row;
                 let now = now();
                 match sent {

@@ -76,9 +76,10 @@ pub enum StoreError {
     Join(String),
     #[error("{0}")]
     Corrupt(String),
-    /// What a use case looked for is not there (for this caller): a 404.
-    #[error("{0}")]
-    Gone(String),
+    /// The caller's own error ended a write transaction, which rolled back; `Store::write` hands the error
+    /// itself back, so this never leaves the store.
+    #[error("the transaction was rolled back by its caller's error")]
+    RolledBack,
 }
 
 impl StoreError {
@@ -250,12 +251,26 @@ impl Store {
         self.readers.run(f).await
     }
 
-    /// Runs `f` in one transaction on the write path; it commits (durably: see the pragmas) before this returns.
-    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// Runs `f` in one transaction on the write path; it commits (durably: see the pragmas) before this
+    /// returns. Any error `f` returns, the store's or the caller's own (a use case's 400 or 404 found after a
+    /// first write), rolls the whole transaction back and is returned as it was.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
     {
+        // Both write paths roll back on a store error; the caller's error travels beside it.
+        let failed = std::sync::Arc::new(std::sync::Mutex::new(None::<E>));
+        let slot = failed.clone();
+        let f = move |conn: &mut AnyConnection| -> Result<T, StoreError> {
+            f(conn).map_err(|e| {
+                if let Ok(mut s) = slot.lock() {
+                    *s = Some(e);
+                }
+                StoreError::RolledBack
+            })
+        };
         let span = tracing::Span::current();
         let result = match &self.writer {
             None => {
@@ -276,7 +291,17 @@ impl Store {
         };
         // Before the caller answers anyone: a client that reads after our answer sees the change.
         self.data_changed();
-        result
+        match result {
+            Ok(t) => Ok(t),
+            Err(StoreError::RolledBack) => Err(failed
+                .lock()
+                .ok()
+                .and_then(|mut s| s.take())
+                .unwrap_or_else(|| {
+                    E::from(StoreError::Corrupt("a rollback lost its cause".into()))
+                })),
+            Err(e) => Err(E::from(e)),
+        }
     }
 
     /// Synchronous write transaction for the command-line tools.

@@ -14,6 +14,7 @@ both_backends!(
     idempotency_keys_are_scoped_to_the_api_key,
     racing_retries_create_one_report,
     batch_retry_gets_the_same_token,
+    an_error_after_a_write_leaves_nothing_behind,
 );
 
 #[derive(QueryableByName)]
@@ -186,4 +187,50 @@ async fn batch_retry_gets_the_same_token(app: TestApp) {
     assert!(a[0]["token"].is_string());
     assert_eq!(a, b);
     assert_eq!(civic311_count(&app).await, 1);
+}
+
+/// A use case that finds a problem after its first write returns its own error from the transaction; the
+/// store rolls everything back and hands the error back unchanged. On SQLite the transaction runs in the
+/// group-committing writer beside others, which must still commit.
+async fn an_error_after_a_write_leaves_nothing_behind(app: TestApp) {
+    use civic311::error::ApiError;
+    use civic311::store::api_keys::{self, ApiKeyRow};
+    let row = |id: &str| ApiKeyRow {
+        id: id.into(),
+        name: id.into(),
+        key_hash: civic311::auth::hash_api_key(id),
+        kind: "production".into(),
+        created_at: chrono::Utc::now().naive_utc(),
+        revoked_at: None,
+        may_update: false,
+        jurisdiction_id: None,
+        published: false,
+        rate_limit: None,
+    };
+    let (doomed, kept) = (row("doomed"), row("kept"));
+    let failing = app.store.write(move |conn| -> Result<(), ApiError> {
+        api_keys::insert(conn, &doomed)?;
+        Err(ApiError::invalid("name", "found wrong after the insert"))
+    });
+    let beside = app
+        .store
+        .write(move |conn| -> Result<(), civic311::store::StoreError> {
+            api_keys::insert(conn, &kept)
+        });
+    let (failed, committed) = tokio::join!(failing, beside);
+    match failed {
+        Err(ApiError::Invalid(problems)) => assert_eq!(problems[0].field, "name"),
+        other => panic!("the caller's own error comes back: {other:?}"),
+    }
+    committed.unwrap();
+    let names: Vec<String> = app
+        .store
+        .read(api_keys::list)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.name)
+        .collect();
+    assert!(names.contains(&"kept".to_string()), "{names:?}");
+    assert!(!names.contains(&"doomed".to_string()), "{names:?}");
 }

@@ -278,7 +278,7 @@ impl TestApp {
     pub async fn sql(&self, sql: &str) {
         let sql = sql.to_string();
         self.store
-            .write(move |conn| {
+            .write(move |conn| -> Result<_, civic311::store::StoreError> {
                 conn.batch_execute(&sql)?;
                 Ok(())
             })

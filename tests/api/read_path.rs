@@ -165,7 +165,7 @@ async fn the_write_path_is_durable_and_sqlite_plans_stay_stable(app: TestApp) {
     if app.backend == Backend::Postgres {
         let on: Vec<String> = app
             .store
-            .write(|conn| {
+            .write(|conn| -> Result<_, civic311::store::StoreError> {
                 #[derive(diesel::QueryableByName)]
                 struct Setting {
                     #[diesel(sql_type = diesel::sql_types::Text)]
@@ -186,7 +186,7 @@ async fn the_write_path_is_durable_and_sqlite_plans_stay_stable(app: TestApp) {
     }
     let (sync, qpsg) = app
         .store
-        .write(|conn| {
+        .write(|conn| -> Result<_, civic311::store::StoreError> {
             let sync = diesel::sql_query("SELECT synchronous AS value FROM pragma_synchronous")
                 .get_result::<Number>(conn)?
                 .value;
