@@ -209,7 +209,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = Store::open(&db.database_url)?;
             let display = display_name.unwrap_or_else(|| username.clone());
             let user = store
-                .write_blocking(|conn| {
+                .write_blocking(|conn| -> Result<_, crate::error::ApiError> {
                     crate::app::staff::create_user(
                         conn,
                         &username,
@@ -219,8 +219,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         jurisdiction.as_deref(),
                         &departments,
                     )
-                })?
-                .map_err(|e| anyhow::anyhow!(e))?;
+                })
+                .map_err(|e| anyhow::anyhow!(e.descriptions().join("; ")))?;
             println!(
                 "created {} account '{}' (id {})",
                 user.role, user.username, user.id

@@ -847,11 +847,12 @@ pub fn create_user(
     role: &str,
     jurisdiction: Option<&str>,
     departments: &[String],
-) -> Result<Result<UserRow, String>, StoreError> {
+) -> Result<UserRow, ApiError> {
     let Some(parsed) = Role::parse(role) else {
-        return Ok(Err(format!(
-            "role must be admin, dispatcher or staff, not {role}"
-        )));
+        return Err(ApiError::invalid(
+            "user",
+            format!("role must be admin, dispatcher or staff, not {role}"),
+        ));
     };
     if username.trim().is_empty()
         || username
@@ -859,39 +860,54 @@ pub fn create_user(
             .any(|c| c.is_whitespace() || c.is_control())
         || username.chars().count() > 100
     {
-        return Ok(Err(
-            "a username is 1 to 100 characters without spaces".into()
+        return Err(ApiError::invalid(
+            "user",
+            "a username is 1 to 100 characters without spaces",
         ));
     }
     if display_name.trim().is_empty()
         || display_name.chars().count() > 200
         || display_name.chars().any(char::is_control)
     {
-        return Ok(Err("display_name is 1 to 200 characters on one line".into()));
+        return Err(ApiError::invalid(
+            "user",
+            "display_name is 1 to 200 characters on one line",
+        ));
     }
     if parsed != Role::Admin && jurisdiction.is_none() {
-        return Ok(Err(
-            "dispatchers and staff belong to a jurisdiction (--jurisdiction)".into(),
+        return Err(ApiError::invalid(
+            "user",
+            "dispatchers and staff belong to a jurisdiction (--jurisdiction)",
         ));
     }
     if parsed == Role::Staff && departments.is_empty() {
-        return Ok(Err(
-            "staff members belong to at least one department (--department)".into(),
+        return Err(ApiError::invalid(
+            "user",
+            "staff members belong to at least one department (--department)",
         ));
     }
     // A mistyped jurisdiction or department would make an account that silently sees nothing.
     if let Some(j) = jurisdiction {
         if crate::store::catalog::jurisdiction_row(conn, j)?.is_none() {
-            return Ok(Err(format!("jurisdiction {j} does not exist")));
+            return Err(ApiError::invalid(
+                "user",
+                format!("jurisdiction {j} does not exist"),
+            ));
         }
         for d in departments {
             if crate::store::routing::department(conn, j, d)?.is_none() {
-                return Ok(Err(format!("department {d} does not exist in {j}")));
+                return Err(ApiError::invalid(
+                    "user",
+                    format!("department {d} does not exist in {j}"),
+                ));
             }
         }
     }
     if st::user_by_name(conn, username)?.is_some() {
-        return Ok(Err(format!("user {username} exists already")));
+        return Err(ApiError::invalid(
+            "user",
+            format!("user {username} exists already"),
+        ));
     }
     let row = UserRow {
         id: auth::random_id(16),
@@ -906,7 +922,7 @@ pub fn create_user(
         updated_at: now(),
     };
     st::insert_user(conn, &row)?;
-    Ok(Ok(row))
+    Ok(row)
 }
 
 /// Checks a new password and hashes it (slow on purpose: call it outside any transaction).
@@ -975,8 +991,8 @@ pub async fn new_user(state: &AppState, p: &Principal, u: NewUser) -> Result<Use
     let p2 = p.clone();
     let created = state
         .store
-        .write(move |conn| -> Result<_, StoreError> {
-            let r = create_user(
+        .write(move |conn| -> Result<_, ApiError> {
+            let row = create_user(
                 conn,
                 &u.username,
                 &u.display_name,
@@ -985,19 +1001,17 @@ pub async fn new_user(state: &AppState, p: &Principal, u: NewUser) -> Result<Use
                 u.jurisdiction.as_deref(),
                 &u.departments,
             )?;
-            if let Ok(row) = &r {
-                audit(
-                    conn,
-                    &p2,
-                    "create user",
-                    Some(format!("user {}", row.id)),
-                    Some(format!("{} ({})", row.username, row.role)),
-                )?;
-            }
-            Ok(r)
+            audit(
+                conn,
+                &p2,
+                "create user",
+                Some(format!("user {}", row.id)),
+                Some(format!("{} ({})", row.username, row.role)),
+            )?;
+            Ok(row)
         })
-        .await?;
-    created.map_err(|e| ApiError::invalid("user", e))
+        .await;
+    created
 }
 
 pub struct NewUser {

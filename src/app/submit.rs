@@ -4,7 +4,7 @@
 use super::routing::RouteInput;
 use super::AppState;
 use crate::auth;
-use crate::domain::{self, NewRequest, Problem, ServiceType};
+use crate::domain::{self, NewRequest, ServiceType};
 use crate::error::ApiError;
 use crate::media;
 use crate::outbox;
@@ -308,33 +308,42 @@ async fn store_photos(
         return Ok(Vec::new());
     }
     let dir = media::media_dir(&state.data_dir);
-    let outcome = tokio::task::spawn_blocking(
-        move || -> Result<Result<Vec<_>, Vec<Problem>>, std::io::Error> {
-            let mut problems = Vec::new();
-            let mut clean = Vec::new();
-            // One photo in memory at a time, whatever the report carries.
+    tokio::task::spawn_blocking(move || -> Result<Vec<_>, ApiError> {
+        let io = |e| ApiError::from_io(e, "storing a photo");
+        let mut problems = Vec::new();
+        let mut stored: Vec<(String, media::PhotoKind, i64)> = Vec::new();
+        // One photo in memory at a time: each is cleaned and written before the next is read. A problem with
+        // any of them refuses the report, and what was written for it is removed again.
+        let outcome = (|| {
             for (i, p) in photos.into_iter().enumerate() {
-                let bytes = std::fs::read(&p.file)?;
+                let bytes = std::fs::read(&p.file).map_err(io)?;
                 drop(p);
                 match media::clean(bytes, i + 1) {
-                    Ok(c) => clean.push(c),
+                    Ok(c) if problems.is_empty() => {
+                        let name = format!("{}.{}", auth::random_id(32), c.kind.extension());
+                        media::store(&dir, &name, &c.bytes).map_err(io)?;
+                        stored.push((name, c.kind, c.bytes.len() as i64));
+                    }
+                    Ok(_) => {}
                     Err(p) => problems.push(p),
                 }
             }
-            if !problems.is_empty() {
-                return Ok(Err(problems));
+            if problems.is_empty() {
+                Ok(())
+            } else {
+                Err(ApiError::Invalid(std::mem::take(&mut problems)))
             }
-            let mut stored = Vec::new();
-            for c in clean {
-                let name = format!("{}.{}", auth::random_id(32), c.kind.extension());
-                media::store(&dir, &name, &c.bytes)?;
-                stored.push((name, c.kind, c.bytes.len() as i64));
+        })();
+        match outcome {
+            Ok(()) => Ok(stored),
+            Err(e) => {
+                for (name, ..) in &stored {
+                    let _ = std::fs::remove_file(dir.join(name));
+                }
+                Err(e)
             }
-            Ok(Ok(stored))
-        },
-    )
+        }
+    })
     .await
     .map_err(|e| ApiError::Internal(anyhow::anyhow!("photo task failed: {e}")))?
-    .map_err(|e| ApiError::from_io(e, "storing a photo"))?;
-    Ok(outcome?)
 }

@@ -304,15 +304,30 @@ impl Store {
         }
     }
 
-    /// Synchronous write transaction for the command-line tools.
-    pub fn write_blocking<T>(
+    /// Synchronous write transaction for the command-line tools; like `write`, any error rolls it back.
+    pub fn write_blocking<T, E: From<StoreError>>(
         &self,
-        f: impl FnOnce(&mut AnyConnection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+        f: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+    ) -> Result<T, E> {
         let pool = self.write.as_ref().unwrap_or(&self.read);
-        let result = on(&mut *pool.get()?, |conn| transaction(conn, f));
+        let mut failed = None;
+        let mut pooled = pool.get().map_err(|e| E::from(StoreError::from(e)))?;
+        let result = on(&mut pooled, |conn| {
+            transaction(conn, |conn| {
+                f(conn).map_err(|e| {
+                    failed = Some(e);
+                    StoreError::RolledBack
+                })
+            })
+        });
         self.data_changed();
-        result
+        match result {
+            Ok(t) => Ok(t),
+            Err(StoreError::RolledBack) => Err(failed.unwrap_or_else(|| {
+                E::from(StoreError::Corrupt("a rollback lost its cause".into()))
+            })),
+            Err(e) => Err(E::from(e)),
+        }
     }
 
     /// Synchronous reads for the command-line tools.

@@ -30,7 +30,7 @@ pub async fn user(app: &TestApp, name: &str, role: &str, departments: &[&str]) -
     let departments: Vec<String> = departments.iter().map(|d| d.to_string()).collect();
     let hash = civic311::app::staff::prepare_password(PASSWORD).unwrap();
     app.store
-        .write(move |conn| -> Result<_, civic311::store::StoreError> {
+        .write(move |conn| -> Result<_, civic311::error::ApiError> {
             let j = (role != "admin").then_some("jakarta.go.id");
             Ok(civic311::app::staff::create_user(
                 conn,
@@ -41,7 +41,6 @@ pub async fn user(app: &TestApp, name: &str, role: &str, departments: &[&str]) -
                 j,
                 &departments,
             )?
-            .unwrap()
             .id)
         })
         .await
