@@ -381,9 +381,9 @@ fn apikey(action: KeyAction) -> anyhow::Result<()> {
             unless_exists,
             db,
         } => {
-            if !api_keys::KINDS.contains(&kind.as_str()) {
-                anyhow::bail!("--kind must be production, test or backoffice");
-            }
+            let Some(kind) = api_keys::ApiKeyKind::parse(&kind) else {
+                anyhow::bail!("--kind must be {}", api_keys::ApiKeyKind::CHOICES);
+            };
             let store = Store::open(&db.database_url)?;
             if unless_exists {
                 let wanted = name.clone();
@@ -395,7 +395,7 @@ fn apikey(action: KeyAction) -> anyhow::Result<()> {
                     return Ok(());
                 }
             }
-            let jurisdiction = if kind == "backoffice" {
+            let jurisdiction = if kind == api_keys::ApiKeyKind::Backoffice {
                 let all = store.read_blocking(crate::store::catalog::jurisdictions)?;
                 Some(match (jurisdiction, all.as_slice()) {
                     (Some(j), _) if all.iter().any(|x| x.id == j) => j,
@@ -407,18 +407,14 @@ fn apikey(action: KeyAction) -> anyhow::Result<()> {
                 None
             };
             let key = auth::generate_api_key();
-            let row = api_keys::ApiKeyRow {
-                id: auth::random_id(16),
-                name: name.clone(),
-                key_hash: auth::hash_api_key(&key),
-                may_update: kind == "backoffice",
+            let row = api_keys::ApiKeyRow::new(
+                &name,
                 kind,
-                created_at: chrono::Utc::now().naive_utc(),
-                revoked_at: None,
-                jurisdiction_id: jurisdiction,
-                published: false,
-                rate_limit: rate_limit.map(|r| r.to_string()),
-            };
+                auth::hash_api_key(&key),
+                jurisdiction,
+                rate_limit.map(|r| r.to_string()),
+                false,
+            );
             let id = row.id.clone();
             store
                 .write_blocking(|conn| api_keys::insert(conn, &row))

@@ -1048,38 +1048,31 @@ pub async fn create_api_key(
                 .map_err(|e| ApiError::invalid("rate_limit", e))
         })
         .transpose()?;
+    use crate::store::api_keys::{ApiKeyKind, ApiKeyRow};
+    let kind = ApiKeyKind::parse(kind)
+        .ok_or_else(|| ApiError::invalid("kind", format!("kind is {}", ApiKeyKind::CHOICES)))?;
     // A back-office key may update the reports of one jurisdiction only.
     let jurisdiction = match kind {
-        "backoffice" => Some(
+        ApiKeyKind::Backoffice => Some(
             super::resolve_jurisdiction(state, jurisdiction_id)
                 .await?
                 .id,
         ),
         _ => None,
     };
-    if !crate::store::api_keys::KINDS.contains(&kind) {
-        return Err(ApiError::invalid(
-            "kind",
-            "kind is production, test or backoffice",
-        ));
-    }
     crate::domain::check_text("name", name, 200, false)?;
     if name.trim().is_empty() {
         return Err(ApiError::invalid("name", "name must not be empty"));
     }
     let key = auth::generate_api_key();
-    let row = crate::store::api_keys::ApiKeyRow {
-        id: auth::random_id(16),
-        name: name.to_string(),
-        key_hash: auth::hash_api_key(&key),
-        kind: kind.to_string(),
-        created_at: now(),
-        revoked_at: None,
-        may_update: kind == "backoffice",
-        jurisdiction_id: jurisdiction,
-        published: false,
+    let row = ApiKeyRow::new(
+        name,
+        kind,
+        auth::hash_api_key(&key),
+        jurisdiction,
         rate_limit,
-    };
+        false,
+    );
     let (p, r) = (p.clone(), row.clone());
     let created = state
         .store

@@ -143,7 +143,7 @@ struct ApiKeyDef {
 struct KeyPlan {
     name: String,
     hash: String,
-    kind: String,
+    kind: api_keys::ApiKeyKind,
     /// The plaintext of a test key, to show on the console.
     shown: Option<String>,
     jurisdiction: Option<String>,
@@ -490,10 +490,14 @@ fn validate(
     for (file, _, f) in files {
         for (i, k) in f.api_keys.iter().enumerate() {
             let at = format!("{file}: api_keys[{i}] ({})", k.name);
-            let kind = k.kind.clone().unwrap_or_else(|| "production".into());
-            if !api_keys::KINDS.contains(&kind.as_str()) {
-                problems.push(format!("{at}: kind must be production, test or backoffice"));
-            }
+            let Some(kind) = api_keys::ApiKeyKind::parse(k.kind.as_deref().unwrap_or("production"))
+            else {
+                problems.push(format!(
+                    "{at}: kind must be {}",
+                    api_keys::ApiKeyKind::CHOICES
+                ));
+                continue;
+            };
             if keys.iter().any(|p: &KeyPlan| p.name == k.name) {
                 problems.push(format!("{at}: key {} is defined twice", k.name));
             }
@@ -517,8 +521,10 @@ fn validate(
                     continue;
                 }
             };
-            let shown = (kind == "test").then(|| k.key.clone()).flatten();
-            let jurisdiction = if kind == "backoffice" {
+            let shown = (kind == api_keys::ApiKeyKind::Test)
+                .then(|| k.key.clone())
+                .flatten();
+            let jurisdiction = if kind == api_keys::ApiKeyKind::Backoffice {
                 resolve_jurisdiction(&at, k.jurisdiction.as_deref(), &known, &mut problems)
             } else {
                 None
@@ -685,7 +691,7 @@ fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<(Summary, i64), StoreE
         match &current {
             Some(c)
                 if c.key_hash == *hash
-                    && c.kind == *kind
+                    && c.kind == kind.as_str()
                     && c.published == *published
                     && c.rate_limit == *rate_limit
                     && c.jurisdiction_id == *jurisdiction =>
@@ -697,7 +703,7 @@ fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<(Summary, i64), StoreE
                     conn,
                     &c.id,
                     hash,
-                    kind,
+                    *kind,
                     jurisdiction.as_deref(),
                     *published,
                     rate_limit.as_deref(),
@@ -707,18 +713,14 @@ fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<(Summary, i64), StoreE
             None => {
                 api_keys::insert(
                     conn,
-                    &ApiKeyRow {
-                        id: auth::random_id(16),
-                        name: name.clone(),
-                        key_hash: hash.clone(),
-                        kind: kind.clone(),
-                        created_at: now(),
-                        revoked_at: None,
-                        may_update: kind == "backoffice",
-                        jurisdiction_id: jurisdiction.clone(),
-                        published: *published,
-                        rate_limit: rate_limit.clone(),
-                    },
+                    &ApiKeyRow::new(
+                        name,
+                        *kind,
+                        hash.clone(),
+                        jurisdiction.clone(),
+                        rate_limit.clone(),
+                        *published,
+                    ),
                 )?;
                 count(false, true);
             }

@@ -25,9 +25,65 @@ pub struct ApiKeyRow {
     pub rate_limit: Option<String>,
 }
 
-/// production: a published app; test: an app under test; backoffice: a city system that may also post status
-/// updates.
-pub const KINDS: [&str; 3] = ["production", "test", "backoffice"];
+/// What a key is for: `production` (a published app), `test` (an app under test), `backoffice` (a city system
+/// that may also post status updates to `servicerequestupdates`, for one jurisdiction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiKeyKind {
+    Production,
+    Test,
+    Backoffice,
+}
+
+impl ApiKeyKind {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "production" => Some(Self::Production),
+            "test" => Some(Self::Test),
+            "backoffice" => Some(Self::Backoffice),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Production => "production",
+            Self::Test => "test",
+            Self::Backoffice => "backoffice",
+        }
+    }
+
+    /// Only a back-office system's key may change statuses.
+    pub fn may_update(self) -> bool {
+        self == Self::Backoffice
+    }
+
+    pub const CHOICES: &'static str = "production, test or backoffice";
+}
+
+impl ApiKeyRow {
+    /// A new, active key: the one constructor of the staff API, the command line and import.
+    pub fn new(
+        name: &str,
+        kind: ApiKeyKind,
+        key_hash: String,
+        jurisdiction_id: Option<String>,
+        rate_limit: Option<String>,
+        published: bool,
+    ) -> Self {
+        Self {
+            id: crate::auth::random_id(16),
+            name: name.to_string(),
+            key_hash,
+            kind: kind.as_str().to_string(),
+            created_at: chrono::Utc::now().naive_utc(),
+            revoked_at: None,
+            may_update: kind.may_update(),
+            jurisdiction_id,
+            published,
+            rate_limit,
+        }
+    }
+}
 
 pub fn insert(conn: &mut AnyConnection, row: &ApiKeyRow) -> Result<(), StoreError> {
     diesel::insert_into(api_keys::table)
@@ -96,7 +152,7 @@ pub fn update_key(
     conn: &mut AnyConnection,
     id: &str,
     key_hash: &str,
-    kind: &str,
+    kind: ApiKeyKind,
     jurisdiction_id: Option<&str>,
     published: bool,
     rate_limit: Option<&str>,
@@ -104,8 +160,8 @@ pub fn update_key(
     diesel::update(api_keys::table.find(id))
         .set((
             api_keys::key_hash.eq(key_hash),
-            api_keys::kind.eq(kind),
-            api_keys::may_update.eq(kind == "backoffice"),
+            api_keys::kind.eq(kind.as_str()),
+            api_keys::may_update.eq(kind.may_update()),
             api_keys::jurisdiction_id.eq(jurisdiction_id),
             api_keys::published.eq(published),
             api_keys::rate_limit.eq(rate_limit),
