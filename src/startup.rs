@@ -11,6 +11,12 @@ use anyhow::Context;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
+/// Ids of requests for the log, in arrival order within one process.
+fn next_request_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
@@ -135,14 +141,25 @@ impl Application {
                 .wrap(middleware::NormalizePath::trim())
                 .wrap(middleware::from_fn(http::guard))
                 .wrap_fn(|req, srv| {
-                    // Only method, path and status: query strings and bodies may carry personal data.
-                    let (method, path, start) = (req.method().clone(), req.path().to_string(), Instant::now());
-                    let fut = srv.call(req);
+                    use tracing::Instrument;
+                    // Only method, path and status: query strings and bodies may carry personal data. Every
+                    // line logged while the request runs, in its blocking reads and writes too (the store
+                    // carries the span into its threads), names the request's id.
+                    let (method, path, start) =
+                        (req.method().clone(), req.path().to_string(), Instant::now());
+                    let span =
+                        tracing::info_span!("request", id = next_request_id(), %method, %path);
+                    let fut = span.in_scope(|| srv.call(req));
                     async move {
                         let res = fut.await?;
-                        tracing::info!(%method, %path, status = res.status().as_u16(), ms = start.elapsed().as_millis() as u64, "http");
+                        tracing::info!(
+                            status = res.status().as_u16(),
+                            ms = start.elapsed().as_millis() as u64,
+                            "http"
+                        );
                         Ok(res)
                     }
+                    .instrument(span)
                 })
                 .configure(http::configure)
         })

@@ -1,4 +1,5 @@
-//! Log setup: human-readable lines on stderr, filtered by `RUST_LOG` (default `info`).
+//! Log setup: human-readable lines on stderr, filtered by `RUST_LOG` (default `info`); each request's lines
+//! carry its span (`request{id=… method=… path=…}`).
 
 pub fn init() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -6,5 +7,7 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, not in a service's log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
