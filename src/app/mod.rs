@@ -1,7 +1,9 @@
 //! Use cases, one function per operation. The only layer that decides and the only place where a write
 //! transaction begins. Handlers call these; these call `store/`.
 
+pub mod audit;
 mod catalog;
+pub mod identity;
 mod public;
 mod query;
 mod routing;
@@ -25,6 +27,15 @@ use crate::domain::Jurisdiction;
 use crate::error::ApiError;
 use crate::store::Store;
 use std::path::PathBuf;
+
+/// Now, to the second (stored times have no fractions, so that inclusive filters behave).
+pub(crate) fn now() -> chrono::NaiveDateTime {
+    use chrono::DurationRound;
+    let t = chrono::Utc::now();
+    t.duration_trunc(chrono::TimeDelta::seconds(1))
+        .unwrap_or(t)
+        .naive_utc()
+}
 
 /// Password hashes at once: the cores, so that hashing never waits behind itself for long.
 pub fn hashing_permits() -> usize {

@@ -250,7 +250,7 @@ pub async fn reroute_as(
     to: Option<String>,
     actor: &str,
     why: &str,
-    staff: Option<super::staff::Principal>,
+    staff: Option<super::identity::Principal>,
 ) -> Result<RoutingTrace, ApiError> {
     let request = state
         .store
@@ -283,7 +283,7 @@ pub async fn reroute_as(
             // Staff act only on what they still see when the change commits: a report reassigned away in the
             // meantime is not theirs to move.
             if let Some(p) = &staff {
-                super::staff::recheck(conn, p, request.id)?;
+                super::identity::recheck(conn, p, request.id)?;
             }
             let mut input = RouteInput::from(&request);
             input.forced_department = to;
@@ -318,9 +318,9 @@ pub async fn reroute_as(
                 )),
             )?;
             if let Some(p) = &staff {
-                super::staff::audit(
+                super::audit::record(
                     conn,
-                    p,
+                    super::audit::Actor::Staff(p),
                     "assign",
                     Some(format!("request {}", request.id)),
                     Some(format!("to {to}: {why}")),

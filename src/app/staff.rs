@@ -8,78 +8,17 @@ use crate::store::deliveries::{self as dl, DeliveryRow, EventRow};
 use crate::store::requests::{self as rq, RequestRow};
 use crate::store::staff::{self as st, AuditRow, SessionRow, UserRow};
 use crate::store::{AnyConnection, StoreError};
-use chrono::{DurationRound, NaiveDateTime, TimeDelta, Utc};
+use chrono::{TimeDelta, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Everything, including accounts and the audit log.
-    Admin,
-    /// Every report of one jurisdiction.
-    Dispatcher,
-    /// Only reports routed to the member's departments.
-    Staff,
-}
+pub(crate) use super::identity::recheck;
+pub use super::identity::{Principal, Role};
 
-impl Role {
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "admin" => Some(Role::Admin),
-            "dispatcher" => Some(Role::Dispatcher),
-            "staff" => Some(Role::Staff),
-            _ => None,
-        }
-    }
-}
+pub(crate) use super::now;
 
-/// Who is calling, as established from a valid access token and a live session.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub user_id: String,
-    pub username: String,
-    pub role: Role,
-    pub jurisdiction_id: Option<String>,
-    pub departments: Vec<String>,
-    pub session_id: String,
-    pub client_addr: Option<String>,
-}
-
-impl Principal {
-    /// Whether this report is in the caller's scope. Out of scope answers 404, never 403, so that staff cannot
-    /// learn which reports exist elsewhere.
-    pub fn sees(&self, r: &RequestRow) -> bool {
-        match self.role {
-            Role::Admin => true,
-            Role::Dispatcher => self.jurisdiction_id.as_deref() == Some(r.jurisdiction_id.as_str()),
-            Role::Staff => {
-                self.jurisdiction_id.as_deref() == Some(r.jurisdiction_id.as_str())
-                    && r.department_code
-                        .as_ref()
-                        .is_some_and(|d| self.departments.contains(d))
-            }
-        }
-    }
-
-    pub fn require_admin(&self) -> Result<(), ApiError> {
-        match self.role {
-            Role::Admin => Ok(()),
-            _ => Err(ApiError::NotAllowed(
-                "this action needs the administrator role".into(),
-            )),
-        }
-    }
-}
-
-/// Now, to the second (stored times have no fractions, so that inclusive filters behave).
-pub(crate) fn now() -> NaiveDateTime {
-    let t = Utc::now();
-    t.duration_trunc(TimeDelta::seconds(1))
-        .unwrap_or(t)
-        .naive_utc()
-}
-
+/// The audit row of a staff member's action (`audit::record` with the member as its actor).
 pub fn audit(
     conn: &mut AnyConnection,
     p: &Principal,
@@ -87,18 +26,7 @@ pub fn audit(
     target: Option<String>,
     detail: Option<String>,
 ) -> Result<(), StoreError> {
-    st::insert_audit(
-        conn,
-        &AuditRow {
-            id: auth::sortable_id(),
-            at: now(),
-            actor: p.username.clone(),
-            action: action.into(),
-            target,
-            detail,
-            client_addr: p.client_addr.clone(),
-        },
-    )
+    super::audit::record(conn, super::audit::Actor::Staff(p), action, target, detail)
 }
 
 /// Failed sign-ins per (account, client address) and per client address, in a sliding window. Never per
@@ -245,17 +173,15 @@ pub async fn sign_in(
         state
             .store
             .write(move |conn| {
-                st::insert_audit(
+                super::audit::record(
                     conn,
-                    &AuditRow {
-                        id: auth::sortable_id(),
-                        at: now(),
-                        actor: name,
-                        action: "sign-in failed".into(),
-                        target: None,
-                        detail: None,
-                        client_addr: addr,
+                    super::audit::Actor::SigningIn {
+                        name: &name,
+                        client_addr: addr.as_deref(),
                     },
+                    "sign-in failed",
+                    None,
+                    None,
                 )
             })
             .await?;
@@ -276,17 +202,15 @@ pub async fn sign_in(
         .store
         .write(move |conn| {
             st::insert_session(conn, &s)?;
-            st::insert_audit(
+            super::audit::record(
                 conn,
-                &AuditRow {
-                    id: auth::sortable_id(),
-                    at: now(),
-                    actor: u.username.clone(),
-                    action: "sign-in".into(),
-                    target: None,
-                    detail: None,
-                    client_addr: s.client_addr.clone(),
+                super::audit::Actor::SigningIn {
+                    name: &u.username.clone(),
+                    client_addr: s.client_addr.clone().as_deref(),
                 },
+                "sign-in",
+                None,
+                None,
             )
         })
         .await?;
@@ -317,17 +241,15 @@ pub async fn refresh(
                         let actor = st::user(conn, &s.user_id)?
                             .map_or_else(|| s.user_id.clone(), |u| u.username);
                         st::delete_session(conn, &sid)?;
-                        st::insert_audit(
+                        super::audit::record(
                             conn,
-                            &AuditRow {
-                                id: auth::sortable_id(),
-                                at: now(),
-                                actor,
-                                action: "session revoked: refresh token reused".into(),
-                                target: None,
-                                detail: None,
-                                client_addr,
+                            super::audit::Actor::SigningIn {
+                                name: &actor,
+                                client_addr: client_addr.as_deref(),
                             },
+                            "session revoked: refresh token reused",
+                            None,
+                            None,
                         )?;
                     }
                 }
@@ -463,17 +385,6 @@ pub struct StaffView {
     pub deliveries: Vec<DeliveryRow>,
     pub events: Vec<EventRow>,
     pub duplicates: i64,
-}
-
-/// Re-checks the caller's scope inside the transaction that acts, so that a report reassigned in the meantime
-/// is not changed by someone who no longer sees it.
-pub(crate) fn recheck(conn: &mut AnyConnection, p: &Principal, id: i64) -> Result<(), ApiError> {
-    match rq::get_any(conn, id)? {
-        Some(r) if p.sees(&r) => Ok(()),
-        _ => Err(ApiError::NotFound(format!(
-            "service_request_id '{id}' not found"
-        ))),
-    }
 }
 
 async fn in_scope(state: &AppState, p: &Principal, id: i64) -> Result<RequestRow, ApiError> {

@@ -153,17 +153,12 @@ pub async fn post_update(
                 }
                 _ => rq::touch(conn, request.id, now)?,
             }
-            crate::store::staff::insert_audit(
+            super::audit::record(
                 conn,
-                &crate::store::staff::AuditRow {
-                    id: auth::sortable_id(),
-                    at: now,
-                    actor: format!("api key {}", actor),
-                    action: "back-office update".into(),
-                    target: Some(format!("request {}", request.id)),
-                    detail: Some(format!("{} ({})", u.status, u.update_id)),
-                    client_addr: None,
-                },
+                super::audit::Actor::ApiKey(&actor),
+                "back-office update",
+                Some(format!("request {}", request.id)),
+                Some(format!("{} ({})", u.status, u.update_id)),
             )?;
             Ok(event.id)
         })
