@@ -405,15 +405,12 @@ mod tests {
     #[test]
     fn corrupted_files_never_panic() {
         let (input, _) = phone_jpeg();
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        for _ in 0..20_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let mut v = input.clone();
-            let r = seed.to_le_bytes();
-            let at = usize::from(u16::from_le_bytes([r[0], r[1]])) % v.len();
-            v[at] = [0x00, 0xFF, 0xD9, 0xDA, 0x01, r[2]][usize::from(r[3]) % 6];
+        for v in crate::media::one_byte_corruptions(
+            &input,
+            0x2545_F491_4F6C_DD1Du64,
+            &[0x00, 0xFF, 0xD9, 0xDA, 0x01],
+            20_000,
+        ) {
             if let Ok(out) = strip(&v) {
                 assert!(out.bytes.ends_with(&[0xFF, EOI]));
             }

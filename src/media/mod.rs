@@ -70,6 +70,25 @@ impl std::fmt::Display for Unreadable {
 
 impl std::error::Error for Unreadable {}
 
+/// `count` copies of `input`, each with one byte changed (xorshift64, from `seed`) to one of `likely` (the
+/// bytes a format's parser looks for) or to a random byte: the cleaners' tests feed them to `strip`.
+#[cfg(test)]
+fn one_byte_corruptions(input: &[u8], mut seed: u64, likely: &[u8], count: usize) -> Vec<Vec<u8>> {
+    (0..count)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let r = seed.to_le_bytes();
+            let mut v = input.to_vec();
+            let at = usize::from(u16::from_le_bytes([r[0], r[1]])) % v.len();
+            let pick = usize::from(r[3]) % (likely.len() + 1);
+            v[at] = likely.get(pick).copied().unwrap_or(r[2]);
+            v
+        })
+        .collect()
+}
+
 /// A photo that passed the checks, with its metadata removed.
 #[derive(Debug)]
 pub struct CleanPhoto {

@@ -188,15 +188,12 @@ mod tests {
     #[test]
     fn corrupted_files_never_panic() {
         let (input, _) = phone_png();
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        for _ in 0..20_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let r = seed.to_le_bytes();
-            let mut v = input.clone();
-            let at = usize::from(u16::from_le_bytes([r[0], r[1]])) % v.len();
-            v[at] = [0x00, 0xFF, 0x7F, b'I', r[2]][usize::from(r[3]) % 5];
+        for v in crate::media::one_byte_corruptions(
+            &input,
+            0x9E37_79B9_7F4A_7C15u64,
+            &[0x00, 0xFF, 0x7F, b'I'],
+            20_000,
+        ) {
             if let Ok(out) = strip(&v) {
                 assert!(out.starts_with(SIGNATURE));
             }

@@ -394,15 +394,12 @@ mod tests {
     #[test]
     fn corrupted_files_never_panic() {
         let (input, _) = phone_webp();
-        let mut seed = 0xD1B5_4A32_D192_ED03u64;
-        for _ in 0..20_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let r = seed.to_le_bytes();
-            let mut v = input.clone();
-            let at = usize::from(u16::from_le_bytes([r[0], r[1]])) % v.len();
-            v[at] = [0x00, 0xFF, 0x01, 0x7F, r[2]][usize::from(r[3]) % 5];
+        for v in crate::media::one_byte_corruptions(
+            &input,
+            0xD1B5_4A32_D192_ED03u64,
+            &[0x00, 0xFF, 0x01, 0x7F],
+            20_000,
+        ) {
             if let Ok(out) = strip(&v) {
                 let size = u32::from_le_bytes(out.bytes[4..8].try_into().unwrap());
                 assert_eq!(usize::try_from(size).unwrap(), out.bytes.len() - 8);
