@@ -164,7 +164,8 @@ pub fn key_outside_body(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     }
 }
 
-fn bearer_of(req: &HttpRequest) -> Option<String> {
+/// The token of an `Authorization: Bearer …` header, when it has one.
+pub(crate) fn bearer_of(req: &HttpRequest) -> Option<String> {
     let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.trim().split_once(' ')?;
     scheme

@@ -227,11 +227,7 @@ pub async fn guard(
         None
     };
     if let (Some(bucket), Some(limits)) = (bucket, req.app_data::<web::Data<RateLimits>>()) {
-        let forwarded = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok());
-        if let Some(client) = limits.client(req.peer_addr(), forwarded) {
+        if let Some(client) = client_ip(req.request()) {
             if let Err(secs) = limits.check_address(bucket, client) {
                 body.hold();
                 let answer = Format::guess(req.path()).error(&ApiError::TooManyRequests(secs));
@@ -244,6 +240,19 @@ pub async fn guard(
         body.hold();
     }
     Ok(res.map_into_left_body())
+}
+
+/// The client as the rate limits, the sign-in throttle and the audit log see it: the TCP peer, or the client
+/// a trusted proxy forwards for.
+pub(crate) fn client_ip(req: &HttpRequest) -> Option<std::net::IpAddr> {
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    match req.app_data::<web::Data<crate::limits::RateLimits>>() {
+        Some(limits) => limits.client(req.peer_addr(), forwarded),
+        None => req.peer_addr().map(|a| a.ip()),
+    }
 }
 
 /// A request body shared between the handler and the guard. actix keeps reading a chunked body that its

@@ -29,26 +29,11 @@ fn reply(result: Result<Value, ApiError>) -> HttpResponse {
     }
 }
 
-/// The client as the rate limits see it: the TCP peer, or the forwarded client behind a trusted proxy.
 fn client_addr(req: &HttpRequest) -> Option<String> {
-    let forwarded = req
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    match req.app_data::<web::Data<crate::limits::RateLimits>>() {
-        Some(limits) => limits.client(req.peer_addr(), forwarded),
-        None => req.peer_addr().map(|a| a.ip()),
-    }
-    .map(|ip| ip.to_string())
+    super::client_ip(req).map(|ip| ip.to_string())
 }
 
-fn bearer(req: &HttpRequest) -> Option<String> {
-    let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_string())
-}
+use super::intake::bearer_of as bearer;
 
 async fn principal(req: &HttpRequest, state: &AppState) -> Result<Principal, ApiError> {
     uc::authenticate(state, bearer(req).as_deref(), client_addr(req)).await
