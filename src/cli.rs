@@ -2,7 +2,7 @@
 
 use crate::config::{DbArgs, MailArgs, Settings};
 use crate::store::{api_keys, Store};
-use crate::{auth, import, operators, startup::Application};
+use crate::{import, operators, startup::Application};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -208,22 +208,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 crate::app::staff::prepare_password(&password).map_err(|e| anyhow::anyhow!(e))?;
             let store = Store::open(&db.database_url)?;
             let display = display_name.unwrap_or_else(|| username.clone());
+            let new = crate::app::staff::NewUser {
+                username,
+                display_name: display,
+                role,
+                jurisdiction,
+                departments,
+            };
+            let by = crate::app::audit::operator_name();
             let user = store
-                .write_blocking(|conn| -> Result<_, crate::error::ApiError> {
+                .write_blocking(|conn| {
                     crate::app::staff::create_user(
                         conn,
-                        &username,
-                        &display,
+                        crate::app::audit::Actor::Operator(&by),
+                        &new,
                         &hash,
-                        &role,
-                        jurisdiction.as_deref(),
-                        &departments,
                     )
                 })
                 .map_err(|e| anyhow::anyhow!(e.descriptions().join("; ")))?;
             println!(
                 "created {} account '{}' (id {})",
-                user.role, user.username, user.id
+                user.role.as_str(),
+                user.username,
+                user.id
             );
             Ok(())
         }
@@ -395,37 +402,26 @@ fn apikey(action: KeyAction) -> anyhow::Result<()> {
                     return Ok(());
                 }
             }
-            let jurisdiction = if kind == api_keys::ApiKeyKind::Backoffice {
-                let all = store.read_blocking(crate::store::catalog::jurisdictions)?;
-                Some(match (jurisdiction, all.as_slice()) {
-                    (Some(j), _) if all.iter().any(|x| x.id == j) => j,
-                    (Some(j), _) => anyhow::bail!("no jurisdiction {j}"),
-                    (None, [only]) => only.id.clone(),
-                    (None, _) => anyhow::bail!("a backoffice key needs --jurisdiction"),
-                })
-            } else {
-                None
-            };
-            let key = auth::generate_api_key();
-            let row = api_keys::ApiKeyRow::new(
-                &name,
+            let request = crate::app::staff::KeyRequest {
+                name: name.clone(),
                 kind,
-                auth::hash_api_key(&key),
-                jurisdiction,
-                rate_limit.map(|r| r.to_string()),
-                false,
+                jurisdiction_id: jurisdiction,
+                rate_limit: rate_limit.map(|r| r.to_string()),
+            };
+            let by = crate::app::audit::operator_name();
+            let (created, key) = store
+                .write_blocking(|conn| {
+                    crate::app::staff::create_key(
+                        conn,
+                        crate::app::audit::Actor::Operator(&by),
+                        &request,
+                    )
+                })
+                .map_err(|e| anyhow::anyhow!(e.descriptions().join("; ")))?;
+            println!(
+                "created API key '{name}' (id {}); it is shown only this once:",
+                created.id
             );
-            let id = row.id.clone();
-            store
-                .write_blocking(|conn| api_keys::insert(conn, &row))
-                .map_err(|e| {
-                    if e.is_unique_violation() {
-                        anyhow::anyhow!("a key named '{name}' exists already")
-                    } else {
-                        e.into()
-                    }
-                })?;
-            println!("created API key '{name}' (id {id}); it is shown only this once:");
             println!("{key}");
             Ok(())
         }
@@ -454,8 +450,13 @@ fn apikey(action: KeyAction) -> anyhow::Result<()> {
         }
         KeyAction::Revoke { id_or_name, db } => {
             let store = Store::open(&db.database_url)?;
+            let by = crate::app::audit::operator_name();
             let (n, _) = store.write_blocking(|conn| {
-                api_keys::revoke(conn, &id_or_name, chrono::Utc::now().naive_utc())
+                crate::app::staff::revoke_key(
+                    conn,
+                    crate::app::audit::Actor::Operator(&by),
+                    &id_or_name,
+                )
             })?;
             if n == 0 {
                 anyhow::bail!("no active key with id or name '{id_or_name}'");

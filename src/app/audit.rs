@@ -16,6 +16,9 @@ pub enum Actor<'a> {
     },
     /// A back-office system, by its API key's name.
     ApiKey(&'a str),
+    /// Someone at the command line of the server (`civic311 user create`, `apikey`, `reroute`), or an import;
+    /// named as they named themselves (`--by`) or by the operating-system account.
+    Operator(&'a str),
 }
 
 pub fn record(
@@ -31,6 +34,7 @@ pub fn record(
             (name.to_string(), client_addr.map(str::to_string))
         }
         Actor::ApiKey(name) => (format!("api key {name}"), None),
+        Actor::Operator(name) => (format!("operator {name}"), None),
     };
     st::insert_audit(
         conn,
@@ -44,4 +48,13 @@ pub fn record(
             client_addr,
         },
     )
+}
+
+/// The operating-system account running a command, for `Actor::Operator`.
+pub fn operator_name() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| "(command line)".into())
 }

@@ -5,26 +5,7 @@ use crate::error::ApiError;
 use crate::store::requests::{self as rq, RequestRow};
 use crate::store::AnyConnection;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Everything, including accounts and the audit log.
-    Admin,
-    /// Every report of one jurisdiction.
-    Dispatcher,
-    /// Only reports routed to the member's departments.
-    Staff,
-}
-
-impl Role {
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "admin" => Some(Role::Admin),
-            "dispatcher" => Some(Role::Dispatcher),
-            "staff" => Some(Role::Staff),
-            _ => None,
-        }
-    }
-}
+pub use crate::domain::Role;
 
 /// Who is calling, as established from a valid access token and a live session.
 #[derive(Debug, Clone)]
@@ -53,10 +34,19 @@ impl Principal {
             }
         }
     }
+}
 
-    pub fn require_admin(&self) -> Result<(), ApiError> {
-        match self.role {
-            Role::Admin => Ok(()),
+/// A caller proved to be an administrator. The use cases for accounts, keys and the audit log take one, so
+/// the role is checked once, where the value is made, and cannot be forgotten.
+#[derive(Debug, Clone)]
+pub struct Admin(Principal);
+
+impl TryFrom<Principal> for Admin {
+    type Error = ApiError;
+
+    fn try_from(p: Principal) -> Result<Self, ApiError> {
+        match p.role {
+            Role::Admin => Ok(Admin(p)),
             _ => Err(ApiError::NotAllowed(
                 "this action needs the administrator role".into(),
             )),
@@ -64,11 +54,23 @@ impl Principal {
     }
 }
 
+impl std::ops::Deref for Admin {
+    type Target = Principal;
+
+    fn deref(&self) -> &Principal {
+        &self.0
+    }
+}
+
 /// Re-checks the caller's scope inside the transaction that acts, so that a report reassigned in the meantime
-/// is not changed by someone who no longer sees it.
-pub(crate) fn recheck(conn: &mut AnyConnection, p: &Principal, id: i64) -> Result<(), ApiError> {
+/// is not changed by someone who no longer sees it. Returns the report as the transaction sees it.
+pub(crate) fn recheck(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    id: i64,
+) -> Result<RequestRow, ApiError> {
     match rq::get_any(conn, id)? {
-        Some(r) if p.sees(&r) => Ok(()),
+        Some(r) if p.sees(&r) => Ok(r),
         _ => Err(ApiError::NotFound(format!(
             "service_request_id '{id}' not found"
         ))),

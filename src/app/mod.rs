@@ -21,11 +21,11 @@ pub use query::{
     LARGE_PAGES_AT_ONCE,
 };
 pub use routing::{reroute, RoutingCache};
-pub use submit::{authenticate, submit_request, KeyCache, PhotoUpload, Submitted};
+pub use submit::{authenticate, submit_request, AppKey, KeyCache, PhotoUpload, Submitted};
 
 use crate::domain::Jurisdiction;
 use crate::error::ApiError;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use std::path::PathBuf;
 
 /// Now, to the second (stored times have no fractions, so that inclusive filters behave).
@@ -35,6 +35,11 @@ pub(crate) fn now() -> chrono::NaiveDateTime {
     t.duration_trunc(chrono::TimeDelta::seconds(1))
         .unwrap_or(t)
         .naive_utc()
+}
+
+/// Whether the database answers (the health check of load balancers).
+pub async fn health(state: &AppState) -> Result<(), StoreError> {
+    state.store.read(crate::store::ping).await
 }
 
 /// Password hashes at once: the cores, so that hashing never waits behind itself for long.

@@ -7,7 +7,7 @@ use crate::routing::{self, AreaIndex, RoutingTrace, Subject};
 use crate::store::requests::RequestRow;
 use crate::store::routing::DepartmentRow;
 use crate::store::{catalog, requests as rq, routing as rs, AnyConnection, Store, StoreError};
-use chrono::{DurationRound, NaiveDateTime, TimeDelta, Utc};
+use chrono::NaiveDateTime;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -231,26 +231,15 @@ impl From<&RequestRow> for RouteInput {
     }
 }
 
-/// Sends a report to another department (`to`), or routes it again by the current areas and rules (`None`).
-/// Records who and why in the report's history and queues deliveries to the department it now belongs to.
+/// Sends a report to another department (`to`), or routes it again by the current areas and rules (`None`):
+/// an operator at the command line. Records who and why in the report's history and the audit log, and
+/// queues deliveries to the department it now belongs to.
 pub async fn reroute(
     state: &AppState,
     request_id: i64,
     to: Option<String>,
     actor: &str,
     why: &str,
-) -> Result<RoutingTrace, ApiError> {
-    reroute_as(state, request_id, to, actor, why, None).await
-}
-
-/// `reroute` by a staff member: the audit entry commits with the change.
-pub async fn reroute_as(
-    state: &AppState,
-    request_id: i64,
-    to: Option<String>,
-    actor: &str,
-    why: &str,
-    staff: Option<super::identity::Principal>,
 ) -> Result<RoutingTrace, ApiError> {
     let request = state
         .store
@@ -259,77 +248,120 @@ pub async fn reroute_as(
         .ok_or_else(|| {
             ApiError::NotFound(format!("service_request_id '{request_id}' not found"))
         })?;
-    let index = state
-        .routing
-        .index(&state.store, &request.jurisdiction_id)
-        .await?;
-    if let Some(code) = &to {
-        if !index.has_department(code) {
-            return Err(ApiError::NotFound(format!("department '{code}' not found")));
-        }
-    }
-    let (actor, why, domain) = (
-        actor.to_string(),
-        why.to_string(),
-        state.mail_domain.clone(),
-    );
-    let trace = state
+    let plan = Reroute::plan(state, &request, to).await?;
+    let (actor, why) = (actor.to_string(), why.to_string());
+    state
         .store
         .write(move |conn| -> Result<_, ApiError> {
-            let now = Utc::now()
-                .duration_trunc(TimeDelta::seconds(1))
-                .unwrap_or_else(|_| Utc::now())
-                .naive_utc();
-            // Staff act only on what they still see when the change commits: a report reassigned away in the
-            // meantime is not theirs to move.
-            if let Some(p) = &staff {
-                super::identity::recheck(conn, p, request.id)?;
-            }
-            let mut input = RouteInput::from(&request);
-            input.forced_department = to;
-            let routed = index.decide(&input, &actor);
-            routed.apply_in_tx(conn, request.id, now, &domain)?;
-            rq::set_routing(
-                conn,
-                request.id,
-                routed.trace.department_code.as_deref(),
-                routed.department_name(),
-                routed.trace_json().as_deref(),
-                now,
-            )?;
-            let from = request
-                .department_code
-                .as_deref()
-                .unwrap_or("no department");
-            let to = routed
-                .trace
-                .department_code
-                .as_deref()
-                .unwrap_or("no department");
+            let now = super::now();
+            let done = plan.apply(conn, &request, &actor, now)?;
             outbox::record(
                 conn,
                 request.id,
                 now,
                 &actor,
                 "rerouted",
-                Some(format!(
-                    "from {from} to {to}: {why} ({})",
-                    routed.trace.reason
-                )),
+                Some(done.history_detail(&why)),
             )?;
-            if let Some(p) = &staff {
-                super::audit::record(
-                    conn,
-                    super::audit::Actor::Staff(p),
-                    "assign",
-                    Some(format!("request {}", request.id)),
-                    Some(format!("to {to}: {why}")),
-                )?;
-            }
-            Ok(routed.trace)
+            super::audit::record(
+                conn,
+                super::audit::Actor::Operator(&actor),
+                "reroute",
+                Some(format!("request {}", request.id)),
+                Some(done.audit_detail(&why)),
+            )?;
+            Ok(done.trace)
         })
-        .await?;
-    Ok(trace)
+        .await
+}
+
+/// A re-routing prepared outside the transaction: the jurisdiction's index, and the department asked for,
+/// known to exist.
+pub(crate) struct Reroute {
+    index: Arc<Routing>,
+    to: Option<String>,
+    id_domain: String,
+}
+
+/// A re-routing done: its trace, and where the report was and now is.
+pub(crate) struct Rerouted {
+    pub trace: RoutingTrace,
+    from: String,
+}
+
+impl Rerouted {
+    fn to(&self) -> &str {
+        self.trace
+            .department_code
+            .as_deref()
+            .unwrap_or("no department")
+    }
+
+    /// The history entry's text: from where to where, why, and routing's own reason.
+    pub fn history_detail(&self, why: &str) -> String {
+        format!(
+            "from {} to {}: {why} ({})",
+            self.from,
+            self.to(),
+            self.trace.reason
+        )
+    }
+
+    pub fn audit_detail(&self, why: &str) -> String {
+        format!("to {}: {why}", self.to())
+    }
+}
+
+impl Reroute {
+    pub async fn plan(
+        state: &AppState,
+        request: &RequestRow,
+        to: Option<String>,
+    ) -> Result<Self, ApiError> {
+        let index = state
+            .routing
+            .index(&state.store, &request.jurisdiction_id)
+            .await?;
+        if let Some(code) = &to {
+            if !index.has_department(code) {
+                return Err(ApiError::NotFound(format!("department '{code}' not found")));
+            }
+        }
+        Ok(Reroute {
+            index,
+            to,
+            id_domain: state.mail_domain.clone(),
+        })
+    }
+
+    /// Routes `request` (as the transaction sees it) again, stores the decision and queues its deliveries.
+    pub fn apply(
+        &self,
+        conn: &mut AnyConnection,
+        request: &RequestRow,
+        by: &str,
+        now: NaiveDateTime,
+    ) -> Result<Rerouted, StoreError> {
+        let mut input = RouteInput::from(request);
+        input.forced_department = self.to.clone();
+        let routed = self.index.decide(&input, by);
+        routed.apply_in_tx(conn, request.id, now, &self.id_domain)?;
+        rq::set_routing(
+            conn,
+            request.id,
+            routed.trace.department_code.as_deref(),
+            routed.department_name(),
+            routed.trace_json().as_deref(),
+            now,
+        )?;
+        Ok(Rerouted {
+            from: request
+                .department_code
+                .clone()
+                .unwrap_or_else(|| "no department".into()),
+            trace: routed.trace,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -44,11 +44,25 @@ struct CachedKeys {
 /// More keys than any city issues; past it the cache starts again rather than grow.
 const MAX_CACHED_KEYS: usize = 10_000;
 
+/// An API key that `authenticate` accepted: what a client posting reports or updates is.
+#[derive(Debug, Clone)]
+pub struct AppKey {
+    pub(crate) row: api_keys::ApiKeyRow,
+}
+
+impl AppKey {
+    pub fn id(&self) -> &str {
+        &self.row.id
+    }
+
+    /// The key's own POST rate (`30/min`, `off`), when it has one.
+    pub fn rate_limit(&self) -> Option<&str> {
+        self.row.rate_limit.as_deref()
+    }
+}
+
 /// Checks the API key: missing, unknown and revoked keys are all 403.
-pub async fn authenticate(
-    state: &AppState,
-    api_key: &str,
-) -> Result<api_keys::ApiKeyRow, ApiError> {
+pub async fn authenticate(state: &AppState, api_key: &str) -> Result<AppKey, ApiError> {
     let hash = auth::hash_api_key(api_key);
     // Anyone can read a published key (the demo city's are in this repository).
     let usable = |row: api_keys::ApiKeyRow| {
@@ -56,7 +70,7 @@ pub async fn authenticate(
             tracing::debug!(key = %row.name, "a published key was refused: it works only with --demo");
             return Err(ApiError::Forbidden);
         }
-        Ok(row)
+        Ok(AppKey { row })
     };
     // Taken before reading, so that a revocation landing during the read is not cached past it.
     let epoch = state.store.catalog_epoch();
@@ -86,7 +100,7 @@ pub async fn authenticate(
 #[tracing::instrument(skip_all, fields(service_code = %new.service_code))]
 pub async fn submit_request(
     state: &AppState,
-    key: &api_keys::ApiKeyRow,
+    key: &AppKey,
     new: NewRequest,
     photos: Vec<PhotoUpload>,
 ) -> Result<Submitted, ApiError> {
@@ -94,7 +108,7 @@ pub async fn submit_request(
     let jurisdiction = catalog.jurisdiction.clone();
 
     if let Some(idem) = new.idempotency_key.clone() {
-        let key_id = key.id.clone();
+        let key_id = key.row.id.clone();
         if let Some(row) = state
             .store
             .read(move |conn| rq::find_idempotent(conn, &key_id, &idem))
@@ -153,8 +167,8 @@ pub async fn submit_request(
         lat: new.location.map(|l| l.lat()),
         long: new.location.map(|l| l.long()),
         token: token.clone(),
-        api_key_id: key.id.clone(),
-        channel: Some(key.name.clone()),
+        api_key_id: key.row.id.clone(),
+        channel: Some(key.row.name.clone()),
         email: new.contact.email.clone(),
         phone: new.contact.phone.clone(),
         first_name: new.contact.first_name.clone(),
@@ -176,10 +190,10 @@ pub async fn submit_request(
             "published".into()
         },
     };
-    let (mail_domain, channel) = (state.mail_domain.clone(), key.name.clone());
+    let (mail_domain, channel) = (state.mail_domain.clone(), key.row.name.clone());
     let external: Vec<String> = new.media_urls.clone();
     let idem = new.idempotency_key.clone();
-    let key_id = key.id.clone();
+    let key_id = key.row.id.clone();
     let result: Result<_, StoreError> = state
         .store
         .write(move |conn| {
@@ -264,7 +278,7 @@ pub async fn submit_request(
         // Two attempts with the same key raced: the other one committed first, so answer with its report.
         Err(e) if e.is_unique_violation() && new.idempotency_key.is_some() => {
             let (key_id, idem) = (
-                key.id.clone(),
+                key.row.id.clone(),
                 new.idempotency_key.clone().unwrap_or_default(),
             );
             match state

@@ -6,7 +6,7 @@ use crate::auth;
 use crate::domain::{parse_w3c, Problem};
 use crate::error::ApiError;
 use crate::store::deliveries::{self as dl, EventRow};
-use crate::store::{api_keys::ApiKeyRow, requests as rq, StoreError};
+use crate::store::{requests as rq, StoreError};
 use chrono::{NaiveDateTime, TimeDelta, Utc};
 
 /// FixMyStreet's UPPERCASE statuses and what they are in civic311's vocabulary (`None`: leave it unchanged).
@@ -40,21 +40,21 @@ pub struct InboundUpdate {
 /// Stores an update; the same `update_id` posted again answers with the stored update (a resend).
 pub async fn post_update(
     state: &AppState,
-    key: &ApiKeyRow,
+    key: &super::submit::AppKey,
     u: InboundUpdate,
 ) -> Result<String, ApiError> {
-    if !key.may_update {
+    if !key.row.may_update {
         return Err(ApiError::Forbidden);
     }
     let j = resolve_jurisdiction(
         state,
         u.jurisdiction_id
             .as_deref()
-            .or(key.jurisdiction_id.as_deref()),
+            .or(key.row.jurisdiction_id.as_deref()),
     )
     .await?;
     // A back-office key updates the reports of its own jurisdiction only.
-    if key.jurisdiction_id.as_deref() != Some(j.id.as_str()) {
+    if key.row.jurisdiction_id.as_deref() != Some(j.id.as_str()) {
         return Err(ApiError::Forbidden);
     }
     let mut problems = Vec::new();
@@ -105,7 +105,7 @@ pub async fn post_update(
     // A future timestamp from a skewed clock would sort the update ahead of later ones: cap it at now.
     let now = Utc::now().naive_utc();
     let at: NaiveDateTime = at.map_or(now, |t| t.naive_utc().min(now));
-    let actor = key.name.clone();
+    let actor = key.row.name.clone();
     let (request_id, update_id) = (request.id, u.update_id.clone());
     let written: Result<_, StoreError> = state
         .store
@@ -131,16 +131,13 @@ pub async fn post_update(
             // history but does not turn the status back.
             let latest = rq::latest_status_at(conn, request.id)?;
             dl::insert_event(conn, &event)?;
-            let now = super::staff::now();
+            let now = super::now();
             match mapped {
                 Some(code) if latest.is_none_or(|l| at >= l) => {
                     let closed = super::staff::vocabulary(conn, &request.jurisdiction_id)?
                         .iter()
-                        .find(|(c, ..)| c == code)
-                        .map_or(
-                            crate::domain::DEFAULT_CLOSED.contains(&code),
-                            |(_, _, x)| *x,
-                        );
+                        .find(|s| s.code == code)
+                        .map_or(crate::domain::closed_by_default(code), |s| s.closed);
                     let notes = event.detail.as_deref().or(request.status_notes.as_deref());
                     rq::set_status(
                         conn,
@@ -182,7 +179,7 @@ pub async fn list_updates(
     jurisdiction_id: Option<&str>,
     start: Option<&str>,
     end: Option<&str>,
-) -> Result<(i32, Vec<EventRow>), ApiError> {
+) -> Result<(i32, Vec<PublicUpdate>), ApiError> {
     let j = resolve_jurisdiction(state, jurisdiction_id).await?;
     let now = Utc::now();
     let mut problems = Vec::new();
@@ -214,5 +211,26 @@ pub async fn list_updates(
         .store
         .read(move |conn| rq::public_updates(conn, &jid, start.naive_utc(), end.naive_utc(), 1000))
         .await?;
-    Ok((offset, rows))
+    let updates = rows
+        .into_iter()
+        .map(|e| PublicUpdate {
+            id: e.id,
+            request_id: e.request_id,
+            status: e.status,
+            at: e.at,
+            text: e.detail,
+        })
+        .collect();
+    Ok((offset, updates))
+}
+
+/// One public change of a report, as the updates feed shows it.
+#[derive(Debug, Clone)]
+pub struct PublicUpdate {
+    pub id: String,
+    pub request_id: i64,
+    /// The detailed status after it (none: unchanged from open).
+    pub status: Option<String>,
+    pub at: chrono::NaiveDateTime,
+    pub text: Option<String>,
 }

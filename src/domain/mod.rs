@@ -1,11 +1,13 @@
 //! Pure types of the GeoReport v2 domain. No IO, no HTTP, no SQL: a value of one of these types proves that
 //! its rules were checked, so later layers never re-validate.
 
+mod access;
 pub mod attributes;
 mod datetime;
 mod location;
 mod request;
 
+pub use access::{ApiKeyKind, Role};
 pub use attributes::{AttributeDef, Datatype, ListValue, SubmittedAttributes, ValidatedAttribute};
 pub use datetime::{format_w3c, parse_w3c};
 pub use location::LatLong;
@@ -119,15 +121,29 @@ impl Status {
     }
 }
 
-/// Detailed statuses that mean closed when a jurisdiction's vocabulary does not say (GEOREPORT_V2 §3.9).
-pub const DEFAULT_CLOSED: [&str; 6] = [
-    "fixed",
-    "closed",
-    "duplicate",
-    "not_responsible",
-    "no_further_action",
-    "cancelled",
+/// The default status vocabulary, for jurisdictions that import none: each detailed status, its name, and
+/// whether it means the report is closed (GEOREPORT_V2 §3.9).
+pub const DEFAULT_STATUSES: &[(&str, &str, bool)] = &[
+    ("open", "Open", false),
+    ("acknowledged", "Acknowledged", false),
+    ("investigating", "Investigating", false),
+    ("in_progress", "In progress", false),
+    ("action_scheduled", "Action scheduled", false),
+    ("reopen", "Reopened", false),
+    ("fixed", "Fixed", true),
+    ("closed", "Closed", true),
+    ("duplicate", "Duplicate", true),
+    ("not_responsible", "Not our responsibility", true),
+    ("no_further_action", "No further action", true),
+    ("cancelled", "Cancelled", true),
 ];
+
+/// Whether a detailed status means closed when a jurisdiction's vocabulary does not say.
+pub fn closed_by_default(code: &str) -> bool {
+    DEFAULT_STATUSES
+        .iter()
+        .any(|(c, _, closed)| *c == code && *closed)
+}
 
 /// The longest description the spec allows (D14).
 pub const MAX_DESCRIPTION_CHARS: usize = 4000;

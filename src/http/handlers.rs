@@ -175,7 +175,7 @@ async fn authenticated_form(
     state: &AppState,
     payload: web::Payload,
     limits: &Limits,
-) -> Result<(RequestForm, crate::store::api_keys::ApiKeyRow), ApiError> {
+) -> Result<(RequestForm, app::AppKey), ApiError> {
     let early = match super::intake::key_outside_body(req)? {
         Some(k) => {
             let row = app::authenticate(state, &k).await?;
@@ -190,9 +190,9 @@ async fn authenticated_form(
         _ => app::authenticate(state, &given).await?,
     };
     if let Some(rates) = req.app_data::<web::Data<crate::limits::RateLimits>>() {
-        let own = key.rate_limit.as_deref().and_then(|r| r.parse().ok());
+        let own = key.rate_limit().and_then(|r| r.parse().ok());
         rates
-            .check_key(&key.id, own)
+            .check_key(key.id(), own)
             .map_err(ApiError::TooManyRequests)?;
     }
     Ok((form, key))
@@ -224,8 +224,7 @@ pub async fn media(req: HttpRequest, state: State) -> HttpResponse {
 }
 
 pub async fn health(state: State) -> HttpResponse {
-    let ok = state.store.read(crate::store::ping).await;
-    match ok {
+    match app::health(&state).await {
         Ok(()) => HttpResponse::Ok()
             .content_type("application/json; charset=utf-8")
             .body(r#"{"status":"ok"}"#),

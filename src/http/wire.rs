@@ -255,7 +255,7 @@ pub fn update_ack(id: &str) -> Node {
 }
 
 /// The updates feed: every field FixMyStreet reads, the status lowercase as its extended vocabulary.
-pub fn updates(rows: &[crate::store::deliveries::EventRow], off: i32) -> Node {
+pub fn updates(rows: &[crate::app::updates::PublicUpdate], off: i32) -> Node {
     Node::List(
         "request_update",
         rows.iter()
@@ -273,7 +273,7 @@ pub fn updates(rows: &[crate::store::deliveries::EventRow], off: i32) -> Node {
                     ),
                     (
                         "description",
-                        Node::text(e.detail.clone().unwrap_or_default()),
+                        Node::text(e.text.clone().unwrap_or_default()),
                     ),
                     ("media_url", Node::text("")),
                 ])

@@ -711,16 +711,18 @@ fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<(Summary, i64), StoreE
                 count(true, true);
             }
             None => {
-                api_keys::insert(
+                let row = ApiKeyRow::new(
+                    name,
+                    *kind,
+                    hash.clone(),
+                    jurisdiction.clone(),
+                    rate_limit.clone(),
+                    *published,
+                );
+                crate::app::staff::keys::store_key(
                     conn,
-                    &ApiKeyRow::new(
-                        name,
-                        *kind,
-                        hash.clone(),
-                        jurisdiction.clone(),
-                        rate_limit.clone(),
-                        *published,
-                    ),
+                    crate::app::audit::Actor::Operator("import"),
+                    &row,
                 )?;
                 count(false, true);
             }

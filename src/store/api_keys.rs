@@ -25,40 +25,7 @@ pub struct ApiKeyRow {
     pub rate_limit: Option<String>,
 }
 
-/// What a key is for: `production` (a published app), `test` (an app under test), `backoffice` (a city system
-/// that may also post status updates to `servicerequestupdates`, for one jurisdiction).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ApiKeyKind {
-    Production,
-    Test,
-    Backoffice,
-}
-
-impl ApiKeyKind {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "production" => Some(Self::Production),
-            "test" => Some(Self::Test),
-            "backoffice" => Some(Self::Backoffice),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Production => "production",
-            Self::Test => "test",
-            Self::Backoffice => "backoffice",
-        }
-    }
-
-    /// Only a back-office system's key may change statuses.
-    pub fn may_update(self) -> bool {
-        self == Self::Backoffice
-    }
-
-    pub const CHOICES: &'static str = "production, test or backoffice";
-}
+pub use crate::domain::ApiKeyKind;
 
 impl ApiKeyRow {
     /// A new, active key: the one constructor of the staff API, the command line and import.

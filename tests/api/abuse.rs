@@ -640,8 +640,8 @@ async fn parallel_resends_of_one_update_land_once(app: TestApp) {
 }
 
 async fn a_hidden_master_is_not_named_by_its_duplicates(app: TestApp) {
-    crate::staff::user(&app, "admin", "admin", &[]).await;
-    let t = crate::staff::token(&crate::staff::sign_in(&app, "admin").await);
+    app.staff_user("admin", "admin", &[]).await;
+    let t = token(&app.sign_in("admin").await);
     let master = app.post_flood(&[]).await;
     let dup = app.post_flood(&[]).await;
     let staff_post = |path: String, body: Value| {

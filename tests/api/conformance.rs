@@ -3,7 +3,6 @@
 
 use crate::both_backends;
 use crate::helpers::*;
-use crate::staff::{sign_in, token, user};
 use serde_json::{json, Value};
 
 both_backends!(
@@ -34,8 +33,8 @@ async fn staff_call(
 }
 
 async fn admin(app: &TestApp) -> String {
-    user(app, "admin", "admin", &[]).await;
-    token(&sign_in(app, "admin").await)
+    app.staff_user("admin", "admin", &[]).await;
+    token(&app.sign_in("admin").await)
 }
 
 async fn an_integral_priority_may_be_written_as_a_float(app: TestApp) {

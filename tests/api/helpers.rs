@@ -488,3 +488,76 @@ impl TestApp {
         .unwrap()
     }
 }
+
+/// The password of every staff account the tests create.
+pub const PASSWORD: &str = "banjir-jakarta-2026";
+
+/// The access token of a sign-in answer.
+pub fn token(v: &Value) -> String {
+    v["access_token"].as_str().unwrap().to_string()
+}
+
+impl TestApp {
+    /// Creates a staff account directly, as `civic311 user create` does; in the demo jurisdiction unless it
+    /// is an administrator. Answers its id.
+    pub async fn staff_user(&self, name: &str, role: &str, departments: &[&str]) -> String {
+        let new = civic311::app::staff::NewUser {
+            username: name.to_string(),
+            display_name: name.to_string(),
+            role: role.to_string(),
+            jurisdiction: (role != "admin").then(|| "jakarta.go.id".to_string()),
+            departments: departments.iter().map(|d| d.to_string()).collect(),
+        };
+        let hash = civic311::app::staff::prepare_password(PASSWORD).unwrap();
+        self.store
+            .write(move |conn| {
+                civic311::app::staff::create_user(
+                    conn,
+                    civic311::app::audit::Actor::Operator("test"),
+                    &new,
+                    &hash,
+                )
+            })
+            .await
+            .unwrap()
+            .id
+    }
+
+    /// Signs in with `PASSWORD`; the answer holds the tokens.
+    pub async fn sign_in(&self, name: &str) -> Value {
+        let resp = self
+            .client
+            .post(self.url("/staff/v1/session"))
+            .json(&serde_json::json!({"username": name, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "sign-in of {name}");
+        resp.json().await.unwrap()
+    }
+
+    /// A staff API call: its status and its JSON answer (every staff answer is JSON, errors too).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.client.request(method.parse().unwrap(), self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text)
+                .unwrap_or_else(|_| panic!("{method} {path}: not JSON: {text}")),
+        )
+    }
+}

@@ -614,8 +614,8 @@ async fn batch_reports_are_reviewed_before_their_token_resolves(app: TestApp) {
         404
     );
     // Staff publish it; now the token resolves.
-    crate::staff::user(&app, "siti", "dispatcher", &[]).await;
-    let staff = crate::staff::token(&crate::staff::sign_in(&app, "siti").await);
+    app.staff_user("siti", "dispatcher", &[]).await;
+    let staff = crate::helpers::token(&app.sign_in("siti").await);
     let published = app
         .client
         .post(app.url(&format!("/staff/v1/requests/{stored_id}/publish")))

@@ -3,7 +3,6 @@
 
 use crate::both_backends;
 use crate::helpers::*;
-use crate::staff::{sign_in, token, user, PASSWORD};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -45,7 +44,7 @@ async fn behind_proxy(
 
 async fn failures_from_one_address_never_lock_out_another(backend: Backend) {
     let app = behind_proxy(backend, |_| {}).await;
-    user(&app, "sari", "dispatcher", &[]).await;
+    app.staff_user("sari", "dispatcher", &[]).await;
     let attempt = |from: &'static str, password: &'static str| {
         let app = &app;
         async move {
@@ -109,8 +108,8 @@ async fn failures_from_one_address_never_lock_out_another(backend: Backend) {
 }
 
 async fn a_reused_refresh_token_revokes_the_whole_session(app: TestApp) {
-    user(&app, "sari", "dispatcher", &[]).await;
-    let first = sign_in(&app, "sari").await;
+    app.staff_user("sari", "dispatcher", &[]).await;
+    let first = app.sign_in("sari").await;
     let stolen = first["refresh_token"].clone();
     // The thief refreshes first and holds a fresh pair.
     let (status, _, thief) = post(
@@ -156,8 +155,8 @@ async fn a_reused_refresh_token_revokes_the_whole_session(app: TestApp) {
         .unwrap();
     assert_eq!(resp.status(), 401);
     // The owner signs in again, and the audit log says what happened.
-    user(&app, "admin", "admin", &[]).await;
-    let admin = sign_in(&app, "admin").await;
+    app.staff_user("admin", "admin", &[]).await;
+    let admin = app.sign_in("admin").await;
     let log: Value = app
         .client
         .get(app.url("/staff/v1/audit"))
@@ -179,8 +178,8 @@ async fn a_reused_refresh_token_revokes_the_whole_session(app: TestApp) {
 }
 
 async fn sessions_end_at_their_absolute_lifetime(app: TestApp) {
-    user(&app, "sari", "dispatcher", &[]).await;
-    let t = sign_in(&app, "sari").await;
+    app.staff_user("sari", "dispatcher", &[]).await;
+    let t = app.sign_in("sari").await;
     // Signed in 20 days ago and refreshed since: the next refresh may not carry it past 30 days.
     let started = chrono::Utc::now().naive_utc() - chrono::TimeDelta::days(20);
     app.sql(&format!(
@@ -236,14 +235,14 @@ async fn sessions_end_at_their_absolute_lifetime(app: TestApp) {
 }
 
 async fn staff_bodies_must_be_json_objects(app: TestApp) {
-    user(&app, "admin", "admin", &[]).await;
+    app.staff_user("admin", "admin", &[]).await;
     let (status, _, body) = post(&app, "/staff/v1/session", None, json!(["admin", PASSWORD])).await;
     assert_eq!(status, 400, "{body}");
     assert!(
         json_errors(&body)[0].1.contains("must be an object"),
         "{body}"
     );
-    let t = token(&sign_in(&app, "admin").await);
+    let t = token(&app.sign_in("admin").await);
     for (path, body) in [
         (
             "/staff/v1/users",

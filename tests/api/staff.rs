@@ -22,172 +22,90 @@ both_backends!(
     administrators_change_roles_scope_and_passwords,
 );
 
-pub const PASSWORD: &str = "banjir-jakarta-2026";
-
-/// Creates an account directly (as `civic311 user create` does).
-pub async fn user(app: &TestApp, name: &str, role: &str, departments: &[&str]) -> String {
-    let (name, role) = (name.to_string(), role.to_string());
-    let departments: Vec<String> = departments.iter().map(|d| d.to_string()).collect();
-    let hash = civic311::app::staff::prepare_password(PASSWORD).unwrap();
-    app.store
-        .write(move |conn| -> Result<_, civic311::error::ApiError> {
-            let j = (role != "admin").then_some("jakarta.go.id");
-            Ok(civic311::app::staff::create_user(
-                conn,
-                &name,
-                &name,
-                &hash,
-                &role,
-                j,
-                &departments,
-            )?
-            .id)
-        })
-        .await
-        .unwrap()
-}
-
-pub async fn sign_in(app: &TestApp, name: &str) -> Value {
-    let resp = app
-        .client
-        .post(app.url("/staff/v1/session"))
-        .json(&json!({"username": name, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "sign-in of {name}");
-    resp.json().await.unwrap()
-}
-
-pub fn token(v: &Value) -> String {
-    v["access_token"].as_str().unwrap().to_string()
-}
-
-async fn call(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = app.client.request(method.parse().unwrap(), app.url(path));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method} {path}: not JSON: {text}")),
-    )
-}
-
 async fn sign_in_refresh_and_sign_out(app: TestApp) {
-    user(&app, "rina", "dispatcher", &[]).await;
-    let (status, body) = call(
-        &app,
-        "POST",
-        "/staff/v1/session",
-        None,
-        Some(json!({"username": "rina", "password": "wrong password!!"})),
-    )
-    .await;
+    app.staff_user("rina", "dispatcher", &[]).await;
+    let (status, body) = app
+        .call(
+            "POST",
+            "/staff/v1/session",
+            None,
+            Some(json!({"username": "rina", "password": "wrong password!!"})),
+        )
+        .await;
     assert_eq!(status, 401);
     assert_eq!(json_errors(&body)[0].0, 401);
-    let (status, _) = call(
-        &app,
-        "POST",
-        "/staff/v1/session",
-        None,
-        Some(json!({"username": "nobody", "password": PASSWORD})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            "POST",
+            "/staff/v1/session",
+            None,
+            Some(json!({"username": "nobody", "password": PASSWORD})),
+        )
+        .await;
     assert_eq!(status, 401, "unknown users get the same answer");
 
-    let t = sign_in(&app, "rina").await;
+    let t = app.sign_in("rina").await;
     assert_eq!(t["token_type"], "Bearer");
     assert_eq!(t["expires_in"], 600);
     assert_eq!(
-        call(&app, "GET", "/staff/v1/requests", Some(&token(&t)), None)
+        app.call("GET", "/staff/v1/requests", Some(&token(&t)), None)
             .await
             .0,
         200
     );
 
-    let (status, renewed) = call(
-        &app,
-        "POST",
-        "/staff/v1/session/refresh",
-        None,
-        Some(json!({"refresh_token": t["refresh_token"]})),
-    )
-    .await;
+    let (status, renewed) = app
+        .call(
+            "POST",
+            "/staff/v1/session/refresh",
+            None,
+            Some(json!({"refresh_token": t["refresh_token"]})),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_ne!(renewed["refresh_token"], t["refresh_token"]);
-    let (status, _) = call(
-        &app,
-        "POST",
-        "/staff/v1/session/refresh",
-        None,
-        Some(json!({"refresh_token": t["refresh_token"]})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            "POST",
+            "/staff/v1/session/refresh",
+            None,
+            Some(json!({"refresh_token": t["refresh_token"]})),
+        )
+        .await;
     assert_eq!(status, 401, "a refresh token is single-use");
     // Its second use revoked the session (see sessions.rs); sign-out is shown on a new one.
     assert_eq!(
-        call(
-            &app,
-            "GET",
-            "/staff/v1/requests",
-            Some(&token(&renewed)),
-            None
-        )
-        .await
-        .0,
+        app.call("GET", "/staff/v1/requests", Some(&token(&renewed)), None)
+            .await
+            .0,
         401
     );
-    let t = sign_in(&app, "rina").await;
-    let (status, renewed) = call(
-        &app,
-        "POST",
-        "/staff/v1/session/refresh",
-        None,
-        Some(json!({"refresh_token": t["refresh_token"]})),
-    )
-    .await;
+    let t = app.sign_in("rina").await;
+    let (status, renewed) = app
+        .call(
+            "POST",
+            "/staff/v1/session/refresh",
+            None,
+            Some(json!({"refresh_token": t["refresh_token"]})),
+        )
+        .await;
     assert_eq!(status, 200);
 
     assert_eq!(
-        call(
-            &app,
-            "DELETE",
-            "/staff/v1/session",
-            Some(&token(&renewed)),
-            None
-        )
-        .await
-        .0,
+        app.call("DELETE", "/staff/v1/session", Some(&token(&renewed)), None)
+            .await
+            .0,
         200
     );
     assert_eq!(
-        call(
-            &app,
-            "GET",
-            "/staff/v1/requests",
-            Some(&token(&renewed)),
-            None
-        )
-        .await
-        .0,
+        app.call("GET", "/staff/v1/requests", Some(&token(&renewed)), None)
+            .await
+            .0,
         401,
         "signed out at once"
     );
     assert_eq!(
-        call(&app, "GET", "/staff/v1/requests", Some(&token(&t)), None)
+        app.call("GET", "/staff/v1/requests", Some(&token(&t)), None)
             .await
             .0,
         401,
@@ -196,19 +114,18 @@ async fn sign_in_refresh_and_sign_out(app: TestApp) {
 }
 
 async fn disabling_an_account_ends_its_sessions_at_once(app: TestApp) {
-    user(&app, "admin", "admin", &[]).await;
-    let budi = user(&app, "budi", "staff", &["SDA-JP"]).await;
-    let admin = token(&sign_in(&app, "admin").await);
-    let staff = token(&sign_in(&app, "budi").await);
+    app.staff_user("admin", "admin", &[]).await;
+    let budi = app.staff_user("budi", "staff", &["SDA-JP"]).await;
+    let admin = token(&app.sign_in("admin").await);
+    let staff = token(&app.sign_in("budi").await);
     assert_eq!(
-        call(&app, "GET", "/staff/v1/requests", Some(&staff), None)
+        app.call("GET", "/staff/v1/requests", Some(&staff), None)
             .await
             .0,
         200
     );
     assert_eq!(
-        call(
-            &app,
+        app.call(
             "POST",
             &format!("/staff/v1/users/{budi}/disable"),
             Some(&admin),
@@ -219,23 +136,22 @@ async fn disabling_an_account_ends_its_sessions_at_once(app: TestApp) {
         200
     );
     assert_eq!(
-        call(&app, "GET", "/staff/v1/requests", Some(&staff), None)
+        app.call("GET", "/staff/v1/requests", Some(&staff), None)
             .await
             .0,
         401
     );
-    let (status, _) = call(
-        &app,
-        "POST",
-        "/staff/v1/session",
-        None,
-        Some(json!({"username": "budi", "password": PASSWORD})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            "POST",
+            "/staff/v1/session",
+            None,
+            Some(json!({"username": "budi", "password": PASSWORD})),
+        )
+        .await;
     assert_eq!(status, 401, "a disabled account cannot sign in");
     assert_eq!(
-        call(
-            &app,
+        app.call(
             "POST",
             &format!("/staff/v1/users/{budi}/enable"),
             Some(&admin),
@@ -245,20 +161,20 @@ async fn disabling_an_account_ends_its_sessions_at_once(app: TestApp) {
         .0,
         200
     );
-    sign_in(&app, "budi").await;
+    app.sign_in("budi").await;
 }
 
 async fn sign_in_is_throttled_per_account(app: TestApp) {
-    user(&app, "sari", "dispatcher", &[]).await;
+    app.staff_user("sari", "dispatcher", &[]).await;
     for _ in 0..5 {
-        let (status, _) = call(
-            &app,
-            "POST",
-            "/staff/v1/session",
-            None,
-            Some(json!({"username": "sari", "password": "not the password"})),
-        )
-        .await;
+        let (status, _) = app
+            .call(
+                "POST",
+                "/staff/v1/session",
+                None,
+                Some(json!({"username": "sari", "password": "not the password"})),
+            )
+            .await;
         assert_eq!(status, 401);
     }
     let resp = app
@@ -278,22 +194,22 @@ async fn sign_in_is_throttled_per_account(app: TestApp) {
 }
 
 async fn triage_actions_show_on_the_public_side(app: TestApp) {
-    user(&app, "rina", "dispatcher", &[]).await;
-    let t = token(&sign_in(&app, "rina").await);
+    app.staff_user("rina", "dispatcher", &[]).await;
+    let t = token(&app.sign_in("rina").await);
     let id = app.post_flood(&[("email", "siti@mail.example")]).await;
     let before = app
         .get_json(&format!("/open311/v2/requests/{id}.json"))
         .await;
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
 
-    let (status, _) = call(
-        &app,
-        "POST",
-        &format!("/staff/v1/requests/{id}/status"),
-        Some(&t),
-        Some(json!({"status": "in_progress", "status_notes": "Pump truck 3 is on its way"})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            "POST",
+            &format!("/staff/v1/requests/{id}/status"),
+            Some(&t),
+            Some(json!({"status": "in_progress", "status_notes": "Pump truck 3 is on its way"})),
+        )
+        .await;
     assert_eq!(status, 200);
     let r = app
         .get_json(&format!("/open311/v2/requests/{id}.json?extensions=true"))
@@ -309,30 +225,28 @@ async fn triage_actions_show_on_the_public_side(app: TestApp) {
         "updated_after sync sees the change"
     );
 
-    call(
-        &app,
+    app.call(
         "POST",
         &format!("/staff/v1/requests/{id}/notes"),
         Some(&t),
         Some(json!({"text": "Reporter sounded upset; call back", "public": false})),
     )
     .await;
-    call(
-        &app,
+    app.call(
         "POST",
         &format!("/staff/v1/requests/{id}/notes"),
         Some(&t),
         Some(json!({"text": "Water receding", "public": true})),
     )
     .await;
-    let (status, _) = call(
-        &app,
-        "POST",
-        &format!("/staff/v1/requests/{id}/status"),
-        Some(&t),
-        Some(json!({"status": "fixed", "status_notes": "Drain cleared"})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            "POST",
+            &format!("/staff/v1/requests/{id}/status"),
+            Some(&t),
+            Some(json!({"status": "fixed", "status_notes": "Drain cleared"})),
+        )
+        .await;
     assert_eq!(status, 200);
     let r = app
         .get_json(&format!("/open311/v2/requests/{id}.json?extensions=true"))
@@ -359,20 +273,19 @@ async fn triage_actions_show_on_the_public_side(app: TestApp) {
         .get_xml(&format!("/open311/v2/requests/{id}.xml?extensions=true"))
         .await;
     assert!(!xml.contains("upset"));
-    let (status, body) = call(
-        &app,
-        "POST",
-        &format!("/staff/v1/requests/{id}/status"),
-        Some(&t),
-        Some(json!({"status": "done-ish"})),
-    )
-    .await;
+    let (status, body) = app
+        .call(
+            "POST",
+            &format!("/staff/v1/requests/{id}/status"),
+            Some(&t),
+            Some(json!({"status": "done-ish"})),
+        )
+        .await;
     assert_eq!(status, 400);
     assert!(json_errors(&body)[0].1.contains("in_progress"));
 
     assert_eq!(
-        call(
-            &app,
+        app.call(
             "POST",
             &format!("/staff/v1/requests/{id}/hide"),
             Some(&t),
@@ -388,19 +301,13 @@ async fn triage_actions_show_on_the_public_side(app: TestApp) {
             .status(),
         404
     );
-    let (status, listed) = call(
-        &app,
-        "GET",
-        "/staff/v1/requests?hidden=true",
-        Some(&t),
-        None,
-    )
-    .await;
+    let (status, listed) = app
+        .call("GET", "/staff/v1/requests?hidden=true", Some(&t), None)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(listed.as_array().unwrap().len(), 1);
     assert_eq!(
-        call(
-            &app,
+        app.call(
             "POST",
             &format!("/staff/v1/requests/{id}/unhide"),
             Some(&t),
@@ -418,40 +325,40 @@ async fn triage_actions_show_on_the_public_side(app: TestApp) {
     );
 
     // Filters: text, status, department.
-    let (_, found) = call(
-        &app,
-        "GET",
-        "/staff/v1/requests?q=NOTHING-LIKE-THIS",
-        Some(&t),
-        None,
-    )
-    .await;
+    let (_, found) = app
+        .call(
+            "GET",
+            "/staff/v1/requests?q=NOTHING-LIKE-THIS",
+            Some(&t),
+            None,
+        )
+        .await;
     assert_eq!(found, json!([]));
-    let (_, found) = call(
-        &app,
-        "GET",
-        "/staff/v1/requests?status=closed&department=SDA-JP",
-        Some(&t),
-        None,
-    )
-    .await;
+    let (_, found) = app
+        .call(
+            "GET",
+            "/staff/v1/requests?status=closed&department=SDA-JP",
+            Some(&t),
+            None,
+        )
+        .await;
     assert_eq!(found.as_array().unwrap().len(), 1);
 }
 
 async fn reassigning_emails_the_new_department(app: TestApp) {
     let smtp = SmtpServer::start().await;
-    user(&app, "rina", "dispatcher", &[]).await;
-    let t = token(&sign_in(&app, "rina").await);
+    app.staff_user("rina", "dispatcher", &[]).await;
+    let t = token(&app.sign_in("rina").await);
     let id = app.post_flood(&[]).await;
     app.worker(&smtp.url(), |_| {}).drain().await.unwrap();
-    let (status, _) = call(
-        &app,
-        "POST",
-        &format!("/staff/v1/requests/{id}/assign"),
-        Some(&t),
-        Some(json!({"department": "POMPA-CILIWUNG", "why": "the pumps are closer"})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            "POST",
+            &format!("/staff/v1/requests/{id}/assign"),
+            Some(&t),
+            Some(json!({"department": "POMPA-CILIWUNG", "why": "the pumps are closer"})),
+        )
+        .await;
     assert_eq!(status, 200);
     app.worker(&smtp.url(), |_| {}).drain().await.unwrap();
     let recipients: Vec<String> = smtp
@@ -470,37 +377,36 @@ async fn reassigning_emails_the_new_department(app: TestApp) {
         public[0]["agency_responsible"],
         "UPT Pompa Ciliwung (flood pumps)"
     );
-    let (status, _) = call(
-        &app,
-        "POST",
-        &format!("/staff/v1/requests/{id}/assign"),
-        Some(&t),
-        Some(json!({"department": "NOPE", "why": "x"})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            "POST",
+            &format!("/staff/v1/requests/{id}/assign"),
+            Some(&t),
+            Some(json!({"department": "NOPE", "why": "x"})),
+        )
+        .await;
     assert_eq!(status, 404);
 }
 
 async fn every_action_and_every_contact_read_is_audited(app: TestApp) {
-    user(&app, "admin", "admin", &[]).await;
-    user(&app, "rina", "dispatcher", &[]).await;
-    let admin = token(&sign_in(&app, "admin").await);
-    let rina = token(&sign_in(&app, "rina").await);
+    app.staff_user("admin", "admin", &[]).await;
+    app.staff_user("rina", "dispatcher", &[]).await;
+    let admin = token(&app.sign_in("admin").await);
+    let rina = token(&app.sign_in("rina").await);
     let id = app.post_flood(&[("phone", "+62 812 0000 1111")]).await;
-    let (status, detail) = call(
-        &app,
-        "GET",
-        &format!("/staff/v1/requests/{id}"),
-        Some(&rina),
-        None,
-    )
-    .await;
+    let (status, detail) = app
+        .call(
+            "GET",
+            &format!("/staff/v1/requests/{id}"),
+            Some(&rina),
+            None,
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(detail["contact"]["phone"], "+62 812 0000 1111");
     assert_eq!(detail["routing_trace"]["rule_id"], "flood-jakpus");
     assert_eq!(detail["deliveries"][0]["state"], "queued");
-    call(
-        &app,
+    app.call(
         "POST",
         &format!("/staff/v1/requests/{id}/status"),
         Some(&rina),
@@ -508,20 +414,15 @@ async fn every_action_and_every_contact_read_is_audited(app: TestApp) {
     )
     .await;
     assert_eq!(
-        call(&app, "GET", "/staff/v1/audit", Some(&rina), None)
+        app.call("GET", "/staff/v1/audit", Some(&rina), None)
             .await
             .0,
         403,
         "only administrators read the audit log"
     );
-    let (status, log) = call(
-        &app,
-        "GET",
-        "/staff/v1/audit?actor=rina",
-        Some(&admin),
-        None,
-    )
-    .await;
+    let (status, log) = app
+        .call("GET", "/staff/v1/audit?actor=rina", Some(&admin), None)
+        .await;
     assert_eq!(status, 200);
     let actions: Vec<&str> = log
         .as_array()
@@ -585,19 +486,19 @@ fn policy(path: &str, method: &str) -> Option<Access> {
 
 async fn authorization_matrix_over_every_staff_route(app: TestApp) {
     use sha2::Digest;
-    user(&app, "admin", "admin", &[]).await;
-    user(&app, "rina", "dispatcher", &[]).await;
-    user(&app, "owner", "staff", &["SDA-JP"]).await;
-    user(&app, "other", "staff", &["PJU"]).await;
-    let spare = user(&app, "spare", "dispatcher", &[]).await;
+    app.staff_user("admin", "admin", &[]).await;
+    app.staff_user("rina", "dispatcher", &[]).await;
+    app.staff_user("owner", "staff", &["SDA-JP"]).await;
+    app.staff_user("other", "staff", &["PJU"]).await;
+    let spare = app.staff_user("spare", "dispatcher", &[]).await;
     let report = app.post_flood(&[]).await; // routed to SDA-JP
     let master = app.post_flood(&[]).await;
-    let admin_for_keys = token(&sign_in(&app, "admin").await);
+    let admin_for_keys = token(&app.sign_in("admin").await);
 
     // Tokens that must all be refused: expired, wrong audience, tampered, signed with another key.
     let secret = std::fs::read(app.data_dir.join("secret.key")).unwrap();
     let keys = civic311::auth::staff::TokenKeys::from_secret(&secret);
-    let admin_tokens = sign_in(&app, "admin").await;
+    let admin_tokens = app.sign_in("admin").await;
     let claims = keys.verify(&token(&admin_tokens)).unwrap();
     let now = chrono::Utc::now().timestamp();
     let expired = keys.issue(&claims.sub, &claims.sid, now - 3600).unwrap();
@@ -666,24 +567,24 @@ async fn authorization_matrix_over_every_staff_route(app: TestApp) {
 
     for (label, who, fixed) in &principals {
         let bearer: Option<String> = match who {
-            Who::Admin => Some(token(&sign_in(&app, "admin").await)),
-            Who::Dispatcher => Some(token(&sign_in(&app, "rina").await)),
-            Who::Owner => Some(token(&sign_in(&app, "owner").await)),
-            Who::OtherDept => Some(token(&sign_in(&app, "other").await)),
+            Who::Admin => Some(token(&app.sign_in("admin").await)),
+            Who::Dispatcher => Some(token(&app.sign_in("rina").await)),
+            Who::Owner => Some(token(&app.sign_in("owner").await)),
+            Who::OtherDept => Some(token(&app.sign_in("other").await)),
             Who::Invalid => fixed.clone(),
         };
         for (path, method) in &ordered {
             let access = policy(path, method).unwrap();
             let concrete = if path.starts_with("/staff/v1/apikeys/") {
                 // A fresh key per call: a revoked key cannot be revoked twice.
-                let (_, k) = call(
-                    &app,
-                    "POST",
-                    "/staff/v1/apikeys",
-                    Some(&admin_for_keys),
-                    Some(json!({"name": format!("k {}", civic311::auth::random_id(8))})),
-                )
-                .await;
+                let (_, k) = app
+                    .call(
+                        "POST",
+                        "/staff/v1/apikeys",
+                        Some(&admin_for_keys),
+                        Some(json!({"name": format!("k {}", civic311::auth::random_id(8))})),
+                    )
+                    .await;
                 path.replace("{id}", k["id"].as_str().unwrap())
             } else {
                 path.replace(
@@ -719,7 +620,7 @@ async fn authorization_matrix_over_every_staff_route(app: TestApp) {
                 ),
                 _ => None,
             };
-            let (status, errors) = call(&app, method, &concrete, bearer.as_deref(), body).await;
+            let (status, errors) = app.call(method, &concrete, bearer.as_deref(), body).await;
             let expected = match (access, who) {
                 (Access::Public, _) => 401,
                 (_, Who::Invalid) => 401,
@@ -740,8 +641,10 @@ async fn authorization_matrix_over_every_staff_route(app: TestApp) {
         }
     }
     // Staff of another department do not even see the report in their list.
-    let other = token(&sign_in(&app, "other").await);
-    let (_, listed) = call(&app, "GET", "/staff/v1/requests", Some(&other), None).await;
+    let other = token(&app.sign_in("other").await);
+    let (_, listed) = app
+        .call("GET", "/staff/v1/requests", Some(&other), None)
+        .await;
     assert!(listed
         .as_array()
         .unwrap()
@@ -750,9 +653,9 @@ async fn authorization_matrix_over_every_staff_route(app: TestApp) {
 }
 
 async fn priority_duplicates_and_the_city_vocabulary(app: TestApp) {
-    user(&app, "rina", "dispatcher", &[]).await;
-    let t = token(&sign_in(&app, "rina").await);
-    let (status, vocabulary) = call(&app, "GET", "/staff/v1/statuses", Some(&t), None).await;
+    app.staff_user("rina", "dispatcher", &[]).await;
+    let t = token(&app.sign_in("rina").await);
+    let (status, vocabulary) = app.call("GET", "/staff/v1/statuses", Some(&t), None).await;
     assert_eq!(status, 200);
     let codes: Vec<&str> = vocabulary
         .as_array()
@@ -774,32 +677,32 @@ async fn priority_duplicates_and_the_city_vocabulary(app: TestApp) {
         "the demo city's own vocabulary"
     );
     let id = app.post_flood(&[]).await;
-    let (status, _) = call(
-        &app,
-        "POST",
-        &format!("/staff/v1/requests/{id}/status"),
-        Some(&t),
-        Some(json!({"status": "verified"})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            "POST",
+            &format!("/staff/v1/requests/{id}/status"),
+            Some(&t),
+            Some(json!({"status": "verified"})),
+        )
+        .await;
     assert_eq!(status, 200);
-    let (status, _) = call(
-        &app,
-        "POST",
-        &format!("/staff/v1/requests/{id}/status"),
-        Some(&t),
-        Some(json!({"status": "acknowledged"})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            "POST",
+            &format!("/staff/v1/requests/{id}/status"),
+            Some(&t),
+            Some(json!({"status": "acknowledged"})),
+        )
+        .await;
     assert_eq!(status, 400, "not in the city's vocabulary");
-    let (status, _) = call(
-        &app,
-        "POST",
-        &format!("/staff/v1/requests/{id}/status"),
-        Some(&t),
-        Some(json!({"status": "rejected", "status_notes": "No flooding found"})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            "POST",
+            &format!("/staff/v1/requests/{id}/status"),
+            Some(&t),
+            Some(json!({"status": "rejected", "status_notes": "No flooding found"})),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(
         app.get_json(&format!("/open311/v2/requests/{id}.json"))
@@ -808,8 +711,7 @@ async fn priority_duplicates_and_the_city_vocabulary(app: TestApp) {
     );
 
     assert_eq!(
-        call(
-            &app,
+        app.call(
             "POST",
             &format!("/staff/v1/requests/{id}/priority"),
             Some(&t),
@@ -820,8 +722,7 @@ async fn priority_duplicates_and_the_city_vocabulary(app: TestApp) {
         200
     );
     assert_eq!(
-        call(
-            &app,
+        app.call(
             "POST",
             &format!("/staff/v1/requests/{id}/priority"),
             Some(&t),
@@ -834,14 +735,14 @@ async fn priority_duplicates_and_the_city_vocabulary(app: TestApp) {
 
     let master = app.post_flood(&[]).await;
     let dup = app.post_flood(&[]).await;
-    let (status, _) = call(
-        &app,
-        "POST",
-        &format!("/staff/v1/requests/{dup}/duplicate"),
-        Some(&t),
-        Some(json!({"of": master})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            "POST",
+            &format!("/staff/v1/requests/{dup}/duplicate"),
+            Some(&t),
+            Some(json!({"of": master})),
+        )
+        .await;
     assert_eq!(status, 200);
     let public = app
         .get_json(&format!("/open311/v2/requests/{dup}.json?extensions=true"))
@@ -852,55 +753,50 @@ async fn priority_duplicates_and_the_city_vocabulary(app: TestApp) {
         public[0]["extended_attributes"]["parent_service_request_id"],
         json!(master)
     );
-    let (_, m) = call(
-        &app,
-        "GET",
-        &format!("/staff/v1/requests/{master}"),
-        Some(&t),
-        None,
-    )
-    .await;
+    let (_, m) = app
+        .call(
+            "GET",
+            &format!("/staff/v1/requests/{master}"),
+            Some(&t),
+            None,
+        )
+        .await;
     assert_eq!(m["duplicates"], 1, "the master counts its duplicates");
-    let (status, _) = call(
-        &app,
-        "POST",
-        &format!("/staff/v1/requests/{master}/duplicate"),
-        Some(&t),
-        Some(json!({"of": dup})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            "POST",
+            &format!("/staff/v1/requests/{master}/duplicate"),
+            Some(&t),
+            Some(json!({"of": dup})),
+        )
+        .await;
     assert_eq!(status, 400, "a duplicate cannot be a master");
-    let (status, _) = call(
-        &app,
-        "POST",
-        &format!("/staff/v1/requests/{master}/duplicate"),
-        Some(&t),
-        Some(json!({"of": master})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            "POST",
+            &format!("/staff/v1/requests/{master}/duplicate"),
+            Some(&t),
+            Some(json!({"of": master})),
+        )
+        .await;
     assert_eq!(status, 400);
-    let (_, d) = call(
-        &app,
-        "GET",
-        &format!("/staff/v1/requests/{id}"),
-        Some(&t),
-        None,
-    )
-    .await;
+    let (_, d) = app
+        .call("GET", &format!("/staff/v1/requests/{id}"), Some(&t), None)
+        .await;
     assert_eq!(d["priority"], 4);
 }
 
 async fn administrators_manage_api_keys(app: TestApp) {
-    user(&app, "admin", "admin", &[]).await;
-    let t = token(&sign_in(&app, "admin").await);
-    let (status, created) = call(
-        &app,
-        "POST",
-        "/staff/v1/apikeys",
-        Some(&t),
-        Some(json!({"name": "Qlue app", "kind": "test"})),
-    )
-    .await;
+    app.staff_user("admin", "admin", &[]).await;
+    let t = token(&app.sign_in("admin").await);
+    let (status, created) = app
+        .call(
+            "POST",
+            "/staff/v1/apikeys",
+            Some(&t),
+            Some(json!({"name": "Qlue app", "kind": "test"})),
+        )
+        .await;
     assert_eq!(status, 200);
     let key = created["api_key"].as_str().unwrap().to_string();
     assert_eq!(created["kind"], "test");
@@ -916,7 +812,7 @@ async fn administrators_manage_api_keys(app: TestApp) {
         })
         .collect();
     assert_eq!(app.post_form("json", &with_key).await.status(), 200);
-    let (_, listed) = call(&app, "GET", "/staff/v1/apikeys", Some(&t), None).await;
+    let (_, listed) = app.call("GET", "/staff/v1/apikeys", Some(&t), None).await;
     assert!(listed
         .as_array()
         .unwrap()
@@ -925,8 +821,7 @@ async fn administrators_manage_api_keys(app: TestApp) {
     assert!(!listed.to_string().contains(&key), "keys are never listed");
     let id = created["id"].as_str().unwrap();
     assert_eq!(
-        call(
-            &app,
+        app.call(
             "POST",
             &format!("/staff/v1/apikeys/{id}/revoke"),
             Some(&t),
@@ -942,8 +837,7 @@ async fn administrators_manage_api_keys(app: TestApp) {
         "a revoked key is refused at once"
     );
     assert_eq!(
-        call(
-            &app,
+        app.call(
             "POST",
             "/staff/v1/apikeys",
             Some(&t),
@@ -1068,13 +962,12 @@ async fn back_office_updates_in_the_fixmystreet_shape(app: TestApp) {
 
 async fn hidden_reports_are_never_emailed(app: TestApp) {
     let smtp = SmtpServer::start().await;
-    user(&app, "rina", "dispatcher", &[]).await;
-    let t = token(&sign_in(&app, "rina").await);
+    app.staff_user("rina", "dispatcher", &[]).await;
+    let t = token(&app.sign_in("rina").await);
     let queued = app.post_flood(&[]).await;
     // Hidden while its e-mail waits: the waiting delivery is cancelled.
     assert_eq!(
-        call(
-            &app,
+        app.call(
             "POST",
             &format!("/staff/v1/requests/{queued}/hide"),
             Some(&t),
@@ -1085,14 +978,14 @@ async fn hidden_reports_are_never_emailed(app: TestApp) {
         200
     );
     // Reassigning a hidden report routes it but queues nothing.
-    let (status, _) = call(
-        &app,
-        "POST",
-        &format!("/staff/v1/requests/{queued}/assign"),
-        Some(&t),
-        Some(json!({"department": "PJU", "why": "test"})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            "POST",
+            &format!("/staff/v1/requests/{queued}/assign"),
+            Some(&t),
+            Some(json!({"department": "PJU", "why": "test"})),
+        )
+        .await;
     assert_eq!(status, 200);
     // Hidden after a worker claimed nothing yet, through the database directly: the worker still refuses.
     let late = app.post_flood(&[]).await;
@@ -1118,8 +1011,8 @@ async fn hidden_reports_are_never_emailed(app: TestApp) {
 }
 
 async fn lists_filter_by_area_and_moderation_state(app: TestApp) {
-    user(&app, "rina", "dispatcher", &[]).await;
-    let t = token(&sign_in(&app, "rina").await);
+    app.staff_user("rina", "dispatcher", &[]).await;
+    let t = token(&app.sign_in("rina").await);
     let monas = app.post_flood(&[]).await; // Jakarta Pusat (31.71), kelurahan Gambir
     let ids = |v: &Value| -> Vec<String> {
         v.as_array()
@@ -1128,48 +1021,51 @@ async fn lists_filter_by_area_and_moderation_state(app: TestApp) {
             .map(|r| r["service_request_id"].as_str().unwrap().to_string())
             .collect()
     };
-    let (_, in_pusat) = call(&app, "GET", "/staff/v1/requests?area=31.71", Some(&t), None).await;
+    let (_, in_pusat) = app
+        .call("GET", "/staff/v1/requests?area=31.71", Some(&t), None)
+        .await;
     assert_eq!(ids(&in_pusat), vec![monas.clone()]);
-    let (_, in_gambir) = call(
-        &app,
-        "GET",
-        "/staff/v1/requests?area=31.71.01.1001",
-        Some(&t),
-        None,
-    )
-    .await;
+    let (_, in_gambir) = app
+        .call(
+            "GET",
+            "/staff/v1/requests?area=31.71.01.1001",
+            Some(&t),
+            None,
+        )
+        .await;
     assert_eq!(ids(&in_gambir), vec![monas.clone()]);
-    let (_, in_selatan) = call(&app, "GET", "/staff/v1/requests?area=31.74", Some(&t), None).await;
+    let (_, in_selatan) = app
+        .call("GET", "/staff/v1/requests?area=31.74", Some(&t), None)
+        .await;
     assert!(ids(&in_selatan).is_empty());
-    let (_, published) = call(
-        &app,
-        "GET",
-        "/staff/v1/requests?moderation_state=published",
-        Some(&t),
-        None,
-    )
-    .await;
+    let (_, published) = app
+        .call(
+            "GET",
+            "/staff/v1/requests?moderation_state=published",
+            Some(&t),
+            None,
+        )
+        .await;
     assert_eq!(ids(&published), [monas]);
-    let (_, held) = call(
-        &app,
-        "GET",
-        "/staff/v1/requests?moderation_state=pending",
-        Some(&t),
-        None,
-    )
-    .await;
+    let (_, held) = app
+        .call(
+            "GET",
+            "/staff/v1/requests?moderation_state=pending",
+            Some(&t),
+            None,
+        )
+        .await;
     assert!(ids(&held).is_empty());
 }
 
 async fn administrators_change_roles_scope_and_passwords(app: TestApp) {
-    user(&app, "admin", "admin", &[]).await;
-    let budi = user(&app, "budi", "staff", &["SDA-JP"]).await;
-    let admin = token(&sign_in(&app, "admin").await);
-    let staff = token(&sign_in(&app, "budi").await);
+    app.staff_user("admin", "admin", &[]).await;
+    let budi = app.staff_user("budi", "staff", &["SDA-JP"]).await;
+    let admin = token(&app.sign_in("admin").await);
+    let staff = token(&app.sign_in("budi").await);
     let report = app.post_flood(&[]).await; // SDA-JP
     assert_eq!(
-        call(
-            &app,
+        app.call(
             "GET",
             &format!("/staff/v1/requests/{report}"),
             Some(&staff),
@@ -1181,27 +1077,26 @@ async fn administrators_change_roles_scope_and_passwords(app: TestApp) {
     );
 
     // Moving budi to the lighting department ends his sessions and his view of the flood report.
-    let (status, changed) = call(
-        &app,
-        "POST",
-        &format!("/staff/v1/users/{budi}"),
-        Some(&admin),
-        Some(json!({"departments": ["PJU"]})),
-    )
-    .await;
+    let (status, changed) = app
+        .call(
+            "POST",
+            &format!("/staff/v1/users/{budi}"),
+            Some(&admin),
+            Some(json!({"departments": ["PJU"]})),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(changed["departments"], json!(["PJU"]));
     assert_eq!(
-        call(&app, "GET", "/staff/v1/requests", Some(&staff), None)
+        app.call("GET", "/staff/v1/requests", Some(&staff), None)
             .await
             .0,
         401,
         "a new scope ends old sessions"
     );
-    let staff = token(&sign_in(&app, "budi").await);
+    let staff = token(&app.sign_in("budi").await);
     assert_eq!(
-        call(
-            &app,
+        app.call(
             "GET",
             &format!("/staff/v1/requests/{report}"),
             Some(&staff),
@@ -1213,32 +1108,32 @@ async fn administrators_change_roles_scope_and_passwords(app: TestApp) {
     );
 
     // A new password: the old one stops working.
-    let (status, _) = call(
-        &app,
-        "POST",
-        &format!("/staff/v1/users/{budi}"),
-        Some(&admin),
-        Some(json!({"password": "hujan-deras-sore-ini"})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            "POST",
+            &format!("/staff/v1/users/{budi}"),
+            Some(&admin),
+            Some(json!({"password": "hujan-deras-sore-ini"})),
+        )
+        .await;
     assert_eq!(status, 200);
-    let (status, _) = call(
-        &app,
-        "POST",
-        "/staff/v1/session",
-        None,
-        Some(json!({"username": "budi", "password": PASSWORD})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            "POST",
+            "/staff/v1/session",
+            None,
+            Some(json!({"username": "budi", "password": PASSWORD})),
+        )
+        .await;
     assert_eq!(status, 401);
-    let (status, _) = call(
-        &app,
-        "POST",
-        "/staff/v1/session",
-        None,
-        Some(json!({"username": "budi", "password": "hujan-deras-sore-ini"})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            "POST",
+            "/staff/v1/session",
+            None,
+            Some(json!({"username": "budi", "password": "hujan-deras-sore-ini"})),
+        )
+        .await;
     assert_eq!(status, 200);
 
     for (body, field) in [
@@ -1247,14 +1142,14 @@ async fn administrators_change_roles_scope_and_passwords(app: TestApp) {
         (json!({"password": "short"}), "12"),
         (json!({"role": "staff", "departments": []}), "department"),
     ] {
-        let (status, errors) = call(
-            &app,
-            "POST",
-            &format!("/staff/v1/users/{budi}"),
-            Some(&admin),
-            Some(body.clone()),
-        )
-        .await;
+        let (status, errors) = app
+            .call(
+                "POST",
+                &format!("/staff/v1/users/{budi}"),
+                Some(&admin),
+                Some(body.clone()),
+            )
+            .await;
         assert_eq!(status, 400, "{body}");
         assert!(
             json_errors(&errors)[0].1.contains(field),
@@ -1262,8 +1157,7 @@ async fn administrators_change_roles_scope_and_passwords(app: TestApp) {
         );
     }
     assert_eq!(
-        call(
-            &app,
+        app.call(
             "POST",
             "/staff/v1/users/nobody",
             Some(&admin),
@@ -1273,14 +1167,14 @@ async fn administrators_change_roles_scope_and_passwords(app: TestApp) {
         .0,
         404
     );
-    let (_, log) = call(
-        &app,
-        "GET",
-        &format!("/staff/v1/audit?target=user%20{budi}"),
-        Some(&admin),
-        None,
-    )
-    .await;
+    let (_, log) = app
+        .call(
+            "GET",
+            &format!("/staff/v1/audit?target=user%20{budi}"),
+            Some(&admin),
+            None,
+        )
+        .await;
     let details: Vec<&str> = log
         .as_array()
         .unwrap()

@@ -1,0 +1,60 @@
+//! The status vocabulary of a jurisdiction: its detailed statuses, their names, and which of them close a
+//! report.
+
+use super::Principal;
+use crate::app::AppState;
+use crate::domain::DEFAULT_STATUSES;
+use crate::error::ApiError;
+use crate::store::{catalog, AnyConnection, StoreError};
+
+/// One detailed status and the Open311 status it maps to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusInfo {
+    pub code: String,
+    pub name: String,
+    pub closed: bool,
+}
+
+/// A jurisdiction's vocabulary: its own, or the default.
+pub fn vocabulary(
+    conn: &mut AnyConnection,
+    jurisdiction_id: &str,
+) -> Result<Vec<StatusInfo>, StoreError> {
+    let own = catalog::statuses(conn, jurisdiction_id)?;
+    if own.is_empty() {
+        return Ok(DEFAULT_STATUSES
+            .iter()
+            .map(|(code, name, closed)| StatusInfo {
+                code: code.to_string(),
+                name: name.to_string(),
+                closed: *closed,
+            })
+            .collect());
+    }
+    Ok(own
+        .into_iter()
+        .map(|r| StatusInfo {
+            code: r.code,
+            name: r.name,
+            closed: r.closed,
+        })
+        .collect())
+}
+
+/// The vocabulary of the caller's jurisdiction (an administrator names one, or gets the first).
+pub async fn statuses(
+    state: &AppState,
+    p: &Principal,
+    jurisdiction_id: Option<String>,
+) -> Result<Vec<StatusInfo>, ApiError> {
+    let j = match (&p.jurisdiction_id, jurisdiction_id) {
+        (Some(own), _) => Some(own.clone()),
+        (None, Some(j)) => Some(j),
+        (None, None) => None,
+    };
+    let j = crate::app::resolve_jurisdiction(state, j.as_deref()).await?;
+    Ok(state
+        .store
+        .read(move |conn| vocabulary(conn, &j.id))
+        .await?)
+}
