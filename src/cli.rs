@@ -241,8 +241,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             once,
         } => {
             let store = Store::open(&db.database_url)?;
-            let worker = make_worker(store, &mail, public_url.trim_end_matches('/'))?
-                .ok_or_else(|| anyhow::anyhow!("civic311 worker needs CIVIC311_SMTP_URL"))?;
+            let worker =
+                make_worker(store, &mail, public_url.trim_end_matches('/'))?.ok_or_else(|| {
+                    anyhow::anyhow!("civic311 worker needs CIVIC311_SMTP_URL or CIVIC311_MAIL_DIR")
+                })?;
             if once {
                 let outcomes = worker.drain().await?;
                 println!("{} deliveries handled: {:?}", outcomes.len(), outcomes);
@@ -287,23 +289,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// The delivery worker for these settings, or `None` when no SMTP server is configured.
+/// The delivery worker for these settings, or `None` when neither an SMTP server nor a mail directory is
+/// configured.
 pub fn make_worker(
     store: Store,
     mail: &MailArgs,
     public_url: &str,
 ) -> anyhow::Result<Option<crate::outbox::worker::Worker>> {
-    use crate::outbox::worker::{transport, Worker, WorkerConfig};
+    use crate::outbox::transport::Mailer;
+    let timeout = std::time::Duration::from_secs(mail.smtp_timeout_secs);
+    let mailer = match (&mail.smtp_url, &mail.mail_dir) {
+        (Some(crate::config::Secret(url)), _) => Mailer::smtp(url, timeout),
+        (None, Some(dir)) => Mailer::directory(dir.clone()),
+        (None, None) => return Ok(None),
+    }
+    .map_err(|e| anyhow::anyhow!(e))?;
+    worker_with(store, mail, public_url, mailer).map(Some)
+}
+
+/// A delivery worker for these settings that hands its messages to `mailer`.
+pub fn worker_with(
+    store: Store,
+    mail: &MailArgs,
+    public_url: &str,
+    mailer: crate::outbox::transport::Mailer,
+) -> anyhow::Result<crate::outbox::worker::Worker> {
+    use crate::outbox::worker::{Worker, WorkerConfig};
     use std::time::Duration;
-    let Some(crate::config::Secret(url)) = &mail.smtp_url else {
-        return Ok(None);
-    };
     let from = mail
         .mail_from
         .parse()
         .map_err(|e| anyhow::anyhow!("CIVIC311_MAIL_FROM '{}': {e}", mail.mail_from))?;
-    let transport = transport(url, Duration::from_secs(mail.smtp_timeout_secs))
-        .map_err(|e| anyhow::anyhow!(e))?;
     let cfg = WorkerConfig {
         from,
         lease: Duration::from_secs(mail.delivery_lease_secs.max(1)),
@@ -313,7 +329,7 @@ pub fn make_worker(
         send_timeout: Duration::from_secs(mail.smtp_timeout_secs.max(1)),
         public_url: public_url.to_string(),
     };
-    Ok(Some(Worker::new(store, transport, cfg)))
+    Ok(Worker::new(store, mailer, cfg))
 }
 
 /// What an operator must know about the keys of imported files. `demo`: whether this server accepts published
@@ -356,7 +372,7 @@ async fn serve(settings: Settings, dirs: Vec<PathBuf>) -> anyhow::Result<()> {
         Some(worker) => {
             tokio::spawn(worker.run(stop_rx));
         }
-        None => tracing::warn!("CIVIC311_SMTP_URL is not set: department e-mail is queued but not sent (see civic311 deliveries)"),
+        None => tracing::warn!("neither CIVIC311_SMTP_URL nor CIVIC311_MAIL_DIR is set: department e-mail is queued but not sent (see civic311 deliveries)"),
     }
     let base = format!("{}/open311/v2", app.state().public_url);
     println!(

@@ -100,6 +100,11 @@ pub struct MailArgs {
     #[arg(long, env = "CIVIC311_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<Secret>,
 
+    /// Instead of an SMTP server: write each department e-mail as a `.eml` file into this directory (local
+    /// runs and trials, where no mail server is at hand). Deliveries count as sent once the file is written.
+    #[arg(long, env = "CIVIC311_MAIL_DIR", conflicts_with = "smtp_url")]
+    pub mail_dir: Option<std::path::PathBuf>,
+
     /// The From address of department e-mail.
     #[arg(
         long,
@@ -133,6 +138,7 @@ impl Default for MailArgs {
     fn default() -> Self {
         Self {
             smtp_url: None,
+            mail_dir: None,
             mail_from: "civic311 <civic311@localhost>".into(),
             smtp_timeout_secs: 30,
             delivery_max_age_hours: 24.0,

@@ -4,6 +4,7 @@
 //! SMTP connection.
 
 pub mod message;
+pub mod transport;
 pub mod worker;
 
 use crate::auth;

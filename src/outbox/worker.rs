@@ -4,13 +4,13 @@
 //! delivery is sent again with the same Message-ID (at-least-once).
 
 use super::message::{self, Report};
+use super::transport::Mailer;
 use crate::domain::Service;
 use crate::store::deliveries::{self as dl, DeliveryRow};
 use crate::store::{catalog, requests as rq, routing as rs, AnyConnection, Store, StoreError};
 use chrono::{NaiveDateTime, TimeDelta, Utc};
 use lettre::message::{header::ContentType, Mailbox};
-use lettre::transport::smtp::AsyncSmtpTransport;
-use lettre::{AsyncTransport, Message, Tokio1Executor};
+use lettre::Message;
 use rand::Rng;
 use std::time::Duration;
 
@@ -40,20 +40,8 @@ pub struct WorkerConfig {
 
 pub struct Worker {
     store: Store,
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    transport: Mailer,
     cfg: WorkerConfig,
-}
-
-/// Builds the SMTP transport from a URL: `smtp://host:25` (plain), `smtp://host:587?tls=required` (STARTTLS),
-/// `smtps://user:pass@host:465` (TLS), with credentials in the URL.
-pub fn transport(
-    url: &str,
-    timeout: Duration,
-) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
-    Ok(AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-        .map_err(|e| format!("CIVIC311_SMTP_URL is not usable: {e}"))?
-        .timeout(Some(timeout))
-        .build())
 }
 
 fn now() -> NaiveDateTime {
@@ -74,11 +62,7 @@ pub fn backoff(base: Duration, attempt: i32) -> Duration {
 }
 
 impl Worker {
-    pub fn new(
-        store: Store,
-        transport: AsyncSmtpTransport<Tokio1Executor>,
-        cfg: WorkerConfig,
-    ) -> Self {
+    pub fn new(store: Store, transport: Mailer, cfg: WorkerConfig) -> Self {
         Self {
             store,
             transport,
@@ -135,13 +119,12 @@ impl Worker {
                 match tokio::time::timeout(self.cfg.send_timeout, self.transport.send(message))
                     .await
                 {
-                    Ok(result) => result
-                        .map(|_| ())
-                        .map_err(|e| (e.is_permanent(), e.to_string())),
+                    Ok(result) => result.map_err(|f| (f.permanent, f.error)),
                     Err(_) => Err((
                         false,
                         format!(
-                            "no answer from the SMTP server within {} s",
+                            "no answer from {} within {} s",
+                            self.transport.kind(),
                             self.cfg.send_timeout.as_secs()
                         ),
                     )),

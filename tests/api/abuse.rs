@@ -640,6 +640,7 @@ async fn parallel_resends_of_one_update_land_once(app: TestApp) {
 }
 
 async fn a_hidden_master_is_not_named_by_its_duplicates(app: TestApp) {
+    app.expect_deliveries(&["cancelled"]);
     app.staff_user("admin", "admin", &[]).await;
     let t = token(&app.sign_in("admin").await);
     let master = app.post_flood(&[]).await;

@@ -19,6 +19,8 @@ both_backends!(
     a_worker_killed_mid_queue_loses_nothing,
     operators_list_and_retry_deliveries,
     posting_opens_no_smtp_connection,
+    the_memory_transport_receives_what_smtp_would,
+    the_mail_directory_holds_one_file_per_email,
 );
 
 async fn flood_at_monas(app: &TestApp, extra: &[(&str, &str)]) -> i64 {
@@ -103,6 +105,7 @@ async fn temporary_failure_451_is_retried_with_backoff_and_delivered(app: TestAp
 }
 
 async fn permanent_550_fails_at_once_and_the_fallback_receives_it(app: TestApp) {
+    app.expect_deliveries(&["failed"]);
     let smtp = SmtpServer::start().await;
     smtp.script(JAKPUS, &[Behaviour::PermFail]);
     let id = flood_at_monas(&app, &[]).await;
@@ -147,6 +150,7 @@ async fn a_stalled_server_times_out_and_the_delivery_is_retried(app: TestApp) {
 }
 
 async fn a_delivery_failing_past_its_age_goes_to_the_fallback(app: TestApp) {
+    app.expect_deliveries(&["failed"]);
     let smtp = SmtpServer::start().await;
     smtp.script(JAKPUS, &[Behaviour::TempFail, Behaviour::TempFail]);
     flood_at_monas(&app, &[]).await;
@@ -396,4 +400,75 @@ async fn posting_opens_no_smtp_connection(app: TestApp) {
     }
     assert_eq!(smtp.connections(), 0);
     assert_eq!(app.deliveries().await.len(), 3);
+}
+
+/// The transport of the test suite and of local runs without a mail server: what the worker hands it is the
+/// message SMTP would carry, and the outbox ends drained.
+async fn the_memory_transport_receives_what_smtp_would(app: TestApp) {
+    let ids = [
+        flood_at_monas(&app, &[]).await,
+        flood_at_monas(&app, &[]).await,
+    ];
+    let (worker, mailbox) = app.memory_worker();
+    assert_eq!(worker.drain().await.unwrap(), vec![Outcome::Sent; 2]);
+    let sent = mailbox.messages();
+    let stored: HashMap<String, i64> = app
+        .deliveries()
+        .await
+        .into_iter()
+        .map(|d| {
+            (
+                format!("<{}>", d.message_id.trim_matches(['<', '>'])),
+                d.request_id,
+            )
+        })
+        .collect();
+    assert_eq!(sent.len(), 2);
+    let mut reported = HashSet::new();
+    for m in &sent {
+        assert_eq!(m.to, [JAKPUS]);
+        let head = m.raw.split("\r\n\r\n").next().unwrap();
+        let id = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Message-ID: "))
+            .unwrap_or_else(|| panic!("a Message-ID in {head}"));
+        reported.insert(stored[id.trim()]);
+    }
+    assert_eq!(reported, HashSet::from(ids));
+    assert!(app.deliveries().await.iter().all(|d| d.state == "sent"));
+    assert_eq!(
+        worker.drain().await.unwrap(),
+        vec![],
+        "nothing is sent twice"
+    );
+}
+
+/// `CIVIC311_MAIL_DIR`: every e-mail a file of its own, readable as a message, counted as sent.
+async fn the_mail_directory_holds_one_file_per_email(app: TestApp) {
+    let id = flood_at_monas(&app, &[]).await;
+    let dir = app.data_dir.join("mail");
+    let worker = app.worker("smtp://unused", |m| {
+        m.smtp_url = None;
+        m.mail_dir = Some(dir.clone());
+    });
+    assert_eq!(worker.drain().await.unwrap(), vec![Outcome::Sent]);
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files[0].extension().unwrap(), "eml");
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    let d = app.deliveries().await.pop().unwrap();
+    assert_eq!((d.request_id, d.state.as_str()), (id, "sent"));
+    let head = text.split("\r\n\r\n").next().unwrap();
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix(name).map(str::trim).map(str::to_string))
+    };
+    assert_eq!(header("To:").as_deref(), Some(JAKPUS));
+    assert_eq!(
+        header("Message-ID:").map(|m| m.trim_matches(['<', '>']).to_string()),
+        Some(d.message_id.trim_matches(['<', '>']).to_string())
+    );
 }

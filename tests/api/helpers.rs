@@ -58,6 +58,10 @@ pub struct TestApp {
     pub data_dir: PathBuf,
     _dir: tempfile::TempDir,
     pg_database: Option<String>,
+    /// Delivery states a test may leave behind besides queued and sent (`expect_deliveries`).
+    expected_deliveries: std::sync::Mutex<Vec<&'static str>>,
+    /// The test drops the database itself: there is no outbox left to check.
+    database_removed: std::sync::atomic::AtomicBool,
 }
 
 pub fn repo_path(rel: &str) -> PathBuf {
@@ -125,6 +129,8 @@ pub async fn spawn_app_tuned(
         data_dir,
         _dir: dir,
         pg_database,
+        expected_deliveries: std::sync::Mutex::new(vec!["queued", "sent"]),
+        database_removed: Default::default(),
     }
 }
 
@@ -220,6 +226,60 @@ fn migrations_hash() -> String {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        // Every test ends with the outbox in states it expected: a delivery left claimed (`sending`), failed
+        // or retrying where the test did not say so is a lost or stuck e-mail.
+        if !std::thread::panicking()
+            && !self
+                .database_removed
+                .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            let expected = self
+                .expected_deliveries
+                .lock()
+                .map(|e| e.clone())
+                .unwrap_or_default();
+            let read = || {
+                self.store.read_blocking(|conn| {
+                    civic311::store::deliveries::in_states(
+                        conn,
+                        &["queued", "sending", "retrying", "failed", "sent"],
+                        100_000,
+                    )
+                })
+            };
+            // A test that restarted the database leaves a pooled connection that learns it only now.
+            let rows = read()
+                .or_else(|_| read())
+                .expect("the outbox can be read at the end of the test");
+            // A delivery cancelled because its report was hidden is failed, with a reason saying so.
+            fn state(d: &civic311::store::deliveries::DeliveryRow) -> &str {
+                if d.state == "failed"
+                    && d.last_error
+                        .as_deref()
+                        .is_some_and(|e| e.starts_with("cancelled"))
+                {
+                    "cancelled"
+                } else {
+                    d.state.as_str()
+                }
+            }
+            let stray: Vec<String> = rows
+                .iter()
+                .filter(|d| !expected.contains(&state(d)))
+                .map(|d| {
+                    format!(
+                        "{} to {} ({})",
+                        d.state,
+                        d.recipient,
+                        d.last_error.clone().unwrap_or_default()
+                    )
+                })
+                .collect();
+            assert!(
+                stray.is_empty(),
+                "deliveries left in states the test did not expect ({expected:?}): {stray:?}"
+            );
+        }
         if let Some(name) = &self.pg_database {
             if let Ok(mut conn) = PgConnection::establish(&admin_url()) {
                 let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
@@ -428,6 +488,7 @@ pub fn mail_args(smtp_url: &str) -> civic311::config::MailArgs {
     civic311::config::MailArgs {
         smtp_url: Some(civic311::config::Secret(smtp_url.to_string())),
         mail_from: "civic311 test <noreply@city.example>".into(),
+        mail_dir: None,
         smtp_timeout_secs: 2,
         delivery_max_age_hours: 24.0,
         delivery_backoff_secs: 60,
@@ -448,6 +509,40 @@ impl TestApp {
         civic311::cli::make_worker(self.store.clone(), &mail, &self.address)
             .unwrap()
             .unwrap()
+    }
+
+    /// Delivery states this test may leave behind besides queued and sent (checked when the app is dropped):
+    /// `sending`, `retrying`, `failed`, or `cancelled` (failed because its report was hidden).
+    pub fn expect_deliveries(&self, states: &[&'static str]) {
+        if let Ok(mut e) = self.expected_deliveries.lock() {
+            e.extend_from_slice(states);
+        }
+    }
+
+    /// For a test that drops its own database: the end-of-test outbox check has nothing to read.
+    pub fn expect_no_database_at_end(&self) {
+        self.database_removed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A delivery worker that "sends" into memory, and the mailbox to read what it sent.
+    pub fn memory_worker(
+        &self,
+    ) -> (
+        civic311::outbox::worker::Worker,
+        civic311::outbox::transport::MemoryMailbox,
+    ) {
+        let mut mail = mail_args("smtp://unused");
+        mail.smtp_url = None;
+        let mailbox = civic311::outbox::transport::MemoryMailbox::default();
+        let worker = civic311::cli::worker_with(
+            self.store.clone(),
+            &mail,
+            &self.address,
+            civic311::outbox::transport::Mailer::memory(mailbox.clone()),
+        )
+        .unwrap();
+        (worker, mailbox)
     }
 
     /// Makes every waiting delivery due now (instead of waiting for its backoff).

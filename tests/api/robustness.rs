@@ -305,6 +305,7 @@ async fn database_outage_is_503_with_retry_after() {
     use diesel::connection::SimpleConnection;
     use diesel::Connection;
     let app = spawn_app(Backend::Postgres).await;
+    app.expect_no_database_at_end();
     let name = match &app.database_url {
         civic311::config::DatabaseUrl::Postgres(url) => url
             .rsplit('/')

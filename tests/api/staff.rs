@@ -194,6 +194,7 @@ async fn sign_in_is_throttled_per_account(app: TestApp) {
 }
 
 async fn triage_actions_show_on_the_public_side(app: TestApp) {
+    app.expect_deliveries(&["cancelled"]);
     app.staff_user("rina", "dispatcher", &[]).await;
     let t = token(&app.sign_in("rina").await);
     let id = app.post_flood(&[("email", "siti@mail.example")]).await;
@@ -485,6 +486,7 @@ fn policy(path: &str, method: &str) -> Option<Access> {
 }
 
 async fn authorization_matrix_over_every_staff_route(app: TestApp) {
+    app.expect_deliveries(&["cancelled"]);
     use sha2::Digest;
     app.staff_user("admin", "admin", &[]).await;
     app.staff_user("rina", "dispatcher", &[]).await;
@@ -961,6 +963,7 @@ async fn back_office_updates_in_the_fixmystreet_shape(app: TestApp) {
 }
 
 async fn hidden_reports_are_never_emailed(app: TestApp) {
+    app.expect_deliveries(&["cancelled"]);
     let smtp = SmtpServer::start().await;
     app.staff_user("rina", "dispatcher", &[]).await;
     let t = token(&app.sign_in("rina").await);
