@@ -147,16 +147,28 @@ impl Application {
                     // carries the span into its threads), names the request's id.
                     let (method, path, start) =
                         (req.method().clone(), req.path().to_string(), Instant::now());
-                    let span =
-                        tracing::info_span!("request", id = next_request_id(), %method, %path);
+                    // The route pattern, status and duration are known only at the end; they are recorded
+                    // on the span then, so that its closing line carries them.
+                    let span = tracing::info_span!(
+                        "request",
+                        id = next_request_id(),
+                        %method,
+                        %path,
+                        route = tracing::field::Empty,
+                        status = tracing::field::Empty,
+                        ms = tracing::field::Empty,
+                    );
                     let fut = span.in_scope(|| srv.call(req));
+                    let current = span.clone();
                     async move {
                         let res = fut.await?;
-                        tracing::info!(
-                            status = res.status().as_u16(),
-                            ms = start.elapsed().as_millis() as u64,
-                            "http"
-                        );
+                        let ms = start.elapsed().as_millis() as u64;
+                        if let Some(route) = res.request().match_pattern() {
+                            current.record("route", route);
+                        }
+                        current.record("status", res.status().as_u16());
+                        current.record("ms", ms);
+                        tracing::info!(status = res.status().as_u16(), ms, "http");
                         Ok(res)
                     }
                     .instrument(span)

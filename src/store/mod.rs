@@ -398,3 +398,110 @@ where
         .await
         .map_err(|e| StoreError::Join(e.to_string()))?
 }
+
+#[cfg(test)]
+mod span_tests {
+    use super::{Store, StoreError};
+    use crate::config::DatabaseUrl;
+    use std::sync::{Arc, Mutex, OnceLock};
+    use tracing::Instrument;
+    use tracing_subscriber::layer::{Context, SubscriberExt};
+    use tracing_subscriber::registry::LookupSpan;
+
+    /// Per event: its message, the name and `id` of the span it was logged in, and the thread.
+    type Seen = Arc<Mutex<Vec<(String, Option<String>, std::thread::ThreadId)>>>;
+
+    struct Recorder(Seen);
+
+    #[derive(Default)]
+    struct Fields(String);
+
+    impl tracing::field::Visit for Fields {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            if matches!(field.name(), "message" | "id") {
+                self.0 = format!("{value:?}");
+            }
+        }
+
+        fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+            if field.name() == "id" {
+                self.0 = value.to_string();
+            }
+        }
+    }
+
+    impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Recorder {
+        fn on_new_span(
+            &self,
+            attrs: &tracing::span::Attributes<'_>,
+            id: &tracing::span::Id,
+            ctx: Context<'_, S>,
+        ) {
+            let mut f = Fields::default();
+            attrs.record(&mut f);
+            if let Some(span) = ctx.span(id) {
+                span.extensions_mut()
+                    .insert(format!("{}{{id={}}}", span.name(), f.0));
+            }
+        }
+
+        fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+            let mut f = Fields::default();
+            event.record(&mut f);
+            let span = ctx
+                .event_span(event)
+                .and_then(|s| s.extensions().get::<String>().cloned());
+            if let Ok(mut seen) = self.0.lock() {
+                seen.push((f.0, span, std::thread::current().id()));
+            }
+        }
+    }
+
+    fn recorder() -> Seen {
+        static SEEN: OnceLock<Seen> = OnceLock::new();
+        SEEN.get_or_init(|| {
+            let seen = Seen::default();
+            let subscriber = tracing_subscriber::registry().with(Recorder(seen.clone()));
+            let _ = tracing::subscriber::set_global_default(subscriber);
+            seen
+        })
+        .clone()
+    }
+
+    /// A line logged inside a read or a write transaction, on the store's own threads, names the request it
+    /// serves: the span of the caller goes with the closure.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn work_on_the_store_threads_is_logged_in_the_callers_span() {
+        let seen = recorder();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&DatabaseUrl::Sqlite(dir.path().join("civic311.db"))).unwrap();
+        let caller = std::thread::current().id();
+        async {
+            store
+                .write(|_| {
+                    tracing::info!("inside the write 4711");
+                    Ok::<_, StoreError>(())
+                })
+                .await
+                .unwrap();
+            store
+                .read(|_| {
+                    tracing::info!("inside the read 4711");
+                    Ok(())
+                })
+                .await
+                .unwrap();
+        }
+        .instrument(tracing::info_span!("request", id = 4711_u64))
+        .await;
+        let seen = seen.lock().unwrap().clone();
+        for what in ["write", "read"] {
+            let (_, span, thread) = seen
+                .iter()
+                .find(|(m, ..)| m == &format!("inside the {what} 4711"))
+                .unwrap_or_else(|| panic!("the {what} logged: {seen:?}"));
+            assert_eq!(span.as_deref(), Some("request{id=4711}"), "{what}");
+            assert_ne!(*thread, caller, "the {what} ran on a store thread");
+        }
+    }
+}
