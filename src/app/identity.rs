@@ -76,3 +76,32 @@ pub(crate) fn recheck(
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Admin, Principal, Role};
+    use crate::error::ApiError;
+
+    fn member(role: Role) -> Principal {
+        Principal {
+            user_id: "u1".into(),
+            username: "rina".into(),
+            role,
+            jurisdiction_id: Some("jakarta.go.id".into()),
+            departments: vec!["SDA-JAKPUS".into()],
+            session_id: "s1".into(),
+            client_addr: None,
+        }
+    }
+
+    #[test]
+    fn only_an_administrator_becomes_an_admin() {
+        assert!(Admin::try_from(member(Role::Admin)).is_ok());
+        for role in [Role::Dispatcher, Role::Staff] {
+            match Admin::try_from(member(role)) {
+                Err(e @ ApiError::NotAllowed(_)) => assert_eq!(e.status(), 403),
+                other => panic!("{role:?}: {other:?}"),
+            }
+        }
+    }
+}

@@ -9,10 +9,19 @@ both_backends!(
     keys_get_their_own_rate_from_the_command_line_and_key_files,
     the_first_key_is_created_once_at_first_start,
     import_is_idempotent_and_updates_on_change,
-    a_bad_import_changes_nothing
+    a_bad_import_changes_nothing,
+    what_operators_do_at_the_command_line_is_audited
 );
 
 fn civic311(args: &[&str], db: &civic311::config::DatabaseUrl) -> (bool, String, String) {
+    civic311_with(args, db, &[])
+}
+
+fn civic311_with(
+    args: &[&str],
+    db: &civic311::config::DatabaseUrl,
+    env: &[(&str, &str)],
+) -> (bool, String, String) {
     let url = match db {
         civic311::config::DatabaseUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
         civic311::config::DatabaseUrl::Postgres(u) => u.clone(),
@@ -21,6 +30,7 @@ fn civic311(args: &[&str], db: &civic311::config::DatabaseUrl) -> (bool, String,
         .args(args)
         .env("CIVIC311_DATABASE_URL", url)
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     (
@@ -308,4 +318,68 @@ async fn the_first_key_is_created_once_at_first_start(app: TestApp) {
     form.retain(|(k, _)| *k != "api_key");
     form.push(("api_key", key.as_str()));
     assert_eq!(app.post_form("json", &form).await.status(), 200);
+}
+
+/// Accounts, keys and re-routing done at the command line are in the audit log with the operator as actor,
+/// as the same changes over the staff API are with the staff member.
+async fn what_operators_do_at_the_command_line_is_audited(app: TestApp) {
+    let id = app.post_flood(&[]).await;
+    let (db, report) = (app.database_url.clone(), id.clone());
+    let outcomes = tokio::task::spawn_blocking(move || {
+        let env = [("CIVIC311_NEW_PASSWORD", PASSWORD), ("USER", "ops-ayu")];
+        [
+            civic311_with(&["user", "create", "dewi", "--role", "admin"], &db, &env),
+            civic311_with(&["apikey", "create", "Kelurahan kiosk"], &db, &env),
+            civic311_with(&["apikey", "revoke", "Kelurahan kiosk"], &db, &env),
+            civic311_with(
+                &[
+                    "reroute",
+                    &report,
+                    "--to",
+                    "JSC",
+                    "--by",
+                    "ops-ayu",
+                    "--why",
+                    "a road, not a river",
+                ],
+                &db,
+                &env,
+            ),
+        ]
+    })
+    .await
+    .unwrap();
+    for (ok, out, err) in &outcomes {
+        assert!(ok, "{out}{err}");
+    }
+    let entries = app
+        .store
+        .read(|conn| civic311::store::staff::audit(conn, None, None, 100))
+        .await
+        .unwrap();
+    let by_operator: Vec<(String, String)> = entries
+        .iter()
+        .filter(|e| e.actor == "operator ops-ayu")
+        .map(|e| (e.action.clone(), e.target.clone().unwrap_or_default()))
+        .collect();
+    for (action, target) in [
+        ("create user", "user "),
+        ("create api key", "api key "),
+        ("revoke api key", "api key Kelurahan kiosk"),
+        ("reroute", "request "),
+    ] {
+        assert!(
+            by_operator
+                .iter()
+                .any(|(a, t)| a == action && t.starts_with(target)),
+            "{action} by the operator in {by_operator:?}"
+        );
+    }
+    assert_eq!(
+        by_operator
+            .iter()
+            .find(|(a, _)| a == "reroute")
+            .map(|(_, t)| t.as_str()),
+        Some(format!("request {id}").as_str())
+    );
 }

@@ -308,3 +308,59 @@ pub async fn sign_out(state: &AppState, p: &Principal) -> Result<(), ApiError> {
         })
         .await?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Throttle, MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS, MAX_FAILURES_PER_ADDRESS};
+
+    fn attempt(t: &Throttle, account: &str, address: &str) -> bool {
+        t.reserve(&[
+            (account, MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS),
+            (address, MAX_FAILURES_PER_ADDRESS),
+        ])
+        .is_ok()
+    }
+
+    #[test]
+    fn failures_are_counted_per_account_and_address_and_per_address() {
+        let t = Throttle::default();
+        for _ in 0..MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS {
+            assert!(attempt(&t, "user:rina@10.0.0.1", "addr:10.0.0.1"));
+        }
+        assert!(
+            !attempt(&t, "user:rina@10.0.0.1", "addr:10.0.0.1"),
+            "the account is throttled from this address"
+        );
+        assert!(
+            attempt(&t, "user:rina@10.0.0.2", "addr:10.0.0.2"),
+            "but not from another: nobody can lock rina out"
+        );
+        // Other accounts from the first address, up to the address's own limit.
+        let mut others = 0;
+        while attempt(&t, &format!("user:u{others}@10.0.0.1"), "addr:10.0.0.1") {
+            others += 1;
+        }
+        assert_eq!(
+            others + MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS,
+            MAX_FAILURES_PER_ADDRESS
+        );
+    }
+
+    #[test]
+    fn a_success_forgives_the_account_and_a_released_attempt_counts_nothing() {
+        let t = Throttle::default();
+        for _ in 0..MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS - 1 {
+            assert!(attempt(&t, "user:budi@a", "addr:a"));
+        }
+        assert!(attempt(&t, "user:budi@a", "addr:a"));
+        t.succeeded("user:budi@a", "addr:a");
+        for _ in 0..MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS {
+            assert!(attempt(&t, "user:budi@a", "addr:a"), "starts afresh");
+        }
+        let t = Throttle::default();
+        for _ in 0..MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS * 3 {
+            assert!(attempt(&t, "user:siti@b", "addr:b"));
+            t.release(&["user:siti@b", "addr:b"]);
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! One transaction that writes an import's plan, touching only rows that changed.
+
+use super::*;
+
+/// Writes the plan; returns what it did and the catalogue version it wrote.
+pub(super) fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<(Summary, i64), StoreError> {
+    // Moved even when nothing changes: a reload costs one query, a stale cache would cost correctness.
+    let version = catalog::bump_version(conn)?;
+    let mut summary = Summary::default();
+    let mut count = |existed: bool, changed: bool| match (existed, changed) {
+        (false, _) => summary.created += 1,
+        (true, true) => summary.updated += 1,
+        (true, false) => summary.unchanged += 1,
+    };
+    for row in &plan.jurisdictions {
+        let current = catalog::jurisdiction_row(conn, &row.id)?;
+        let changed = current.as_ref().is_none_or(|c| {
+            JurisdictionRow {
+                updated_at: row.updated_at,
+                ..c.clone()
+            } != *row
+        });
+        if changed {
+            catalog::upsert_jurisdiction(conn, row, current.is_some())?;
+        }
+        count(current.is_some(), changed);
+    }
+    for (row, attrs) in &plan.services {
+        let current = catalog::service_row(conn, &row.jurisdiction_id, &row.code)?;
+        let current_attrs = catalog::attribute_rows(conn, &row.jurisdiction_id, &row.code)?;
+        let changed = current.as_ref().is_none_or(|c| {
+            ServiceRow {
+                updated_at: row.updated_at,
+                ..c.clone()
+            } != *row
+        }) || current_attrs != *attrs;
+        if changed {
+            catalog::upsert_service(conn, row, current.is_some())?;
+            catalog::replace_attributes(conn, &row.jurisdiction_id, &row.code, attrs)?;
+        }
+        count(current.is_some(), changed);
+    }
+    routing::apply(conn, &plan.routing, &mut count)?;
+    for (j, rows) in &plan.statuses {
+        let current = catalog::statuses(conn, j)?;
+        let same = current == *rows;
+        if !same {
+            catalog::replace_statuses(conn, j, rows)?;
+        }
+        count(!current.is_empty(), !same);
+    }
+    for KeyPlan {
+        name,
+        hash,
+        kind,
+        shown,
+        jurisdiction,
+        published,
+        rate_limit,
+    } in &plan.keys
+    {
+        let current = api_keys::by_name(conn, name)?;
+        if current.as_ref().is_some_and(|c| c.revoked_at.is_some()) {
+            summary.revoked_keys.push(name.clone());
+        }
+        match &current {
+            Some(c)
+                if c.key_hash == *hash
+                    && c.kind == kind.as_str()
+                    && c.published == *published
+                    && c.rate_limit == *rate_limit
+                    && c.jurisdiction_id == *jurisdiction =>
+            {
+                count(true, false)
+            }
+            Some(c) => {
+                api_keys::update_key(
+                    conn,
+                    &c.id,
+                    hash,
+                    *kind,
+                    jurisdiction.as_deref(),
+                    *published,
+                    rate_limit.as_deref(),
+                )?;
+                count(true, true);
+            }
+            None => {
+                let row = ApiKeyRow::new(
+                    name,
+                    *kind,
+                    hash.clone(),
+                    jurisdiction.clone(),
+                    rate_limit.clone(),
+                    *published,
+                );
+                crate::app::staff::keys::store_key(
+                    conn,
+                    crate::app::audit::Actor::Operator("import"),
+                    &row,
+                )?;
+                count(false, true);
+            }
+        }
+        if *published {
+            summary.published_keys.push(name.clone());
+        }
+        if let Some(key) = shown
+            .as_ref()
+            .filter(|_| current.as_ref().is_none_or(|c| c.revoked_at.is_none()))
+        {
+            summary.test_keys.push((name.clone(), key.clone()));
+        }
+    }
+    Ok((summary, version))
+}

@@ -1,0 +1,382 @@
+//! Every problem of the files at once, with file and item, before anything is written: the plan of an import.
+
+use super::*;
+
+pub(super) fn parse_offset(s: &str) -> Option<i32> {
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1, &s[1..]),
+        b'-' => (-1, &s[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    (h <= 14 && m < 60 && h.to_string().len() <= 2 && m.to_string().len() <= 2)
+        .then_some(sign * (h * 60 + m))
+}
+
+/// The jurisdiction an item belongs to: the one it names, or the only one there is.
+pub(super) fn resolve_jurisdiction(
+    at: &str,
+    explicit: Option<&str>,
+    known: &HashSet<String>,
+    problems: &mut Vec<String>,
+) -> Option<String> {
+    match (explicit, known.len()) {
+        (Some(j), _) if known.contains(j) => Some(j.to_string()),
+        (Some(j), _) => {
+            problems.push(format!(
+                "{at}: jurisdiction {j} is neither in these files nor in the database"
+            ));
+            None
+        }
+        (None, 1) => known.iter().next().cloned(),
+        (None, 0) => {
+            problems.push(format!(
+                "{at}: no jurisdiction is defined; add a [[jurisdictions]] entry"
+            ));
+            None
+        }
+        (None, _) => {
+            problems.push(format!(
+                "{at}: several jurisdictions exist; say which with jurisdiction = \"…\""
+            ));
+            None
+        }
+    }
+}
+
+pub(super) type Parsed = (String, PathBuf, CityFile);
+
+pub(super) fn validate(
+    files: &[Parsed],
+    existing: &[String],
+    db: &routing::Known,
+) -> Result<Plan, ImportError> {
+    let mut problems = Vec::new();
+    let now = now();
+    let mut jurisdictions = Vec::new();
+    for (file, _, f) in files {
+        for (i, j) in f.jurisdictions.iter().enumerate() {
+            let at = format!("{file}: jurisdictions[{i}] ({})", j.id);
+            if j.id.trim().is_empty() || j.id.contains(char::is_whitespace) {
+                problems.push(format!(
+                    "{at}: id must be a non-empty word such as city.example.org"
+                ));
+            }
+            if jurisdictions.iter().any(|r: &JurisdictionRow| r.id == j.id) {
+                problems.push(format!("{at}: jurisdiction {} is defined twice", j.id));
+            }
+            let offset = match &j.utc_offset {
+                None => 0,
+                Some(s) => parse_offset(s).unwrap_or_else(|| {
+                    problems.push(format!("{at}: utc_offset must look like +07:00 or -05:30"));
+                    0
+                }),
+            };
+            let endpoint_type = j
+                .endpoint_type
+                .clone()
+                .unwrap_or_else(|| "production".into());
+            if endpoint_type != "production" && endpoint_type != "test" {
+                problems.push(format!("{at}: endpoint_type must be production or test"));
+            }
+            jurisdictions.push(JurisdictionRow {
+                id: j.id.clone(),
+                name: j.name.clone(),
+                contact: j.contact.clone(),
+                key_service: j.key_service.clone(),
+                utc_offset_minutes: offset,
+                endpoint_type,
+                updated_at: now,
+                near_meters: j.near_meters.unwrap_or(100.0),
+            });
+            if j.near_meters
+                .is_some_and(|m| !(0.0..=10_000.0).contains(&m))
+            {
+                problems.push(format!("{at}: near_meters must be between 0 and 10000"));
+            }
+        }
+    }
+    let known: HashSet<String> = jurisdictions
+        .iter()
+        .map(|j| j.id.clone())
+        .chain(existing.iter().cloned())
+        .collect();
+    let mut services: Vec<(ServiceRow, Vec<AttributeRow>)> = Vec::new();
+    for (file, _, f) in files {
+        for (i, s) in f.services.iter().enumerate() {
+            let at = format!("{file}: services[{i}] ({})", s.code);
+            let Some(jurisdiction) =
+                resolve_jurisdiction(&at, s.jurisdiction.as_deref(), &known, &mut problems)
+            else {
+                continue;
+            };
+            if s.code.is_empty()
+                || s.code.chars().any(|c| {
+                    c.is_whitespace()
+                        || c == '/'
+                        || c == '?'
+                        || c == '#'
+                        || c == '%'
+                        || c.is_control()
+                })
+            {
+                problems.push(format!(
+                    "{at}: code must be non-empty, without spaces, '/', '?', '#' or '%'"
+                ));
+            }
+            if services
+                .iter()
+                .any(|(r, _)| r.code == s.code && r.jurisdiction_id == jurisdiction)
+            {
+                problems.push(format!("{at}: service {} is defined twice", s.code));
+            }
+            let service_type = s.service_type.clone().unwrap_or_else(|| "realtime".into());
+            if ServiceType::parse(&service_type).is_none() {
+                problems.push(format!("{at}: type must be realtime, batch or blackbox"));
+            }
+            if s.expected_hours
+                .is_some_and(|h| !(1..=24 * 365).contains(&h))
+            {
+                problems.push(format!("{at}: expected_hours must be between 1 and 8760"));
+            }
+            let mut attrs: Vec<AttributeRow> = Vec::new();
+            for (k, a) in s.attributes.iter().enumerate() {
+                let at = format!("{at}: attributes[{k}] ({})", a.code);
+                let Some(datatype) = Datatype::parse(&a.datatype) else {
+                    problems.push(format!("{at}: datatype must be string, number, datetime, text, singlevaluelist or multivaluelist"));
+                    continue;
+                };
+                if a.code.is_empty()
+                    || a.code.contains(['[', ']'])
+                    || a.code.chars().any(char::is_whitespace)
+                {
+                    problems.push(format!(
+                        "{at}: code must be non-empty, without spaces or brackets"
+                    ));
+                }
+                if attrs.iter().any(|r| r.code == a.code) {
+                    problems.push(format!("{at}: attribute {} is defined twice", a.code));
+                }
+                let order = a.order.unwrap_or(k as i32 + 1);
+                if order < 1 {
+                    problems.push(format!("{at}: order must be 1 or more"));
+                }
+                if attrs.iter().any(|r| r.position == order) {
+                    problems.push(format!("{at}: order {order} is used twice"));
+                }
+                if datatype.is_list() {
+                    if a.values.is_empty() {
+                        problems.push(format!("{at}: a {} needs values", datatype.as_str()));
+                    }
+                    let mut keys = HashSet::new();
+                    for v in &a.values {
+                        if v.key.is_empty() || !keys.insert(v.key.clone()) {
+                            problems.push(format!(
+                                "{at}: value key '{}' is empty or used twice",
+                                v.key
+                            ));
+                        }
+                    }
+                } else if !a.values.is_empty() {
+                    problems.push(format!("{at}: only list datatypes take values"));
+                }
+                if (a.min.is_some() || a.max.is_some()) && datatype != Datatype::Number {
+                    problems.push(format!("{at}: min and max apply to number attributes only"));
+                }
+                if let (Some(min), Some(max)) = (a.min, a.max) {
+                    if min > max {
+                        problems.push(format!("{at}: min is greater than max"));
+                    }
+                }
+                let variable = a.variable.unwrap_or(true);
+                let required = a.required.unwrap_or(false);
+                if required && !variable {
+                    problems.push(format!(
+                        "{at}: an informational attribute (variable = false) cannot be required"
+                    ));
+                }
+                attrs.push(AttributeRow {
+                    jurisdiction_id: jurisdiction.clone(),
+                    service_code: s.code.clone(),
+                    code: a.code.clone(),
+                    variable,
+                    datatype: datatype.as_str().into(),
+                    required,
+                    datatype_description: a.datatype_description.clone(),
+                    position: order,
+                    description: a.description.clone(),
+                    values_json: serde_json::to_string(&a.values).unwrap_or_else(|_| "[]".into()),
+                    min_value: a.min,
+                    max_value: a.max,
+                    unit: a.unit.clone(),
+                    label: a.label.clone(),
+                });
+            }
+            attrs.sort_by(|a, b| a.code.cmp(&b.code));
+            let keywords = s
+                .keywords
+                .iter()
+                .map(|k| k.trim())
+                .filter(|k| !k.is_empty())
+                .collect::<Vec<_>>()
+                .join(",");
+            services.push((
+                ServiceRow {
+                    jurisdiction_id: jurisdiction,
+                    code: s.code.clone(),
+                    name: s.name.clone(),
+                    description: s.description.clone(),
+                    service_type,
+                    keywords: (!keywords.is_empty()).then_some(keywords),
+                    group_name: s.group.clone(),
+                    service_notice: s.service_notice.clone(),
+                    expected_hours: s.expected_hours,
+                    active: s.active.unwrap_or(true),
+                    updated_at: now,
+                    share_contact: s.share_contact.unwrap_or(false),
+                },
+                attrs,
+            ));
+        }
+    }
+    let mut keys = Vec::new();
+    for (file, _, f) in files {
+        for (i, k) in f.api_keys.iter().enumerate() {
+            let at = format!("{file}: api_keys[{i}] ({})", k.name);
+            let Some(kind) = api_keys::ApiKeyKind::parse(k.kind.as_deref().unwrap_or("production"))
+            else {
+                problems.push(format!(
+                    "{at}: kind must be {}",
+                    api_keys::ApiKeyKind::CHOICES
+                ));
+                continue;
+            };
+            if keys.iter().any(|p: &KeyPlan| p.name == k.name) {
+                problems.push(format!("{at}: key {} is defined twice", k.name));
+            }
+            let hash = match (&k.key, &k.key_sha256) {
+                (Some(key), None) if key.len() >= 12 => auth::hash_api_key(key),
+                (Some(_), None) => {
+                    problems.push(format!("{at}: key must be at least 12 characters"));
+                    continue;
+                }
+                (None, Some(h)) if h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()) => {
+                    h.to_ascii_lowercase()
+                }
+                (None, Some(_)) => {
+                    problems.push(format!(
+                        "{at}: key_sha256 must be 64 hexadecimal characters"
+                    ));
+                    continue;
+                }
+                _ => {
+                    problems.push(format!("{at}: give exactly one of key and key_sha256"));
+                    continue;
+                }
+            };
+            let shown = (kind == api_keys::ApiKeyKind::Test)
+                .then(|| k.key.clone())
+                .flatten();
+            let jurisdiction = if kind == api_keys::ApiKeyKind::Backoffice {
+                resolve_jurisdiction(&at, k.jurisdiction.as_deref(), &known, &mut problems)
+            } else {
+                None
+            };
+            let rate_limit = match k.rate_limit.as_deref().map(str::parse::<RateSetting>) {
+                Some(Err(e)) => {
+                    problems.push(format!("{at}: rate_limit {e}"));
+                    continue;
+                }
+                // Stored as written back by the parser, so that equal settings compare equal.
+                Some(Ok(r)) => Some(r.to_string()),
+                None => None,
+            };
+            keys.push(KeyPlan {
+                name: k.name.clone(),
+                hash,
+                kind,
+                shown,
+                jurisdiction,
+                published: k.key.is_some(),
+                rate_limit,
+            });
+        }
+    }
+    let input = routing::Input {
+        files: files
+            .iter()
+            .map(|(file, dir, f)| {
+                (
+                    file.as_str(),
+                    dir.as_path(),
+                    f.departments.as_slice(),
+                    f.area_layers.as_slice(),
+                    f.rules.as_slice(),
+                )
+            })
+            .collect(),
+        jurisdictions: &known,
+        services: services
+            .iter()
+            .map(|(s, _)| (s.jurisdiction_id.clone(), s.code.clone()))
+            .collect(),
+        groups: services
+            .iter()
+            .filter_map(|(s, _)| s.group_name.clone().map(|g| (s.jurisdiction_id.clone(), g)))
+            .collect(),
+    };
+    let routing = routing::validate(&input, db, &mut problems);
+    let mut statuses: std::collections::BTreeMap<String, Vec<catalog::StatusRow>> =
+        Default::default();
+    for (file, _, f) in files {
+        for (i, s) in f.statuses.iter().enumerate() {
+            let at = format!("{file}: statuses[{i}] ({})", s.code);
+            let Some(j) =
+                resolve_jurisdiction(&at, s.jurisdiction.as_deref(), &known, &mut problems)
+            else {
+                continue;
+            };
+            let set = statuses.entry(j.clone()).or_default();
+            if s.code.is_empty()
+                || !s
+                    .code
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            {
+                problems.push(format!(
+                    "{at}: a status code is lowercase letters, digits and _"
+                ));
+            }
+            if set.iter().any(|r| r.code == s.code) {
+                problems.push(format!("{at}: status {} is defined twice", s.code));
+            }
+            let position = set.len() as i32;
+            set.push(catalog::StatusRow {
+                jurisdiction_id: j,
+                code: s.code.clone(),
+                name: s.name.clone(),
+                closed: s.closed,
+                position,
+            });
+        }
+    }
+    for (j, set) in &statuses {
+        if !set.iter().any(|s| !s.closed) || !set.iter().any(|s| s.closed) {
+            problems.push(format!(
+                "the status vocabulary of {j} needs at least one open and one closed status"
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(Plan {
+            jurisdictions,
+            services,
+            keys,
+            routing,
+            statuses,
+        })
+    } else {
+        Err(ImportError::Invalid(problems))
+    }
+}
