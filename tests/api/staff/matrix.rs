@@ -1,0 +1,217 @@
+//! An authorization matrix generated from the route table: every staff route, every role, in and out of scope.
+
+use crate::both_backends;
+use crate::helpers::*;
+use serde_json::json;
+
+both_backends!(authorization_matrix_over_every_staff_route,);
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Access {
+    /// Sign-in and refresh: no token needed; a bad credential is 401 whoever asks.
+    Public,
+    /// Any signed-in staff member.
+    Staff,
+    /// A report: 404 outside the caller's scope.
+    Report,
+    /// Administrators only: 403 for other roles.
+    Admin,
+}
+
+/// The policy of every staff route. A route missing here fails the matrix test.
+fn policy(path: &str, method: &str) -> Option<Access> {
+    Some(match (path, method) {
+        ("/staff/v1/session", "POST") | ("/staff/v1/session/refresh", "POST") => Access::Public,
+        ("/staff/v1/session", "DELETE")
+        | ("/staff/v1/requests", "GET")
+        | ("/staff/v1/statuses", "GET") => Access::Staff,
+        ("/staff/v1/requests/{id}", "GET")
+        | ("/staff/v1/requests/{id}/status", "POST")
+        | ("/staff/v1/requests/{id}/notes", "POST")
+        | ("/staff/v1/requests/{id}/assign", "POST")
+        | ("/staff/v1/requests/{id}/hide", "POST")
+        | ("/staff/v1/requests/{id}/unhide", "POST")
+        | ("/staff/v1/requests/{id}/publish", "POST")
+        | ("/staff/v1/requests/{id}/priority", "POST")
+        | ("/staff/v1/requests/{id}/duplicate", "POST") => Access::Report,
+        ("/staff/v1/users", "GET")
+        | ("/staff/v1/users", "POST")
+        | ("/staff/v1/users/{id}", "POST")
+        | ("/staff/v1/users/{id}/disable", "POST")
+        | ("/staff/v1/users/{id}/enable", "POST")
+        | ("/staff/v1/audit", "GET")
+        | ("/staff/v1/apikeys", "GET")
+        | ("/staff/v1/apikeys", "POST")
+        | ("/staff/v1/apikeys/{id}/revoke", "POST") => Access::Admin,
+        _ => return None,
+    })
+}
+
+async fn authorization_matrix_over_every_staff_route(app: TestApp) {
+    app.expect_deliveries(&["cancelled"]);
+    use sha2::Digest;
+    app.staff_user("admin", "admin", &[]).await;
+    app.staff_user("rina", "dispatcher", &[]).await;
+    app.staff_user("owner", "staff", &["SDA-JP"]).await;
+    app.staff_user("other", "staff", &["PJU"]).await;
+    let spare = app.staff_user("spare", "dispatcher", &[]).await;
+    let report = app.post_flood(&[]).await; // routed to SDA-JP
+    let master = app.post_flood(&[]).await;
+    let admin_for_keys = token(&app.sign_in("admin").await);
+
+    // Tokens that must all be refused: expired, wrong audience, tampered, signed with another key.
+    let secret = std::fs::read(app.data_dir.join("secret.key")).unwrap();
+    let keys = civic311::auth::staff::TokenKeys::from_secret(&secret);
+    let admin_tokens = app.sign_in("admin").await;
+    let claims = keys.verify(&token(&admin_tokens)).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let expired = keys.issue(&claims.sub, &claims.sid, now - 3600).unwrap();
+    let key = sha2::Sha256::digest([b"civic311 staff tokens v1:".as_slice(), &secret].concat());
+    let mut wrong = claims.clone();
+    wrong.aud = "someone-else".into();
+    let wrong_audience = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &wrong,
+        &jsonwebtoken::EncodingKey::from_secret(&key),
+    )
+    .unwrap();
+    let mut tampered = token(&admin_tokens);
+    let at = tampered.len() - 3;
+    tampered.replace_range(
+        at..at + 1,
+        if &tampered[at..at + 1] == "A" {
+            "B"
+        } else {
+            "A"
+        },
+    );
+    let foreign =
+        civic311::auth::staff::TokenKeys::from_secret(b"a different server secret entirely")
+            .issue(&claims.sub, &claims.sid, now)
+            .unwrap();
+
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Who {
+        Admin,
+        Dispatcher,
+        Owner,
+        OtherDept,
+        Invalid,
+    }
+    let principals: Vec<(&str, Who, Option<String>)> = vec![
+        ("admin", Who::Admin, None),
+        ("dispatcher", Who::Dispatcher, None),
+        ("staff of the owning department", Who::Owner, None),
+        ("staff of another department", Who::OtherDept, None),
+        ("no token", Who::Invalid, None),
+        ("expired token", Who::Invalid, Some(expired)),
+        (
+            "token with wrong audience",
+            Who::Invalid,
+            Some(wrong_audience),
+        ),
+        ("tampered token", Who::Invalid, Some(tampered)),
+        ("token signed with another key", Who::Invalid, Some(foreign)),
+    ];
+    let staff_routes: Vec<(&str, &str)> = civic311::http::ROUTES
+        .iter()
+        .filter(|r| r.path.starts_with("/staff/"))
+        .flat_map(|r| r.methods.iter().map(move |(m, _)| (r.path, *m)))
+        .collect();
+    assert!(staff_routes.len() >= 15);
+    for (path, method) in &staff_routes {
+        assert!(
+            policy(path, method).is_some(),
+            "{method} {path} has no policy in this test: add one"
+        );
+    }
+    // Sign-out ends the session, so it goes last.
+    let mut ordered = staff_routes.clone();
+    ordered.sort_by_key(|(p, m)| (*p == "/staff/v1/session" && *m == "DELETE", *p, *m));
+
+    for (label, who, fixed) in &principals {
+        let bearer: Option<String> = match who {
+            Who::Admin => Some(token(&app.sign_in("admin").await)),
+            Who::Dispatcher => Some(token(&app.sign_in("rina").await)),
+            Who::Owner => Some(token(&app.sign_in("owner").await)),
+            Who::OtherDept => Some(token(&app.sign_in("other").await)),
+            Who::Invalid => fixed.clone(),
+        };
+        for (path, method) in &ordered {
+            let access = policy(path, method).unwrap();
+            let concrete = if path.starts_with("/staff/v1/apikeys/") {
+                // A fresh key per call: a revoked key cannot be revoked twice.
+                let (_, k) = app
+                    .call(
+                        "POST",
+                        "/staff/v1/apikeys",
+                        Some(&admin_for_keys),
+                        Some(json!({"name": format!("k {}", civic311::auth::random_id(8))})),
+                    )
+                    .await;
+                path.replace("{id}", k["id"].as_str().unwrap())
+            } else {
+                path.replace(
+                    "{id}",
+                    if path.starts_with("/staff/v1/users/") {
+                        &spare
+                    } else {
+                        &report
+                    },
+                )
+            };
+            let body = match (*path, *method) {
+                // A different unknown name per principal: the account throttle would otherwise answer 429.
+                ("/staff/v1/session", "POST") => Some(
+                    json!({"username": format!("nobody-{label}"), "password": "not a password"}),
+                ),
+                ("/staff/v1/session/refresh", _) => Some(json!({"refresh_token": "not a token"})),
+                (p, _) if p.ends_with("/status") => Some(json!({"status": "verified"})),
+                (p, _) if p.ends_with("/notes") => Some(json!({"text": "matrix"})),
+                (p, _) if p.ends_with("/assign") => {
+                    Some(json!({"department": "SDA-JP", "why": "matrix"}))
+                }
+                (p, _) if p.ends_with("/priority") => Some(json!({"priority": 3})),
+                (p, _) if p.ends_with("/duplicate") => Some(json!({"of": master})),
+                ("/staff/v1/apikeys", "POST") => {
+                    Some(json!({"name": format!("key {}", civic311::auth::random_id(8))}))
+                }
+                ("/staff/v1/users/{id}", "POST") => {
+                    Some(json!({"display_name": "Spare dispatcher"}))
+                }
+                ("/staff/v1/users", "POST") => Some(
+                    json!({"username": format!("u{}", civic311::auth::random_id(8)), "password": PASSWORD, "role": "admin"}),
+                ),
+                _ => None,
+            };
+            let (status, errors) = app.call(method, &concrete, bearer.as_deref(), body).await;
+            let expected = match (access, who) {
+                (Access::Public, _) => 401,
+                (_, Who::Invalid) => 401,
+                (Access::Staff, _) => 200,
+                (Access::Report, Who::OtherDept) => 404,
+                (Access::Report, _) => 200,
+                (Access::Admin, Who::Admin) => 200,
+                (Access::Admin, _) => 403,
+            };
+            assert_eq!(status, expected, "{label}: {method} {concrete} → {errors}");
+            if status != 200 {
+                assert_eq!(
+                    json_errors(&errors)[0].0,
+                    i64::from(status),
+                    "{label}: {method} {concrete}"
+                );
+            }
+        }
+    }
+    // Staff of another department do not even see the report in their list.
+    let other = token(&app.sign_in("other").await);
+    let (_, listed) = app
+        .call("GET", "/staff/v1/requests", Some(&other), None)
+        .await;
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["service_request_id"] != report.as_str()));
+}
