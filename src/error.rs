@@ -49,6 +49,13 @@ impl ApiError {
         ApiError::Invalid(vec![Problem::new(field, description)])
     }
 
+    /// No such report, or none the caller may see (the same answer, so that nobody learns which exist). The
+    /// id is echoed cut short: it may be anything a client sent.
+    pub fn no_request(id: impl std::fmt::Display) -> Self {
+        let shown: String = id.to_string().chars().take(50).collect();
+        ApiError::NotFound(format!("service_request_id '{shown}' not found"))
+    }
+
     pub fn status(&self) -> u16 {
         match self {
             ApiError::Invalid(_) => 400,

@@ -148,7 +148,7 @@ impl Application {
                     let (method, path, start) =
                         (req.method().clone(), req.path().to_string(), Instant::now());
                     // The route pattern, status and duration are known only at the end; they are recorded
-                    // on the span then, so that its closing line carries them.
+                    // on the span then (for subscribers that export spans) and logged on the "http" line.
                     let span = tracing::info_span!(
                         "request",
                         id = next_request_id(),

@@ -11,3 +11,14 @@ pub fn init() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
+
+/// `tokio::task::spawn_blocking` in the caller's span: a line logged by the blocking work (hashing, photo
+/// cleaning, spooling) names the request it serves, as the store's threads do.
+pub fn spawn_blocking<T, F>(f: F) -> tokio::task::JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f))
+}

@@ -6,6 +6,7 @@ use crate::store::staff::{self as st, AuditRow};
 use crate::store::{AnyConnection, StoreError};
 
 /// Who acted.
+#[derive(Clone, Copy)]
 pub enum Actor<'a> {
     /// A signed-in staff member (their address comes with the session).
     Staff(&'a Principal),

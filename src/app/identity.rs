@@ -71,9 +71,7 @@ pub(crate) fn recheck(
 ) -> Result<RequestRow, ApiError> {
     match rq::get_any(conn, id)? {
         Some(r) if p.sees(&r) => Ok(r),
-        _ => Err(ApiError::NotFound(format!(
-            "service_request_id '{id}' not found"
-        ))),
+        _ => Err(ApiError::no_request(id)),
     }
 }
 

@@ -79,6 +79,12 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Moves with every write transaction of this process: what the answer cache of the read path is
+    /// keyed by.
+    pub fn data_epoch(&self) -> u64 {
+        self.store.data_epoch()
+    }
+
     pub fn media_url(&self, file_name: &str) -> String {
         format!("{}/open311/v2/media/{}", self.public_url, file_name)
     }

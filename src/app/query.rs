@@ -217,12 +217,7 @@ pub async fn get_request(
 ) -> Result<(i32, PublicRequest), ApiError> {
     let j = super::catalog::jurisdiction(state, jurisdiction_id).await?;
     let offset = j.jurisdiction.utc_offset_minutes;
-    let not_found = || {
-        ApiError::NotFound(format!(
-            "service_request_id '{}' not found",
-            id.chars().take(50).collect::<String>()
-        ))
-    };
+    let not_found = || ApiError::no_request(id);
     let id: i64 = id.parse().map_err(|_| not_found())?;
     let st = state.clone();
     let found = state

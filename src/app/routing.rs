@@ -245,15 +245,16 @@ pub async fn reroute(
         .store
         .read(move |conn| rq::get_any(conn, request_id))
         .await?
-        .ok_or_else(|| {
-            ApiError::NotFound(format!("service_request_id '{request_id}' not found"))
-        })?;
+        .ok_or_else(|| ApiError::no_request(request_id))?;
     let plan = Reroute::plan(state, &request, to).await?;
     let (actor, why) = (actor.to_string(), why.to_string());
     state
         .store
         .write(move |conn| -> Result<_, ApiError> {
             let now = super::now();
+            // As the transaction sees it: hidden or moved in the meantime, it is routed as it is now.
+            let request =
+                rq::get_any(conn, request_id)?.ok_or_else(|| ApiError::no_request(request_id))?;
             let done = plan.apply(conn, &request, &actor, now)?;
             outbox::record(
                 conn,

@@ -322,7 +322,7 @@ async fn store_photos(
         return Ok(Vec::new());
     }
     let dir = media::media_dir(&state.data_dir);
-    tokio::task::spawn_blocking(move || -> Result<Vec<_>, ApiError> {
+    crate::telemetry::spawn_blocking(move || -> Result<Vec<_>, ApiError> {
         let io = |e| ApiError::from_io(e, "storing a photo");
         let mut problems = Vec::new();
         let mut stored: Vec<(String, media::PhotoKind, i64)> = Vec::new();

@@ -85,12 +85,7 @@ pub async fn post_update(
     if !problems.is_empty() {
         return Err(ApiError::Invalid(problems));
     }
-    let not_found = || {
-        ApiError::NotFound(format!(
-            "service_request_id '{}' not found",
-            u.service_request_id.chars().take(30).collect::<String>()
-        ))
-    };
+    let not_found = || ApiError::no_request(&u.service_request_id);
     let id: i64 = u
         .service_request_id
         .trim()

@@ -42,7 +42,7 @@ macro_rules! with_format {
 macro_rules! with_format_cached {
     ($req:expr, $state:expr, $cache:expr, $root:expr, |$fmt:ident| $body:expr) => {{
         let key = format!("{}?{}", $req.path(), $req.query_string());
-        let epoch = $state.store.data_epoch();
+        let epoch = $state.data_epoch();
         if let Some((content_type, body)) = $cache.get(&key, epoch) {
             return super::format::ok_bytes(content_type, body);
         }

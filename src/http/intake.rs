@@ -515,7 +515,7 @@ async fn spool(
     use tokio::io::AsyncWriteExt;
     let io = |e: std::io::Error| ApiError::from_io(e, "spooling a photo");
     let dir = limits.spool_dir.clone();
-    let path = tokio::task::spawn_blocking(move || {
+    let path = crate::telemetry::spawn_blocking(move || {
         std::fs::create_dir_all(&dir)?;
         tempfile::Builder::new()
             .prefix(".upload-")

@@ -83,6 +83,13 @@ pub(super) fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<(Summary, i
                     *published,
                     rate_limit.as_deref(),
                 )?;
+                crate::app::audit::record(
+                    conn,
+                    crate::app::audit::Actor::Operator("import"),
+                    "update api key",
+                    Some(format!("api key {}", c.id)),
+                    Some(format!("{name} ({})", kind.as_str())),
+                )?;
                 count(true, true);
             }
             None => {

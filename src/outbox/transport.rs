@@ -29,7 +29,7 @@ pub struct SentMail {
 
 impl MemoryMailbox {
     pub fn messages(&self) -> Vec<SentMail> {
-        self.0.lock().map(|m| m.clone()).unwrap_or_default()
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -90,9 +90,9 @@ impl Mailer {
                     .map(ToString::to_string)
                     .collect();
                 let raw = String::from_utf8_lossy(&message.formatted()).into_owned();
-                if let Ok(mut list) = m.0.lock() {
-                    list.push(SentMail { to, raw });
-                }
+                m.0.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(SentMail { to, raw });
                 Ok(())
             }
         }

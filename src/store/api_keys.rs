@@ -96,7 +96,20 @@ pub fn revoke(
     id_or_name: &str,
     at: NaiveDateTime,
 ) -> Result<(usize, Option<i64>), StoreError> {
-    let n = diesel::update(
+    let ids = revoke_ids(conn, id_or_name, at)?;
+    if ids.is_empty() {
+        return Ok((0, None));
+    }
+    Ok((ids.len(), Some(super::catalog::bump_version(conn)?)))
+}
+
+/// `revoke`, answering the ids of the keys it revoked.
+pub fn revoke_ids(
+    conn: &mut AnyConnection,
+    id_or_name: &str,
+    at: NaiveDateTime,
+) -> Result<Vec<String>, StoreError> {
+    Ok(diesel::update(
         api_keys::table
             .filter(
                 api_keys::id
@@ -106,11 +119,8 @@ pub fn revoke(
             .filter(api_keys::revoked_at.is_null()),
     )
     .set(api_keys::revoked_at.eq(Some(at)))
-    .execute(conn)?;
-    if n == 0 {
-        return Ok((0, None));
-    }
-    Ok((n, Some(super::catalog::bump_version(conn)?)))
+    .returning(api_keys::id)
+    .get_results(conn)?)
 }
 
 /// Re-keys an existing key (import of a changed key). A revocation stays: a key revoked because it leaked

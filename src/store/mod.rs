@@ -393,8 +393,7 @@ where
     F: FnOnce() -> Result<T, StoreError> + Send + 'static,
     T: Send + 'static,
 {
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(f))
+    crate::telemetry::spawn_blocking(f)
         .await
         .map_err(|e| StoreError::Join(e.to_string()))?
 }

@@ -39,7 +39,7 @@ fn handlers_import_nothing_from_the_store() {
         .iter()
         .filter(|f| {
             let c = code(f);
-            c.contains("crate::store") || c.contains("store::")
+            c.contains("crate::store") || c.contains("store::") || c.contains(".store.")
         })
         .map(|f| f.display().to_string())
         .collect();

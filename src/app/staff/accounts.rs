@@ -150,7 +150,7 @@ pub fn prepare_password(password: &str) -> Result<String, String> {
 }
 
 async fn hash_off_thread(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || prepare_password(&password))
+    crate::telemetry::spawn_blocking(move || prepare_password(&password))
         .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("hashing task failed: {e}")))?
         .map_err(|e| ApiError::invalid("password", e))
@@ -172,14 +172,13 @@ pub async fn new_user(
 
 pub async fn users(state: &AppState, admin: &Admin) -> Result<Vec<Account>, ApiError> {
     let admin = admin.clone();
-    let rows = state
+    state
         .store
-        .write(move |conn| {
+        .write(move |conn| -> Result<_, ApiError> {
             record(conn, Actor::Staff(&admin), "list users", None, None)?;
-            st::users(conn)
+            st::users(conn)?.iter().map(Account::try_from).collect()
         })
-        .await?;
-    rows.iter().map(Account::try_from).collect()
+        .await
 }
 
 /// Disables or re-enables an account; disabling ends its sessions at once.

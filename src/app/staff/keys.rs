@@ -115,17 +115,22 @@ pub fn revoke_key(
     by: Actor<'_>,
     id_or_name: &str,
 ) -> Result<(usize, Option<i64>), StoreError> {
-    let (n, version) = ak::revoke(conn, id_or_name, now())?;
-    if n > 0 {
+    let ids = ak::revoke_ids(conn, id_or_name, now())?;
+    if ids.is_empty() {
+        return Ok((0, None));
+    }
+    let version = crate::store::catalog::bump_version(conn)?;
+    for id in &ids {
+        // By id, as its creation was: `?target=api key <id>` finds the key's whole life.
         record(
             conn,
             by,
             "revoke api key",
-            Some(format!("api key {id_or_name}")),
+            Some(format!("api key {id}")),
             None,
         )?;
     }
-    Ok((n, version))
+    Ok((ids.len(), Some(version)))
 }
 
 pub async fn revoke_api_key(state: &AppState, admin: &Admin, id: &str) -> Result<(), ApiError> {

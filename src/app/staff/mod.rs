@@ -25,16 +25,3 @@ pub use triage::{
     ReportFilter,
 };
 pub use vocabulary::{statuses, vocabulary, StatusInfo};
-
-use crate::store::{AnyConnection, StoreError};
-
-/// The audit row of a staff member's action (`audit::record` with the member as its actor).
-fn audit(
-    conn: &mut AnyConnection,
-    p: &Principal,
-    action: &str,
-    target: Option<String>,
-    detail: Option<String>,
-) -> Result<(), StoreError> {
-    super::audit::record(conn, super::audit::Actor::Staff(p), action, target, detail)
-}

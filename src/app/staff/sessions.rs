@@ -1,6 +1,7 @@
 //! Sign-in, refresh, sign-out and the access check of every staff request, with the sign-in throttle.
 
-use super::{audit, now, Principal, Role};
+use super::views::role_of;
+use super::{now, Principal, Role};
 use crate::app::audit::{record, Actor};
 use crate::app::AppState;
 use crate::auth::{self, staff as sa};
@@ -83,7 +84,7 @@ pub struct Tokens {
     pub refresh_token: String,
     pub expires_in: i64,
     pub username: String,
-    pub role: String,
+    pub role: Role,
 }
 
 fn tokens(
@@ -101,7 +102,7 @@ fn tokens(
         refresh_token: refresh,
         expires_in: sa::ACCESS_SECONDS,
         username: user.username.clone(),
-        role: user.role.clone(),
+        role: role_of(user)?,
     })
 }
 
@@ -139,13 +140,13 @@ pub async fn sign_in(
     let ok = match &user {
         Some(u) if u.active => {
             let hash = u.password_hash.clone();
-            tokio::task::spawn_blocking(move || sa::verify_password(&pw, &hash))
+            crate::telemetry::spawn_blocking(move || sa::verify_password(&pw, &hash))
                 .await
                 .unwrap_or(false)
         }
         _ => {
             // Spend the same time as for a real account, so response times do not reveal which names exist.
-            let _ = tokio::task::spawn_blocking(move || sa::hash_password(&pw)).await;
+            let _ = crate::telemetry::spawn_blocking(move || sa::hash_password(&pw)).await;
             false
         }
     };
@@ -282,9 +283,7 @@ pub async fn authenticate(
         {
             Ok(Principal {
                 departments: user.departments(),
-                role: Role::parse(&user.role).ok_or_else(|| {
-                    ApiError::Internal(anyhow::anyhow!("user {} has role {}", user.id, user.role))
-                })?,
+                role: role_of(&user)?,
                 user_id: user.id,
                 username: user.username,
                 jurisdiction_id: user.jurisdiction_id,
@@ -304,7 +303,7 @@ pub async fn sign_out(state: &AppState, p: &Principal) -> Result<(), ApiError> {
         .store
         .write(move |conn| {
             st::delete_session(conn, &p.session_id)?;
-            audit(conn, &p, "sign-out", None, None)
+            record(conn, Actor::Staff(&p), "sign-out", None, None)
         })
         .await?)
 }

@@ -5,7 +5,8 @@
 
 use super::views::{ReportDetail, ReportSummary};
 use super::vocabulary::vocabulary;
-use super::{audit, now, recheck, Principal, Role};
+use super::{now, recheck, Principal, Role};
+use crate::app::audit::{record, Actor};
 use crate::app::routing::Reroute;
 use crate::app::AppState;
 use crate::auth;
@@ -81,9 +82,9 @@ pub async fn get(state: &AppState, p: &Principal, id: i64) -> Result<ReportDetai
     state
         .store
         .write(move |conn| -> Result<_, StoreError> {
-            audit(
+            record(
                 conn,
-                &p,
+                Actor::Staff(&p),
                 "read report",
                 Some(format!("request {id}")),
                 Some("contact details shown".into()),
@@ -141,9 +142,9 @@ impl Change {
             },
         )?;
         rq::touch(conn, id, now())?;
-        audit(
+        record(
             conn,
-            p,
+            Actor::Staff(p),
             self.audit,
             Some(format!("request {id}")),
             self.audit_detail,
@@ -163,7 +164,7 @@ impl InScope {
         let row = state.store.read(move |conn| rq::get_any(conn, id)).await?;
         let request = row
             .filter(|r| p.sees(r))
-            .ok_or_else(|| ApiError::NotFound(format!("service_request_id '{id}' not found")))?;
+            .ok_or_else(|| ApiError::no_request(id))?;
         Ok(InScope {
             p: p.clone(),
             request,
@@ -277,18 +278,28 @@ pub async fn mark_duplicate(
     if id == master {
         return Err(ApiError::invalid("of", "a report cannot duplicate itself"));
     }
+    // A hidden master's id would become public as parent_service_request_id.
+    let unfit = move |master_row: &RequestRow, report: &RequestRow| {
+        (master_row.jurisdiction_id != report.jurisdiction_id || master_row.hidden).then(|| {
+            ApiError::invalid(
+                "of",
+                format!(
+                    "report {master} cannot be a master: it is hidden or in another jurisdiction"
+                ),
+            )
+        })
+    };
     let report = InScope::load(state, p, id).await?;
     let master_row = InScope::load(state, p, master).await?.request;
-    if master_row.jurisdiction_id != report.request.jurisdiction_id || master_row.hidden {
-        // A hidden master's id would become public as parent_service_request_id.
-        return Err(ApiError::invalid(
-            "of",
-            format!("report {master} cannot be a master: it is hidden or in another jurisdiction"),
-        ));
+    if let Some(e) = unfit(&master_row, &report.request) {
+        return Err(e);
     }
     report
-        .change(state, move |conn, p, _| {
-            recheck(conn, p, master)?;
+        .change(state, move |conn, p, current| {
+            // Checked again as the transaction sees both: hidden or moved in the meantime, it is refused.
+            if let Some(e) = unfit(&recheck(conn, p, master)?, current) {
+                return Err(e);
+            }
             // Checked inside the transaction: no chains of duplicates, whatever happens in between.
             if let Some((_, Some(m))) = rq::triage(conn, master)? {
                 return Err(ApiError::invalid(

@@ -175,14 +175,18 @@ impl TryFrom<&UserRow> for Account {
             id: u.id.clone(),
             username: u.username.clone(),
             display_name: u.display_name.clone(),
-            role: Role::parse(&u.role).ok_or_else(|| {
-                ApiError::Internal(anyhow::anyhow!("user {} has role {}", u.id, u.role))
-            })?,
+            role: role_of(u)?,
             jurisdiction_id: u.jurisdiction_id.clone(),
             departments: u.departments(),
             active: u.active,
         })
     }
+}
+
+/// The role of a stored account; only our own writes make one, so another value is corruption (500).
+pub(super) fn role_of(u: &UserRow) -> Result<Role, ApiError> {
+    Role::parse(&u.role)
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("user {} has role {}", u.id, u.role)))
 }
 
 /// An API key as administrators see it: never the key, nor its hash.

@@ -136,12 +136,7 @@ fn id_of(req: &HttpRequest) -> Result<i64, ApiError> {
 }
 
 fn report_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse().map_err(|_| {
-        ApiError::NotFound(format!(
-            "service_request_id '{}' not found",
-            raw.chars().take(30).collect::<String>()
-        ))
-    })
+    raw.parse().map_err(|_| ApiError::no_request(raw))
 }
 
 /// The `{id}` of a user or key route.

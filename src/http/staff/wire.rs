@@ -22,7 +22,7 @@ pub struct Session<'a> {
     expires_in: i64,
     refresh_token: &'a str,
     username: &'a str,
-    role: &'a str,
+    role: &'static str,
 }
 
 impl<'a> From<&'a Tokens> for Session<'a> {
@@ -33,7 +33,7 @@ impl<'a> From<&'a Tokens> for Session<'a> {
             expires_in: t.expires_in,
             refresh_token: &t.refresh_token,
             username: &t.username,
-            role: &t.role,
+            role: t.role.as_str(),
         }
     }
 }
