@@ -53,16 +53,39 @@ pub struct PublicRequest {
     pub attributes: Vec<PublicAttribute>,
 }
 
+/// What the public may know of a report's service: its name, the attributes it publishes, and how precisely
+/// its reports are located.
+pub struct PublicService<'a> {
+    pub name: String,
+    pub defs: &'a [AttributeDef],
+    /// Metres of the public grid; `None`: the exact point.
+    pub precision_m: Option<f64>,
+}
+
 impl PublicRequest {
     pub fn build(
         state: &AppState,
         row: PublicRow,
-        service_name: String,
-        defs: &[AttributeDef],
+        service: PublicService<'_>,
         answers: &[AttributeValueRow],
         media: &[MediaRow],
         events: &[crate::store::deliveries::EventRow],
     ) -> Self {
+        let PublicService {
+            name: service_name,
+            defs,
+            precision_m,
+        } = service;
+        // A coarsened point comes without the address and address id, which would give the exact place
+        // back; the zipcode names an area and stays.
+        let (lat, long, address, address_id) = match (precision_m, row.lat.zip(row.long)) {
+            (Some(m), Some((lat, long))) => {
+                let (lat, long) = crate::domain::coarsen(lat, long, m);
+                (Some(lat), Some(long), None, None)
+            }
+            (Some(_), None) => (None, None, None, None),
+            (None, _) => (row.lat, row.long, row.address, row.address_id),
+        };
         let attributes = defs
             .iter()
             .filter(|d| d.variable)
@@ -101,11 +124,11 @@ impl PublicRequest {
             requested: row.requested_at.and_utc(),
             updated: row.updated_at.and_utc(),
             expected: row.expected_at.map(|t| t.and_utc()),
-            address: row.address,
-            address_id: row.address_id,
+            address,
+            address_id,
             zipcode: row.zipcode,
-            lat: row.lat,
-            long: row.long,
+            lat,
+            long,
             media_urls,
             channel: row.channel,
             duplicate_of: row.duplicate_of,

@@ -1,5 +1,6 @@
 //! Reading requests: the list with its date window and paging rules, one request, tokens and photos.
 
+use super::public::PublicService;
 use super::{resolve_jurisdiction, AppState, JurisdictionCatalog, PublicRequest};
 use crate::domain::{parse_w3c, Problem, Status};
 use crate::error::ApiError;
@@ -268,14 +269,16 @@ fn project(
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let service = catalog.services.get(&row.service_code);
-        let name = service.map_or_else(|| row.service_code.clone(), |s| s.service.name.clone());
-        let defs = service.map_or(&[][..], |s| &s.attributes[..]);
+        let public = PublicService {
+            name: service.map_or_else(|| row.service_code.clone(), |s| s.service.name.clone()),
+            defs: service.map_or(&[][..], |s| &s.attributes[..]),
+            precision_m: service.and_then(|s| s.service.public_precision_m),
+        };
         let id = row.id;
         out.push(PublicRequest::build(
             state,
             row,
-            name,
-            defs,
+            public,
             answers.get(&id).map_or(&[][..], Vec::as_slice),
             media.get(&id).map_or(&[][..], Vec::as_slice),
             events.get(&id).map_or(&[][..], Vec::as_slice),

@@ -137,6 +137,27 @@ pub async fn submit_request(
         .duration_trunc(TimeDelta::seconds(1))
         .unwrap_or_else(|_| Utc::now());
     let token = (service.service_type == ServiceType::Batch).then(|| auth::random_id(20));
+    // Held for staff to publish: a batch service's reports (GeoReport's "batch": the token answers with the
+    // id once published), a service that reviews everything, and any report whose public text looks as if
+    // it carries someone's contact details; the POST succeeds all the same.
+    let free_text = defs
+        .iter()
+        .filter(|d| {
+            d.variable
+                && matches!(
+                    d.datatype,
+                    domain::Datatype::String | domain::Datatype::Text
+                )
+        })
+        .flat_map(|d| answers.iter().filter(move |a| a.code == d.code))
+        .flat_map(|a| a.values.iter());
+    let held = service.service_type == ServiceType::Batch
+        || service.moderation == domain::Moderation::Pre
+        || new
+            .description
+            .iter()
+            .chain(free_text)
+            .any(|t| domain::looks_like_contact(t));
     // Routed before the write: the decision reads only what imports change (cached per import), so the
     // transaction stores the report with its department in one statement.
     let index = state.routing.index(&state.store, &jurisdiction.id).await?;
@@ -182,9 +203,7 @@ pub async fn submit_request(
         agency_responsible: routed.department_name().map(str::to_string),
         department_code: routed.trace.department_code.clone(),
         routing_trace: routed.trace_json(),
-        // A batch service's reports are reviewed before they are public (GeoReport's "batch": the id is
-        // not given at once; the token answers with it once staff publish the report).
-        moderation_state: if service.service_type == ServiceType::Batch {
+        moderation_state: if held {
             "pending".into()
         } else {
             "published".into()

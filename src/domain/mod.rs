@@ -6,12 +6,14 @@ pub mod attributes;
 mod datetime;
 mod location;
 mod request;
+mod screening;
 
 pub use access::{ApiKeyKind, Role};
 pub use attributes::{AttributeDef, Datatype, ListValue, SubmittedAttributes, ValidatedAttribute};
 pub use datetime::{format_w3c, parse_w3c};
-pub use location::LatLong;
+pub use location::{coarsen, LatLong};
 pub use request::{Contact, NewRequest, RawRequest, MAX_MEDIA_URLS};
+pub use screening::looks_like_contact;
 
 use std::fmt;
 
@@ -81,6 +83,28 @@ pub struct Service {
     pub expected_hours: Option<i32>,
     /// Whether the department's e-mail includes the reporter's contact details.
     pub share_contact: bool,
+    /// Public answers locate its reports on a grid of cells this many metres wide; `None`: exactly.
+    pub public_precision_m: Option<f64>,
+    pub moderation: Moderation,
+}
+
+/// Whether a service's reports wait for staff before they are public.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moderation {
+    /// Public at once, unless intake holds one back (a batch service, text that looks like contact details).
+    None,
+    /// Every report is reviewed first (`POST /staff/v1/requests/{id}/publish`).
+    Pre,
+}
+
+impl Moderation {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "none" => Some(Self::None),
+            "pre" => Some(Self::Pre),
+            _ => None,
+        }
+    }
 }
 
 /// A jurisdiction served by this endpoint.

@@ -75,6 +75,12 @@ pub(super) struct ServiceDef {
     /// Whether the department's e-mail carries the reporter's contact details (default false).
     #[serde(default)]
     pub(super) share_contact: Option<bool>,
+    /// Public answers show the point snapped to a grid of cells this many metres wide (default: exact).
+    #[serde(default)]
+    pub(super) public_precision_m: Option<f64>,
+    /// "pre": staff review every report before it is public; "none" (default).
+    #[serde(default)]
+    pub(super) moderation: Option<String>,
     #[serde(default)]
     pub(super) attributes: Vec<AttributeDefFile>,
 }

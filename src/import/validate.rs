@@ -140,6 +140,17 @@ pub(super) fn validate(
             {
                 problems.push(format!("{at}: expected_hours must be between 1 and 8760"));
             }
+            if s.public_precision_m
+                .is_some_and(|m| !(m.is_finite() && (1.0..=10_000.0).contains(&m)))
+            {
+                problems.push(format!(
+                    "{at}: public_precision_m is the public grid in metres, from 1 to 10000 (leave it out for the exact point)"
+                ));
+            }
+            let moderation = s.moderation.clone().unwrap_or_else(|| "none".into());
+            if crate::domain::Moderation::parse(&moderation).is_none() {
+                problems.push(format!("{at}: moderation must be pre or none"));
+            }
             let mut attrs: Vec<AttributeRow> = Vec::new();
             for (k, a) in s.attributes.iter().enumerate() {
                 let at = format!("{at}: attributes[{k}] ({})", a.code);
@@ -235,6 +246,8 @@ pub(super) fn validate(
                     active: s.active.unwrap_or(true),
                     updated_at: now,
                     share_contact: s.share_contact.unwrap_or(false),
+                    public_precision_m: s.public_precision_m,
+                    moderation,
                 },
                 attrs,
             ));

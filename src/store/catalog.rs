@@ -35,6 +35,10 @@ pub struct ServiceRow {
     pub active: bool,
     pub updated_at: NaiveDateTime,
     pub share_contact: bool,
+    /// The side of the public grid cell in metres; `None`: the exact point is public.
+    pub public_precision_m: Option<f64>,
+    /// `pre` or `none` (`domain::Moderation`).
+    pub moderation: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -79,6 +83,12 @@ impl TryFrom<ServiceRow> for Service {
                 r.code, r.service_type
             ))
         })?;
+        let moderation = crate::domain::Moderation::parse(&r.moderation).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "service {} has unknown moderation {}",
+                r.code, r.moderation
+            ))
+        })?;
         Ok(Self {
             jurisdiction_id: r.jurisdiction_id,
             code: r.code,
@@ -90,6 +100,8 @@ impl TryFrom<ServiceRow> for Service {
             service_notice: r.service_notice,
             expected_hours: r.expected_hours,
             share_contact: r.share_contact,
+            public_precision_m: r.public_precision_m,
+            moderation,
         })
     }
 }

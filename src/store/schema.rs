@@ -28,6 +28,8 @@ diesel::table! {
         active -> Bool,
         updated_at -> Timestamp,
         share_contact -> Bool,
+        public_precision_m -> Nullable<Double>,
+        moderation -> Text,
     }
 }
 

@@ -8,8 +8,12 @@ use serde_json::{json, Value};
 
 both_backends!(
     device_id_is_stored_only_as_a_keyed_hash,
-    post_answer_account_id_is_null
+    post_answer_account_id_is_null,
+    a_dumping_report_is_public_on_a_grid_and_exact_for_staff,
+    text_that_looks_like_contact_details_is_held_for_review,
 );
+
+both_backends!(backend: a_service_that_reviews_everything_holds_every_report);
 
 async fn device_id_is_stored_only_as_a_keyed_hash(app: TestApp) {
     let id = app
@@ -167,4 +171,262 @@ fn pii_never_appears_in_public_output_sqlite() {
 #[test]
 fn pii_never_appears_in_public_output_postgres() {
     pii_never_appears_in_public_output(Backend::Postgres);
+}
+
+/// Publishes a report held for review, as the dispatcher "moderator" (made at first use).
+async fn publish(app: &TestApp, id: &str) {
+    let credentials = json!({"username": "moderator", "password": PASSWORD});
+    let (status, session) = app
+        .call("POST", "/staff/v1/session", None, Some(credentials))
+        .await;
+    let session = if status == 200 {
+        session
+    } else {
+        app.staff_user("moderator", "dispatcher", &[]).await;
+        app.sign_in("moderator").await
+    };
+    let t = token(&session);
+    let (status, body) = app
+        .call(
+            "POST",
+            &format!("/staff/v1/requests/{id}/publish"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// The id of the newest stored report (a batch report's POST answer carries only a token).
+async fn newest_id(app: &TestApp) -> String {
+    app.store
+        .read(|conn| {
+            use civic311::store::schema::requests::dsl::*;
+            use diesel::prelude::*;
+            Ok(requests.select(id).order(id.desc()).first::<i64>(conn)?)
+        })
+        .await
+        .unwrap()
+        .to_string()
+}
+
+fn metres(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (la1, la2) = (a.0.to_radians(), b.0.to_radians());
+    let (dla, dlo) = ((b.0 - a.0).to_radians(), (b.1 - a.1).to_radians());
+    let h = (dla / 2.0).sin().powi(2) + la1.cos() * la2.cos() * (dlo / 2.0).sin().powi(2);
+    2.0 * 6_371_000.0 * h.sqrt().asin()
+}
+
+async fn post_dumping(app: &TestApp, lat: &str, long: &str) -> String {
+    let resp = app
+        .post_form(
+            "json",
+            &[
+                ("api_key", DEMO_KEY),
+                ("service_code", "DUMPING"),
+                ("lat", lat),
+                ("long", long),
+                ("address_string", "Jl. Kebon Sirih No. 17, Menteng"),
+                ("attribute[AMOUNT]", "car"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let id = newest_id(app).await;
+    publish(app, &id).await;
+    id
+}
+
+/// DUMPING publishes its point on a 100 m grid, in every format and on every read, without the address;
+/// staff see the exact point. FLOOD, which declares no precision, stays exact.
+async fn a_dumping_report_is_public_on_a_grid_and_exact_for_staff(app: TestApp) {
+    let exact = (-6.186123, 106.834567);
+    let id = post_dumping(&app, "-6.186123", "106.834567").await;
+    // Ten metres away: the same cell, the same public point.
+    let neighbour = post_dumping(&app, "-6.186123", "106.834477").await;
+    let point = |v: &Value| (v["lat"].as_f64().unwrap(), v["long"].as_f64().unwrap());
+    let one = app
+        .get_json(&format!("/open311/v2/requests/{id}.json"))
+        .await;
+    let public = point(&one[0]);
+    assert_ne!(public, exact);
+    assert!(metres(public, exact) <= 71.0, "{public:?}");
+    assert!(one[0].get("address").is_none_or(Value::is_null), "{one}");
+    assert!(one[0].get("address_id").is_none_or(Value::is_null), "{one}");
+    for _ in 0..3 {
+        let again = app
+            .get_json(&format!("/open311/v2/requests/{id}.json"))
+            .await;
+        assert_eq!(point(&again[0]), public, "snapped, never jittered");
+    }
+    let other = app
+        .get_json(&format!("/open311/v2/requests/{neighbour}.json"))
+        .await;
+    assert_eq!(point(&other[0]), public, "one cell, one public point");
+    let list = app
+        .get_json("/open311/v2/requests.json?service_code=DUMPING")
+        .await;
+    for r in list.as_array().unwrap() {
+        assert_eq!(point(r), public);
+    }
+    let xml = app.get_xml(&format!("/open311/v2/requests/{id}.xml")).await;
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let f = xml_fields(
+        doc.descendants()
+            .find(|n| n.has_tag_name("request"))
+            .unwrap(),
+    );
+    let xml_point = (
+        f["lat"].as_deref().unwrap().parse::<f64>().unwrap(),
+        f["long"].as_deref().unwrap().parse::<f64>().unwrap(),
+    );
+    assert_eq!(xml_point, public);
+    assert!(
+        f.get("address")
+            .is_none_or(|a| a.as_deref().unwrap_or("").is_empty()),
+        "{xml}"
+    );
+    assert!(!xml.contains("Kebon Sirih"), "{xml}");
+
+    // Staff, and the department's e-mail, have the exact point and the address.
+    let t = token(&app.sign_in("moderator").await);
+    let (_, staff) = app
+        .call("GET", &format!("/staff/v1/requests/{id}"), Some(&t), None)
+        .await;
+    assert_eq!(point(&staff), exact);
+    assert_eq!(staff["address"], "Jl. Kebon Sirih No. 17, Menteng");
+    let stored = app.stored(&id).await;
+    assert_eq!((stored.lat, stored.long), (Some(exact.0), Some(exact.1)));
+
+    let flood = app
+        .post_flood(&[("lat", "-6.175392"), ("long", "106.827153")])
+        .await;
+    let f = app
+        .get_json(&format!("/open311/v2/requests/{flood}.json"))
+        .await;
+    assert_eq!(
+        point(&f[0]),
+        (-6.175392, 106.827153),
+        "FLOOD declares no precision"
+    );
+}
+
+/// A phone number or e-mail address in the public text holds the report for review: the POST succeeds, the
+/// report stays out of every public answer until staff publish it.
+async fn text_that_looks_like_contact_details_is_held_for_review(app: TestApp) {
+    let held = app
+        .post_flood(&[(
+            "description",
+            "Air sepinggang, hubungi saya WA 0812-3456-7890",
+        )])
+        .await;
+    let email = app
+        .post_flood(&[("description", "flooded, write to siti.rahma@mail.example")])
+        .await;
+    let plain = app
+        .post_flood(&[(
+            "description",
+            "Banjir 40 cm di Jl. Thamrin No. 12 sejak 14:30",
+        )])
+        .await;
+    for id in [&held, &email] {
+        assert_eq!(
+            app.get(&format!("/open311/v2/requests/{id}.json"))
+                .await
+                .status(),
+            404
+        );
+        assert_eq!(app.stored(id).await.moderation_state, "pending");
+    }
+    assert_eq!(
+        app.get(&format!("/open311/v2/requests/{plain}.json"))
+            .await
+            .status(),
+        200
+    );
+    let listed: Vec<String> = app
+        .get_json("/open311/v2/requests.json?service_code=FLOOD")
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["service_request_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(listed, std::slice::from_ref(&plain));
+    // Staff find it in the queue and publish it.
+    app.staff_user("moderator", "dispatcher", &[]).await;
+    let t = token(&app.sign_in("moderator").await);
+    let (_, queue) = app
+        .call(
+            "GET",
+            "/staff/v1/requests?moderation_state=pending",
+            Some(&t),
+            None,
+        )
+        .await;
+    let mut pending: Vec<&str> = queue
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["service_request_id"].as_str().unwrap())
+        .collect();
+    pending.sort();
+    let mut expected = [held.as_str(), email.as_str()];
+    expected.sort();
+    assert_eq!(pending, expected);
+    publish(&app, &held).await;
+    assert_eq!(
+        app.get(&format!("/open311/v2/requests/{held}.json"))
+            .await
+            .status(),
+        200
+    );
+}
+
+/// `moderation = "pre"` on a realtime service: every report waits for staff, whatever its text.
+async fn a_service_that_reviews_everything_holds_every_report(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let city = dir.path().join("city");
+    copy_tree(&repo_path("examples/demo-city"), &city);
+    let streets = city.join("services/streets.toml");
+    let text = std::fs::read_to_string(&streets).unwrap();
+    let text = text.replacen(
+        "code = \"LIGHT\"\n",
+        "code = \"LIGHT\"\nmoderation = \"pre\"\n",
+        1,
+    );
+    std::fs::write(&streets, text).unwrap();
+    let app = spawn_app_with(backend, &[city]).await;
+    let resp = app.post_form("json", &light(&[])).await;
+    assert_eq!(resp.status(), 200);
+    let ack: Value = resp.json().await.unwrap();
+    let id = ack[0]["service_request_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        app.get(&format!("/open311/v2/requests/{id}.json"))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(app.stored(&id).await.moderation_state, "pending");
+    app.staff_user("moderator", "dispatcher", &[]).await;
+    publish(&app, &id).await;
+    assert_eq!(
+        app.get(&format!("/open311/v2/requests/{id}.json"))
+            .await
+            .status(),
+        200
+    );
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }
