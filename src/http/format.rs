@@ -36,14 +36,21 @@ impl Format {
         }
     }
 
-    /// For responses made before a route matched: JSON when the path ends in `.json`, XML otherwise (§3.8).
+    /// For responses made before a route matched: JSON when the path ends in `.json` (or is an open-data
+    /// format, whose errors are JSON), XML otherwise (§3.8).
     pub fn guess(path: &str) -> Format {
         if path.starts_with("/staff/") {
             return Format::Json;
         }
         let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
         match last.rsplit_once('.') {
-            Some((_, ext)) if ext.eq_ignore_ascii_case("json") => Format::Json,
+            Some((_, ext))
+                if ["json", "geojson", "csv"]
+                    .iter()
+                    .any(|j| ext.eq_ignore_ascii_case(j)) =>
+            {
+                Format::Json
+            }
             _ => Format::Xml,
         }
     }

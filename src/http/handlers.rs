@@ -21,7 +21,7 @@ fn path_id<'a>(req: &'a HttpRequest, name: &str, what: &str) -> Result<&'a str, 
     Ok(id)
 }
 
-fn query(req: &HttpRequest) -> Result<Params, ApiError> {
+pub(super) fn query(req: &HttpRequest) -> Result<Params, ApiError> {
     Params::parse(req.query_string().as_bytes(), "query string")
 }
 
@@ -92,28 +92,32 @@ pub async fn service_definition(req: HttpRequest, state: State) -> HttpResponse 
     })
 }
 
-fn extensions(q: &Params) -> bool {
+pub(super) fn extensions(q: &Params) -> bool {
     q.get("extensions")
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// The filters and paging of `GET requests`, in every format.
+pub(super) fn list_query(q: &Params) -> ListQuery {
+    let owned = |name: &str| q.get(name).map(str::to_string);
+    ListQuery {
+        jurisdiction_id: owned("jurisdiction_id"),
+        service_request_ids: q.list("service_request_id"),
+        service_codes: q.list("service_code"),
+        statuses: q.list("status"),
+        start_date: owned("start_date"),
+        end_date: owned("end_date"),
+        updated_after: owned("updated_after"),
+        updated_before: owned("updated_before"),
+        page: owned("page"),
+        page_size: owned("page_size"),
+    }
 }
 
 pub async fn list_requests(req: HttpRequest, state: State, cache: Cache) -> HttpResponse {
     with_format_cached!(req, state, cache, "service_requests", |fmt| {
         let q = query(&req)?;
-        let owned = |name: &str| q.get(name).map(str::to_string);
-        let list_query = ListQuery {
-            jurisdiction_id: owned("jurisdiction_id"),
-            service_request_ids: q.list("service_request_id"),
-            service_codes: q.list("service_code"),
-            statuses: q.list("status"),
-            start_date: owned("start_date"),
-            end_date: owned("end_date"),
-            updated_after: owned("updated_after"),
-            updated_before: owned("updated_before"),
-            page: owned("page"),
-            page_size: owned("page_size"),
-        };
-        let page = app::list_requests(&state, list_query).await?;
+        let page = app::list_requests(&state, list_query(&q)).await?;
         Ok(wire::Requests {
             list: page.list,
             offset_minutes: page.offset_minutes,

@@ -5,6 +5,7 @@ mod cache;
 mod format;
 mod handlers;
 pub(crate) mod intake;
+mod opendata;
 pub(crate) mod params;
 pub mod render;
 mod staff;
@@ -23,6 +24,8 @@ pub enum Handler {
     Services,
     ServiceDefinition,
     ListRequests,
+    ListRequestsGeoJson,
+    ListRequestsCsv,
     PostRequest,
     GetRequest,
     Token,
@@ -82,6 +85,15 @@ pub const ROUTES: &[Route] = &[
     Route {
         path: "/open311/v2/service/{service_code}.{format}",
         methods: &[("GET", Handler::ServiceDefinition)],
+    },
+    // Open data formats of the list, before the `{format}` route that would take them for unknown formats.
+    Route {
+        path: "/open311/v2/requests.geojson",
+        methods: &[("GET", Handler::ListRequestsGeoJson)],
+    },
+    Route {
+        path: "/open311/v2/requests.csv",
+        methods: &[("GET", Handler::ListRequestsCsv)],
     },
     Route {
         path: "/open311/v2/requests.{format}",
@@ -302,6 +314,8 @@ fn to_route(method: &str, handler: Handler) -> actix_web::Route {
         Handler::Services => route.to(handlers::services),
         Handler::ServiceDefinition => route.to(handlers::service_definition),
         Handler::ListRequests => route.to(handlers::list_requests),
+        Handler::ListRequestsGeoJson => route.to(opendata::requests_geojson),
+        Handler::ListRequestsCsv => route.to(opendata::requests_csv),
         Handler::PostRequest => route.to(handlers::post_request),
         Handler::GetRequest => route.to(handlers::get_request),
         Handler::Token => route.to(handlers::token),

@@ -16,6 +16,7 @@ mod get_requests;
 mod keys;
 mod migrations;
 mod openapi;
+mod opendata;
 mod post_requests;
 mod privacy;
 mod read_path;

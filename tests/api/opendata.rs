@@ -1,0 +1,253 @@
+//! The report list as open data (issue #10): GeoJSON by RFC 7946 and CSV by RFC 4180, the same reports as
+//! the JSON list for the same filter, and the same privacy.
+
+use crate::both_backends;
+use crate::helpers::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+both_backends!(
+    geojson_and_csv_list_what_json_lists,
+    open_data_is_as_private_as_the_json_list,
+    open_data_errors_are_open311_errors,
+);
+
+fn csv_rows(text: &str) -> Vec<BTreeMap<String, String>> {
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    reader
+        .records()
+        .map(|r| {
+            header
+                .iter()
+                .cloned()
+                .zip(r.unwrap().iter().map(str::to_string))
+                .collect()
+        })
+        .collect()
+}
+
+/// RFC 7946: a FeatureCollection of Features, each a Point as [longitude, latitude] in range or no geometry,
+/// no `crs` member. Answers each feature's id and point.
+/// A feature's id, its point as (lat, long), and its properties.
+type Feature = (String, Option<(f64, f64)>, Value);
+
+fn features(doc: &Value) -> Vec<Feature> {
+    assert_eq!(doc["type"], "FeatureCollection", "{doc}");
+    assert!(doc.get("crs").is_none());
+    doc["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            assert_eq!(f["type"], "Feature", "{f}");
+            let point = match &f["geometry"] {
+                Value::Null => None,
+                g => {
+                    assert_eq!(g["type"], "Point", "{g}");
+                    let c = g["coordinates"].as_array().unwrap();
+                    assert_eq!(c.len(), 2, "{g}");
+                    let (long, lat) = (c[0].as_f64().unwrap(), c[1].as_f64().unwrap());
+                    assert!((-180.0..=180.0).contains(&long) && (-90.0..=90.0).contains(&lat));
+                    Some((lat, long))
+                }
+            };
+            let id = f["properties"]["service_request_id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            assert_eq!(f["id"], Value::String(id.clone()));
+            (id, point, f["properties"].clone())
+        })
+        .collect()
+}
+
+async fn text(app: &TestApp, path: &str) -> (u16, String, String) {
+    let resp = app.get(path).await;
+    let status = resp.status().as_u16();
+    let kind = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, kind, resp.text().await.unwrap())
+}
+
+async fn geojson_and_csv_list_what_json_lists(app: TestApp) {
+    let deep = app
+        .post_flood(&[
+            ("attribute[DEPTH]", "120"),
+            ("description", "Sampai dada, \"deras\"\nbaris dua"),
+        ])
+        .await;
+    let shallow = app
+        .post_flood(&[("lat", "-6.2001"), ("long", "106.8167")])
+        .await;
+    let lamp = app.post_form("json", &light(&[])).await;
+    assert_eq!(lamp.status(), 200);
+
+    for filter in [
+        "",
+        "?service_code=FLOOD",
+        "?service_code=FLOOD&page_size=1&page=2",
+    ] {
+        let json = app
+            .get_json(&format!("/open311/v2/requests.json{filter}"))
+            .await;
+        let ids: Vec<String> = json
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["service_request_id"].as_str().unwrap().to_string())
+            .collect();
+        let points: Vec<Option<(f64, f64)>> = json
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["lat"].as_f64().zip(r["long"].as_f64()))
+            .collect();
+
+        let (status, kind, body) =
+            text(&app, &format!("/open311/v2/requests.geojson{filter}")).await;
+        assert_eq!(
+            (status, kind.as_str()),
+            (200, "application/geo+json"),
+            "{body}"
+        );
+        let fs = features(&serde_json::from_str(&body).unwrap());
+        assert_eq!(
+            fs.iter().map(|f| f.0.clone()).collect::<Vec<_>>(),
+            ids,
+            "{filter}"
+        );
+        assert_eq!(
+            fs.iter().map(|f| f.1).collect::<Vec<_>>(),
+            points,
+            "{filter}"
+        );
+
+        let (status, kind, body) = text(&app, &format!("/open311/v2/requests.csv{filter}")).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(kind.starts_with("text/csv"), "{kind}");
+        let rows = csv_rows(&body);
+        assert_eq!(
+            rows.iter()
+                .map(|r| r["service_request_id"].clone())
+                .collect::<Vec<_>>(),
+            ids,
+            "{filter}"
+        );
+        let csv_points: Vec<Option<(f64, f64)>> = rows
+            .iter()
+            .map(|r| r["lat"].parse().ok().zip(r["long"].parse().ok()))
+            .collect();
+        assert_eq!(csv_points, points, "{filter}");
+    }
+
+    // With one service, its attributes are columns; free text survives quotes and line breaks.
+    let (_, _, body) = text(&app, "/open311/v2/requests.csv?service_code=FLOOD").await;
+    let rows = csv_rows(&body);
+    let row = rows
+        .iter()
+        .find(|r| r["service_request_id"] == deep)
+        .unwrap();
+    assert_eq!(row["attribute[DEPTH]"], "120");
+    assert_eq!(row["attribute[PASSABLE]"], "large");
+    assert_eq!(row["description"], "Sampai dada, \"deras\"\nbaris dua");
+    assert_eq!(row["service_name"], "Flooded street");
+    assert!(row["requested_datetime"].ends_with("+07:00"), "{row:?}");
+    let other = rows
+        .iter()
+        .find(|r| r["service_request_id"] == shallow)
+        .unwrap();
+    assert_eq!(other["attribute[DEPTH]"], "45");
+    // Without one service, no attribute columns; a report without a point has no geometry.
+    let (_, _, body) = text(&app, "/open311/v2/requests.csv").await;
+    assert!(csv_rows(&body)
+        .iter()
+        .all(|r| !r.keys().any(|k| k.starts_with("attribute["))));
+    let (_, _, body) = text(
+        &app,
+        "/open311/v2/requests.geojson?service_code=LIGHT&extensions=true",
+    )
+    .await;
+    let fs = features(&serde_json::from_str(&body).unwrap());
+    assert_eq!(fs.len(), 1);
+    assert_eq!(fs[0].1, None);
+    assert_eq!(fs[0].2["attributes"]["STATE"], "dark", "{}", fs[0].2);
+}
+
+async fn open_data_is_as_private_as_the_json_list(app: TestApp) {
+    let canaries = [
+        ("email", "canary.siti@mail.example"),
+        ("phone", "+62 811 0000 4242"),
+        ("first_name", "Canaryfirst"),
+        ("last_name", "Canarylast"),
+        ("device_id", "canary-device-77"),
+        ("account_id", "canary-account-77"),
+    ];
+    let id = app.post_flood(&canaries).await;
+    // A spreadsheet would run this as a formula.
+    let formula = app
+        .post_flood(&[(
+            "description",
+            "=HYPERLINK(\"http://evil.example\",\"klik\")",
+        )])
+        .await;
+    for path in [
+        "/open311/v2/requests.geojson?extensions=true",
+        "/open311/v2/requests.csv?service_code=FLOOD",
+        "/open311/v2/requests.csv",
+    ] {
+        let (status, _, body) = text(&app, path).await;
+        assert_eq!(status, 200);
+        assert!(body.contains(&id), "{path}");
+        for (_, value) in canaries {
+            assert!(!body.contains(value), "{value} in {path}");
+        }
+        assert!(!body.contains("canary"), "{path}");
+    }
+    let (_, _, body) = text(&app, "/open311/v2/requests.csv").await;
+    let rows = csv_rows(&body);
+    let row = rows
+        .iter()
+        .find(|r| r["service_request_id"] == formula)
+        .unwrap();
+    assert!(row["description"].starts_with("'=HYPERLINK"), "{row:?}");
+    // A report held for review is in no format.
+    let held = app
+        .post_flood(&[("description", "WA 0812 3456 7890")])
+        .await;
+    for path in ["/open311/v2/requests.geojson", "/open311/v2/requests.csv"] {
+        let (_, _, body) = text(&app, path).await;
+        assert!(
+            !body.contains(&format!("\"{held}\"")) && !body.contains(&format!("\n{held},")),
+            "{path}"
+        );
+    }
+}
+
+async fn open_data_errors_are_open311_errors(app: TestApp) {
+    for path in [
+        "/open311/v2/requests.geojson?status=pending",
+        "/open311/v2/requests.csv?page_size=5000",
+        "/open311/v2/requests.csv?start_date=yesterday",
+    ] {
+        let resp = app.get(path).await;
+        assert_eq!(resp.status(), 400, "{path}");
+        let errors = json_errors(&resp.json().await.unwrap());
+        assert!(errors.iter().all(|(code, _)| *code == 400), "{errors:?}");
+    }
+    let post = app
+        .client
+        .post(app.url("/open311/v2/requests.geojson"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 405);
+}
