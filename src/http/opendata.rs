@@ -14,9 +14,10 @@ use serde_json::{Map, Value};
 type State = web::Data<AppState>;
 
 /// The GeoReport fields of a report, in the order of §3.10, as both formats name them.
-const FIELDS: [&str; 16] = [
+const FIELDS: [&str; 17] = [
     "service_request_id",
     "status",
+    "status_notes",
     "service_name",
     "service_code",
     "description",
@@ -34,7 +35,7 @@ const FIELDS: [&str; 16] = [
 ];
 
 /// A report's values for `FIELDS`, text as text and coordinates as numbers; absent values are `None`.
-fn values(r: &PublicRequest, off: i32) -> [Option<Value>; 16] {
+fn values(r: &PublicRequest, off: i32) -> [Option<Value>; 17] {
     let text = |v: Option<&str>| v.map(|s| Value::String(s.to_string()));
     let time =
         |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| Value::String(format_w3c(t, off)));
@@ -42,6 +43,7 @@ fn values(r: &PublicRequest, off: i32) -> [Option<Value>; 16] {
     [
         Some(Value::String(r.id.to_string())),
         text(Some(&r.status)),
+        text(r.status_notes.as_deref()),
         text(Some(&r.service_name)),
         text(Some(&r.service_code)),
         text(r.description.as_deref()),

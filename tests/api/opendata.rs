@@ -160,6 +160,34 @@ async fn geojson_and_csv_list_what_json_lists(app: TestApp) {
     assert_eq!(row["attribute[PASSABLE]"], "large");
     assert_eq!(row["description"], "Sampai dada, \"deras\"\nbaris dua");
     assert_eq!(row["service_name"], "Flooded street");
+    let header: Vec<String> = csv::Reader::from_reader(body.as_bytes())
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let json = app
+        .get_json(&format!("/open311/v2/requests/{deep}.json"))
+        .await;
+    let fields: std::collections::BTreeSet<String> =
+        json[0].as_object().unwrap().keys().cloned().collect();
+    let (attributes, columns): (Vec<String>, Vec<String>) = header
+        .into_iter()
+        .partition(|h| h.starts_with("attribute["));
+    assert_eq!(
+        columns
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>(),
+        fields,
+        "every GeoReport field is a column"
+    );
+    // Every attribute the service asks, answered or not.
+    for code in ["DEPTH", "PASSABLE", "HAZARDS"] {
+        assert!(
+            attributes.contains(&format!("attribute[{code}]")),
+            "{attributes:?}"
+        );
+    }
     assert!(row["requested_datetime"].ends_with("+07:00"), "{row:?}");
     let other = rows
         .iter()
