@@ -26,6 +26,8 @@ pub struct ListQuery {
     pub updated_before: Option<String>,
     pub page: Option<String>,
     pub page_size: Option<String>,
+    /// CogniCity's "the last N seconds": requested in [now − N s, now], instead of start and end dates.
+    pub timeperiod: Option<String>,
 }
 
 /// Turns the parameters into a filter, applying the spec's window rules, or every problem found.
@@ -56,11 +58,29 @@ pub fn build_filter(
         v.as_deref()
             .and_then(|s| parse_w3c(field, s).map_err(|p| problems.push(p)).ok())
     };
-    let start = date("start_date", &q.start_date);
-    let end = date("end_date", &q.end_date);
+    let mut start = date("start_date", &q.start_date);
+    let mut end = date("end_date", &q.end_date);
     let updated_after = date("updated_after", &q.updated_after);
     let updated_before = date("updated_before", &q.updated_before);
     let window = Duration::days(MAX_WINDOW_DAYS);
+    if let Some(raw) = &q.timeperiod {
+        match raw.trim().parse::<i64>() {
+            _ if q.start_date.is_some() || q.end_date.is_some() => problems.push(Problem::new(
+                "timeperiod",
+                "timeperiod replaces start_date and end_date: give one or the other",
+            )),
+            Ok(secs) if (1..=window.num_seconds()).contains(&secs) => {
+                (start, end) = (Some(now - Duration::seconds(secs)), Some(now));
+            }
+            _ => problems.push(Problem::new(
+                "timeperiod",
+                format!(
+                    "timeperiod is a whole number of seconds from 1 to {} ({MAX_WINDOW_DAYS} days)",
+                    window.num_seconds()
+                ),
+            )),
+        }
+    }
     match (start, end) {
         _ if ids.is_some() => {}
         (Some(s), Some(e)) if s > e => problems.push(Problem::new(
@@ -366,6 +386,39 @@ mod tests {
         assert_eq!(f.requested_to, naive(now()));
         assert_eq!(f.requested_from, naive(now() - Duration::days(90)));
         assert_eq!((f.offset, f.limit), (0, 1000));
+    }
+
+    #[test]
+    fn timeperiod_is_the_last_seconds_and_replaces_the_dates() {
+        let f = build_filter(
+            &ListQuery {
+                timeperiod: Some("3600".into()),
+                ..q()
+            },
+            "j".into(),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(f.requested_from, naive(now() - Duration::hours(1)));
+        assert_eq!(f.requested_to, naive(now()));
+        for (period, start) in [
+            ("0", None),
+            ("7776001", None),
+            ("1h", None),
+            ("60", Some("2026-05-01")),
+        ] {
+            let problems = build_filter(
+                &ListQuery {
+                    timeperiod: Some(period.into()),
+                    start_date: start.map(Into::into),
+                    ..q()
+                },
+                "j".into(),
+                now(),
+            )
+            .unwrap_err();
+            assert_eq!(problems[0].field, "timeperiod", "{period}");
+        }
     }
 
     #[test]

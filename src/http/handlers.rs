@@ -111,6 +111,7 @@ pub(super) fn list_query(q: &Params) -> ListQuery {
         updated_before: owned("updated_before"),
         page: owned("page"),
         page_size: owned("page_size"),
+        timeperiod: owned("timeperiod"),
     }
 }
 

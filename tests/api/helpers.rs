@@ -593,6 +593,17 @@ impl TestApp {
     }
 }
 
+/// A reporter's contact details as POST fields, each value findable in any body: the word "canary" is in
+/// none of the demo city's texts, so a public answer that holds it leaked one.
+pub const CANARIES: [(&str, &str); 6] = [
+    ("email", "canary.rahma@mail.example"),
+    ("phone", "+62 811 0000 4242"),
+    ("first_name", "Canaryfirst"),
+    ("last_name", "Canarylast"),
+    ("device_id", "canary-device-77"),
+    ("account_id", "canary-account-77"),
+];
+
 /// The password of every staff account the tests create.
 pub const PASSWORD: &str = "banjir-jakarta-2026";
 

@@ -10,6 +10,7 @@ both_backends!(
     geojson_and_csv_list_what_json_lists,
     open_data_is_as_private_as_the_json_list,
     open_data_errors_are_open311_errors,
+    timeperiod_lists_the_last_seconds_in_every_format,
 );
 
 fn csv_rows(text: &str) -> Vec<BTreeMap<String, String>> {
@@ -211,14 +212,7 @@ async fn geojson_and_csv_list_what_json_lists(app: TestApp) {
 }
 
 async fn open_data_is_as_private_as_the_json_list(app: TestApp) {
-    let canaries = [
-        ("email", "canary.siti@mail.example"),
-        ("phone", "+62 811 0000 4242"),
-        ("first_name", "Canaryfirst"),
-        ("last_name", "Canarylast"),
-        ("device_id", "canary-device-77"),
-        ("account_id", "canary-account-77"),
-    ];
+    let canaries = CANARIES;
     let id = app.post_flood(&canaries).await;
     // A spreadsheet would run this as a formula.
     let formula = app
@@ -278,4 +272,63 @@ async fn open_data_errors_are_open311_errors(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(post.status(), 405);
+}
+
+/// CogniCity's `timeperiod=3600`: "the last hour", on every list format.
+async fn timeperiod_lists_the_last_seconds_in_every_format(app: TestApp) {
+    let fresh = app.post_flood(&[]).await;
+    let earlier = app.post_flood(&[]).await;
+    let two_hours_ago = (chrono::Utc::now() - chrono::TimeDelta::hours(2))
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    app.sql(&format!(
+        "UPDATE requests SET requested_at = '{two_hours_ago}' WHERE id = {earlier}"
+    ))
+    .await;
+    let ids = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["service_request_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        ids(&app.get_json("/open311/v2/requests.json").await).len(),
+        2
+    );
+    let json = app
+        .get_json("/open311/v2/requests.json?timeperiod=3600")
+        .await;
+    assert_eq!(ids(&json), std::slice::from_ref(&fresh));
+    let (_, _, body) = text(&app, "/open311/v2/requests.geojson?timeperiod=3600").await;
+    let fs = features(&serde_json::from_str(&body).unwrap());
+    assert_eq!(
+        fs.iter().map(|f| f.0.clone()).collect::<Vec<_>>(),
+        std::slice::from_ref(&fresh)
+    );
+    let (_, _, body) = text(&app, "/open311/v2/requests.csv?timeperiod=10800").await;
+    assert_eq!(csv_rows(&body).len(), 2);
+    let xml = app
+        .get_xml("/open311/v2/requests.xml?timeperiod=3600")
+        .await;
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    assert_eq!(
+        doc.descendants()
+            .filter(|n| n.has_tag_name("request"))
+            .count(),
+        1
+    );
+    for bad in [
+        "timeperiod=0",
+        "timeperiod=hour",
+        "timeperiod=60&start_date=2026-11-30T00:00:00Z",
+    ] {
+        let resp = app.get(&format!("/open311/v2/requests.json?{bad}")).await;
+        assert_eq!(resp.status(), 400, "{bad}");
+        let errors = json_errors(&resp.json().await.unwrap());
+        assert!(
+            errors.iter().any(|(_, d)| d.contains("timeperiod")),
+            "{errors:?}"
+        );
+    }
 }

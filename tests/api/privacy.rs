@@ -436,14 +436,7 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
 /// the reports: no contact value appears, nor a held report. A new public route with a path parameter this
 /// test does not know fails it, so that it cannot be forgotten here.
 async fn no_public_get_route_shows_personal_data(app: TestApp) {
-    let canaries = [
-        ("email", "canary.rahma@mail.example"),
-        ("phone", "+62 811 0000 4242"),
-        ("first_name", "Canaryfirst"),
-        ("last_name", "Canarylast"),
-        ("device_id", "canary-device-77"),
-        ("account_id", "canary-account-77"),
-    ];
+    let canaries = CANARIES;
     let id = app.post_flood(&canaries).await;
     // Contact details written into the description by the citizen: held, so in no public answer.
     let held = app
@@ -459,7 +452,7 @@ async fn no_public_get_route_shows_personal_data(app: TestApp) {
                 ("lat", "-6.186123"),
                 ("long", "106.834567"),
                 ("attribute[AMOUNT]", "car"),
-                ("email", "canary.rahma@mail.example"),
+                ("email", CANARIES[0].1),
             ],
         )
         .await;
