@@ -151,19 +151,6 @@ async fn import_is_idempotent_and_updates_on_change(app: TestApp) {
     assert_eq!(resp.status(), 400, "the new maximum applies");
 }
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    for e in std::fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        let target = to.join(p.file_name().unwrap());
-        if p.is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_dir(&p, &target);
-        } else {
-            std::fs::copy(&p, &target).unwrap();
-        }
-    }
-}
-
 async fn a_bad_import_changes_nothing(app: TestApp) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

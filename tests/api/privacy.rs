@@ -388,7 +388,7 @@ async fn text_that_looks_like_contact_details_is_held_for_review(app: TestApp) {
 async fn a_service_that_reviews_everything_holds_every_report(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let city = dir.path().join("city");
-    copy_tree(&repo_path("examples/demo-city"), &city);
+    copy_dir(&repo_path("examples/demo-city"), &city);
     let streets = city.join("services/streets.toml");
     let text = std::fs::read_to_string(&streets).unwrap();
     let text = text.replacen(
@@ -417,19 +417,6 @@ async fn a_service_that_reviews_everything_holds_every_report(backend: Backend) 
             .status(),
         200
     );
-}
-
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// Every public GET of the route table, in every format, with and without extensions, after staff acted on
