@@ -132,6 +132,7 @@ impl Application {
                 .app_data(limits.clone())
                 .app_data(rates.clone())
                 .app_data(cache.clone())
+                .wrap(middleware::from_fn(http::conditional))
                 .wrap(
                     middleware::DefaultHeaders::new()
                         .add(("Access-Control-Allow-Origin", "*"))

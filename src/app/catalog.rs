@@ -208,6 +208,17 @@ pub async fn services(
     Ok(jurisdiction(state, jurisdiction_id).await?.listed.clone())
 }
 
+/// When a jurisdiction's catalogue (services, definitions) last changed, for `Last-Modified`.
+pub async fn catalog_changed(
+    state: &AppState,
+    jurisdiction_id: Option<&str>,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
+    Ok(jurisdiction(state, jurisdiction_id)
+        .await?
+        .changeset
+        .map(|t| t.and_utc()))
+}
+
 /// A service's attribute definitions (D3: an empty list for a service without metadata).
 pub async fn service_definition(
     state: &AppState,

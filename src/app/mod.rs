@@ -12,12 +12,13 @@ mod submit;
 pub mod updates;
 
 pub use catalog::{
+    catalog_changed,
     discovery, service_definition, services, watch_catalog, CatalogCache, Discovery,
     JurisdictionCatalog,
 };
 pub use public::{PublicAttribute, PublicRequest};
 pub use query::{
-    get_request, list_requests, media_file, resolve_token, ListQuery, Page, TokenLookup,
+    get_request, list_requests, sync_requests, Cursor, SyncItem, SyncPage, SYNC_SETTLE_SECS, media_file, resolve_token, ListQuery, Page, TokenLookup,
     LARGE_PAGES_AT_ONCE,
 };
 pub use routing::{reroute, RoutingCache};

@@ -4,9 +4,9 @@ use super::public::PublicService;
 use super::{resolve_jurisdiction, AppState, JurisdictionCatalog, PublicRequest};
 use crate::domain::{parse_w3c, Problem, Status};
 use crate::error::ApiError;
-use crate::store::requests::{self as rq, PublicRow, RequestFilter};
+use crate::store::requests::{self as rq, PublicRow, RequestFilter, SyncFilter, SyncPosition};
 use crate::store::{AnyConnection, StoreError};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 
 /// The spec's cap on one answer and on `page_size` (D9).
 pub const MAX_PAGE_SIZE: i64 = 1000;
@@ -28,6 +28,8 @@ pub struct ListQuery {
     pub page_size: Option<String>,
     /// CogniCity's "the last N seconds": requested in [now − N s, now], instead of start and end dates.
     pub timeperiod: Option<String>,
+    /// Where a sync reader stands (`sync_requests`); `0` from the beginning.
+    pub cursor: Option<String>,
 }
 
 /// Turns the parameters into a filter, applying the spec's window rules, or every problem found.
@@ -143,19 +145,7 @@ pub fn build_filter(
         }
         filter.service_codes = Some(unique);
     }
-    let page_size = match &q.page_size {
-        None => MAX_PAGE_SIZE,
-        Some(v) => match v.trim().parse::<i64>() {
-            Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
-            _ => {
-                problems.push(Problem::new(
-                    "page_size",
-                    format!("page_size must be a whole number from 1 to {MAX_PAGE_SIZE}"),
-                ));
-                MAX_PAGE_SIZE
-            }
-        },
-    };
+    let page_size = page_size(&q.page_size, &mut problems);
     let page = match &q.page {
         None => 1,
         Some(v) => match v.trim().parse::<i64>() {
@@ -183,6 +173,22 @@ pub fn build_filter(
         },
         None => filter,
     })
+}
+
+fn page_size(raw: &Option<String>, problems: &mut Vec<Problem>) -> i64 {
+    match raw {
+        None => MAX_PAGE_SIZE,
+        Some(v) => match v.trim().parse::<i64>() {
+            Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
+            _ => {
+                problems.push(Problem::new(
+                    "page_size",
+                    format!("page_size must be a whole number from 1 to {MAX_PAGE_SIZE}"),
+                ));
+                MAX_PAGE_SIZE
+            }
+        },
+    }
 }
 
 fn naive(t: DateTime<Utc>) -> Option<chrono::NaiveDateTime> {
@@ -314,6 +320,188 @@ fn by_request<T>(rows: Vec<T>, id: impl Fn(&T) -> i64) -> std::collections::Hash
         map.entry(id(&r)).or_default().push(r);
     }
     map
+}
+
+/// How old a change must be before the sync feed shows it. A change's time is taken inside its transaction,
+/// but concurrent transactions commit in their own order: one stamped at 10:00:00 may become visible after
+/// one stamped 10:00:01 has been read, and a reader that had moved past 10:00:01 would never see it. Showing
+/// only changes some seconds old closes that gap for any transaction shorter than this.
+pub const SYNC_SETTLE_SECS: i64 = 5;
+
+/// A position in the change order (`updated_at`, then id), as clients carry it: `SECONDS-ID`, or `0` for the
+/// beginning. Plain on purpose: a mirror may log it, and a person may start from a time they know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor(pub SyncPosition);
+
+impl Cursor {
+    pub fn start() -> Cursor {
+        Cursor(SyncPosition {
+            updated_at: DateTime::<Utc>::UNIX_EPOCH.naive_utc(),
+            id: 0,
+        })
+    }
+
+    pub fn parse(raw: &str) -> Option<Cursor> {
+        let raw = raw.trim();
+        if raw == "0" {
+            return Some(Cursor::start());
+        }
+        let (secs, id) = raw.split_once('-')?;
+        let secs: i64 = secs.parse().ok().filter(|s| *s >= 0)?;
+        let id: i64 = id.parse().ok().filter(|i| *i >= 0)?;
+        Some(Cursor(SyncPosition {
+            updated_at: DateTime::from_timestamp(secs, 0)?.naive_utc(),
+            id,
+        }))
+    }
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if *self == Cursor::start() {
+            return f.write_str("0");
+        }
+        write!(
+            f,
+            "{}-{}",
+            self.0.updated_at.and_utc().timestamp(),
+            self.0.id
+        )
+    }
+}
+
+/// One change in a sync page.
+pub enum SyncItem {
+    Report(PublicRequest),
+    /// A report that is not public now (hidden by staff, or held for review): a copy must drop it.
+    Withdrawn { id: i64, updated: DateTime<Utc> },
+}
+
+impl SyncItem {
+    pub fn updated(&self) -> DateTime<Utc> {
+        match self {
+            SyncItem::Report(r) => r.updated,
+            SyncItem::Withdrawn { updated, .. } => *updated,
+        }
+    }
+}
+
+pub struct SyncPage {
+    pub offset_minutes: i32,
+    pub items: Vec<SyncItem>,
+    /// Where the next page begins: after the last item, or where this one began when it is empty.
+    pub next: Cursor,
+    /// A large page's turn (see `Page::turn`).
+    pub turn: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// Parameters that a sync page does not take: its order and window are its own, and a status filter would
+/// hide a report's leaving that status from a copy that had it.
+const NOT_WITH_CURSOR: [&str; 8] = [
+    "service_request_id",
+    "status",
+    "start_date",
+    "end_date",
+    "updated_after",
+    "updated_before",
+    "timeperiod",
+    "page",
+];
+
+/// GET requests with `cursor`: every change after the cursor, oldest first, reports that left the public
+/// list among them as withdrawn, so that a copy kept by following the cursor is the public list exactly.
+pub async fn sync_requests(state: &AppState, q: ListQuery) -> Result<SyncPage, ApiError> {
+    let j = super::catalog::jurisdiction(state, q.jurisdiction_id.as_deref()).await?;
+    let mut problems = Vec::new();
+    let given = [
+        q.service_request_ids.is_some(),
+        q.statuses.is_some(),
+        q.start_date.is_some(),
+        q.end_date.is_some(),
+        q.updated_after.is_some(),
+        q.updated_before.is_some(),
+        q.timeperiod.is_some(),
+        q.page.is_some(),
+    ];
+    for (name, _) in NOT_WITH_CURSOR.iter().zip(given).filter(|(_, g)| *g) {
+        problems.push(Problem::new(
+            *name,
+            format!("{name} cannot be combined with cursor: a sync page has its own order and window"),
+        ));
+    }
+    let cursor = q.cursor.as_deref().and_then(Cursor::parse);
+    if cursor.is_none() {
+        problems.push(Problem::new(
+            "cursor",
+            "cursor is 0 (from the beginning) or the Sync-Cursor header of the previous page",
+        ));
+    }
+    let limit = page_size(&q.page_size, &mut problems);
+    let Some(cursor) = cursor.filter(|_| problems.is_empty()) else {
+        return Err(problems.into());
+    };
+    let filter = SyncFilter {
+        jurisdiction_id: j.jurisdiction.id.clone(),
+        service_codes: q.service_codes.clone(),
+        after: cursor.0,
+        until: (Utc::now() - Duration::seconds(SYNC_SETTLE_SECS)).naive_utc(),
+        limit,
+    };
+    let (st, offset_minutes) = (state.clone(), j.jurisdiction.utc_offset_minutes);
+    let turn = if limit > LARGE_PAGE {
+        let turn = state.large_pages.clone().acquire_owned().await;
+        Some(turn.map_err(|e| ApiError::Internal(anyhow::anyhow!("large pages: {e}")))?)
+    } else {
+        None
+    };
+    let items = state
+        .store
+        .read(move |conn| {
+            let rows = rq::changed_since(conn, &filter)?;
+            let order: Vec<(i64, NaiveDateTime, bool)> = rows
+                .iter()
+                .map(|(r, public)| (r.id, r.updated_at, *public))
+                .collect();
+            let public: Vec<PublicRow> = rows
+                .into_iter()
+                .filter_map(|(r, public)| public.then_some(r))
+                .collect();
+            let mut shown = project(conn, &st, &j, public)?.into_iter();
+            Ok(order
+                .into_iter()
+                .map(|(id, updated, public)| match public {
+                    true => shown.next().map_or(
+                        SyncItem::Withdrawn {
+                            id,
+                            updated: updated.and_utc(),
+                        },
+                        SyncItem::Report,
+                    ),
+                    false => SyncItem::Withdrawn {
+                        id,
+                        updated: updated.and_utc(),
+                    },
+                })
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    let next = match items.last() {
+        Some(SyncItem::Report(r)) => Cursor(SyncPosition {
+            updated_at: r.updated.naive_utc(),
+            id: r.id,
+        }),
+        Some(SyncItem::Withdrawn { id, updated }) => Cursor(SyncPosition {
+            updated_at: updated.naive_utc(),
+            id: *id,
+        }),
+        None => cursor,
+    };
+    Ok(SyncPage {
+        offset_minutes,
+        items,
+        next,
+        turn,
+    })
 }
 
 pub struct TokenLookup {

@@ -133,9 +133,7 @@ pub async fn submit_request(
         .map(|(name, ..)| name.clone())
         .collect();
 
-    let now = Utc::now()
-        .duration_trunc(TimeDelta::seconds(1))
-        .unwrap_or_else(|_| Utc::now());
+    let now = stamp();
     let token = (service.service_type == ServiceType::Batch).then(|| auth::random_id(20));
     // Held for staff to publish: a batch service's reports (GeoReport's "batch": the token answers with the
     // id once published), a service that reviews everything, and any report whose public text looks as if
@@ -213,9 +211,17 @@ pub async fn submit_request(
     let external: Vec<String> = new.media_urls.clone();
     let idem = new.idempotency_key.clone();
     let key_id = key.row.id.clone();
+    let expected_hours = service.expected_hours;
     let result: Result<_, StoreError> = state
         .store
         .write(move |conn| {
+            // Stamped as late as it can be, inside the transaction: the sync cursor takes a change as settled
+            // a few seconds after its time, so the time must not run ahead of the commit by a queue's wait.
+            let now = stamp();
+            let mut row = row;
+            row.requested_at = now.naive_utc();
+            row.updated_at = now.naive_utc();
+            row.expected_at = expected_hours.map(|h| (now + TimeDelta::hours(i64::from(h))).naive_utc());
             let id = rq::insert(conn, &row)?;
             // The report, its areas, its e-mails and its answers commit together.
             let at = now.naive_utc();
@@ -311,6 +317,13 @@ pub async fn submit_request(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Now, to the second (the spec's datetimes have no fractions).
+fn stamp() -> chrono::DateTime<Utc> {
+    Utc::now()
+        .duration_trunc(TimeDelta::seconds(1))
+        .unwrap_or_else(|_| Utc::now())
 }
 
 /// The answer an earlier attempt got.

@@ -13,7 +13,7 @@
 //!
 //! Memory is bounded by `max_bytes`; when full, the cache starts again empty rather than tracking use.
 
-use bytes::Bytes;
+use super::format::Answer;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
@@ -41,8 +41,7 @@ struct Inner {
 
 struct Entry {
     made: Instant,
-    content_type: &'static str,
-    body: Bytes,
+    answer: Answer,
 }
 
 impl ResponseCache {
@@ -60,7 +59,7 @@ impl ResponseCache {
         !self.max_age.is_zero()
     }
 
-    pub fn get(&self, key: &str, epoch: u64) -> Option<(&'static str, Bytes)> {
+    pub fn get(&self, key: &str, epoch: u64) -> Option<Answer> {
         if !self.enabled() {
             return None;
         }
@@ -72,12 +71,13 @@ impl ResponseCache {
             return None;
         }
         let e = inner.entries.get(key)?;
-        (e.made.elapsed() < self.max_age).then(|| (e.content_type, e.body.clone()))
+        (e.made.elapsed() < self.max_age).then(|| e.answer.clone())
     }
 
     /// Keeps an answer made from data as of `epoch` (read before the data was).
-    pub fn put(&self, key: String, epoch: u64, content_type: &'static str, body: Bytes) {
-        if !self.enabled() || body.len() > self.max_bytes / 8 {
+    pub fn put(&self, key: String, epoch: u64, answer: Answer) {
+        let size = answer.body.len() + answer.etag.len();
+        if !self.enabled() || size > self.max_bytes / 8 {
             return;
         }
         let Ok(mut inner) = self.inner.lock() else {
@@ -95,20 +95,21 @@ impl ResponseCache {
             }
             return;
         }
-        if inner.bytes + body.len() > self.max_bytes {
+        if inner.bytes + size > self.max_bytes {
             inner.entries.clear();
             inner.bytes = 0;
         }
-        inner.bytes += body.len() + key.len();
+        inner.bytes += size + key.len();
         if let Some(old) = inner.entries.insert(
             key,
             Entry {
                 made: Instant::now(),
-                content_type,
-                body,
+                answer,
             },
         ) {
-            inner.bytes = inner.bytes.saturating_sub(old.body.len());
+            inner.bytes = inner
+                .bytes
+                .saturating_sub(old.answer.body.len() + old.answer.etag.len());
         }
     }
 }
@@ -116,11 +117,16 @@ impl ResponseCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
+
+    fn answer(body: Bytes) -> Answer {
+        Answer::new("x", body, None)
+    }
 
     /// An answer made for the second time, which is kept.
     fn put_twice(c: &ResponseCache, key: &str, epoch: u64, body: &'static [u8]) {
         for _ in 0..2 {
-            c.put(key.into(), epoch, "x", Bytes::from_static(body));
+            c.put(key.into(), epoch, answer(Bytes::from_static(body)));
         }
     }
 
@@ -128,14 +134,14 @@ mod tests {
     fn an_answer_is_kept_from_its_second_asking() {
         let c = ResponseCache::new(Duration::from_secs(5), 1 << 20);
         assert!(c.get("a", 1).is_none());
-        c.put("a".into(), 1, "x", Bytes::from_static(b"one"));
+        c.put("a".into(), 1, answer(Bytes::from_static(b"one")));
         assert!(c.get("a", 1).is_none(), "asked once: not kept");
-        c.put("a".into(), 1, "x", Bytes::from_static(b"one"));
-        assert_eq!(c.get("a", 1).unwrap().1, Bytes::from_static(b"one"));
+        c.put("a".into(), 1, answer(Bytes::from_static(b"one")));
+        assert_eq!(c.get("a", 1).unwrap().body, Bytes::from_static(b"one"));
         assert!(c.get("a", 2).is_none(), "a newer epoch empties the cache");
-        c.put("a".into(), 2, "x", Bytes::from_static(b"two"));
+        c.put("a".into(), 2, answer(Bytes::from_static(b"two")));
         assert_eq!(
-            c.get("a", 2).unwrap().1,
+            c.get("a", 2).unwrap().body,
             Bytes::from_static(b"two"),
             "a write does not make a popular answer a stranger again"
         );
@@ -146,7 +152,7 @@ mod tests {
         let c = ResponseCache::new(Duration::from_secs(5), 1 << 20);
         let _ = c.get("", 0);
         for i in 0..(SEEN * 2) {
-            c.put(format!("k{i}"), 0, "x", Bytes::from_static(b"body"));
+            c.put(format!("k{i}"), 0, answer(Bytes::from_static(b"body")));
         }
         let inner = c.inner.lock().unwrap();
         assert_eq!(inner.entries.len(), 0);
@@ -159,7 +165,7 @@ mod tests {
         let c = ResponseCache::new(Duration::from_millis(50), 1 << 20);
         assert!(c.get("a", 1).is_none());
         put_twice(&c, "a", 1, b"one");
-        assert_eq!(c.get("a", 1).unwrap().1, Bytes::from_static(b"one"));
+        assert_eq!(c.get("a", 1).unwrap().body, Bytes::from_static(b"one"));
         assert!(c.get("a", 2).is_none(), "a newer epoch empties the cache");
         assert!(c.get("a", 2).is_none());
         put_twice(&c, "a", 2, b"two");
@@ -182,7 +188,7 @@ mod tests {
         let _ = c.get("", 0);
         for i in 0..100 {
             for _ in 0..2 {
-                c.put(format!("k{i}"), 0, "x", Bytes::from(vec![0u8; 100]));
+                c.put(format!("k{i}"), 0, answer(Bytes::from(vec![0u8; 100])));
             }
         }
         let inner = c.inner.lock().unwrap();

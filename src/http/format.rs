@@ -6,6 +6,7 @@ use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -70,7 +71,12 @@ impl Format {
     }
 
     pub fn ok<D: Document + ?Sized>(self, root: &str, doc: &D) -> HttpResponse {
-        ok_bytes(self.content_type(), self.body(root, doc).into())
+        Answer::new(
+            self.content_type(),
+            self.body(root, doc).into(),
+            doc.last_modified(),
+        )
+        .respond()
     }
 
     /// The Open311 `errors` document for an error, with its status and headers.
@@ -129,21 +135,82 @@ impl Format {
 /// Bodies larger than this go to actix in slices of this size.
 const SLICE: usize = 64 * 1024;
 
-/// A 200 answer of `body`. A large body goes to actix in slices of the same buffer: handed over whole, it is
-/// copied into the connection's write buffer, and a crowd of clients reading pages of a thousand reports
-/// would each hold a second copy of theirs until it is sent.
-pub fn ok_bytes(content_type: &'static str, body: Bytes) -> HttpResponse {
-    let mut r = HttpResponse::Ok();
-    r.content_type(content_type);
-    if body.len() <= SLICE {
-        r.body(body)
-    } else {
-        r.body(Sliced {
-            size: body.len() as u64,
-            rest: body,
-        })
+/// A public 200 answer, ready to be sent again: its bytes with the validators a client revalidates it by
+/// (`super::conditional` turns a match into a 304).
+#[derive(Clone)]
+pub struct Answer {
+    pub content_type: &'static str,
+    pub body: Bytes,
+    /// A strong validator made from the bytes themselves, so that two processes (or a restarted one) give
+    /// the same answer the same tag, and any change of a byte changes it.
+    pub etag: String,
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
+impl Answer {
+    pub fn new(
+        content_type: &'static str,
+        body: Bytes,
+        last_modified: Option<DateTime<Utc>>,
+    ) -> Self {
+        Answer {
+            content_type,
+            etag: etag_of(&body),
+            body,
+            last_modified,
+        }
+    }
+
+    /// The 200 response. A large body goes to actix in slices of the same buffer: handed over whole, it is
+    /// copied into the connection's write buffer, and a crowd of clients reading pages of a thousand reports
+    /// would each hold a second copy of theirs until it is sent.
+    pub fn respond(&self) -> HttpResponse {
+        let mut r = HttpResponse::Ok();
+        r.content_type(self.content_type);
+        validators(&mut r, &self.etag, self.last_modified);
+        let body = self.body.clone();
+        if body.len() <= SLICE {
+            r.body(body)
+        } else {
+            r.body(Sliced {
+                size: body.len() as u64,
+                rest: body,
+            })
+        }
     }
 }
+
+/// `ETag`, `Last-Modified` (when the answer has a time of its own) and `Cache-Control: no-cache`: without
+/// it a browser may reuse an answer that has a `Last-Modified` for a while without asking (RFC 9111
+/// §4.2.2), and a citizen would not see the status of their report change.
+pub fn validators(
+    r: &mut actix_web::HttpResponseBuilder,
+    etag: &str,
+    last_modified: Option<DateTime<Utc>>,
+) {
+    r.insert_header((header::ETAG, etag));
+    if let Some(t) = last_modified {
+        r.insert_header((header::LAST_MODIFIED, http_date(t)));
+    }
+    r.insert_header((header::CACHE_CONTROL, "no-cache"));
+}
+
+/// A strong entity tag of a body: a 64-bit SipHash with fixed keys and the length. It is compared only
+/// with a tag the same URL gave before, so a collision would need two versions of one answer with the same
+/// length and hash; a cryptographic digest would cost a large page several times as much.
+pub fn etag_of(body: &[u8]) -> String {
+    use std::hash::Hasher;
+    // `new` has fixed keys: every process of one build gives a body the same tag.
+    let mut h = std::hash::DefaultHasher::new();
+    h.write(body);
+    format!("\"{:016x}-{:x}\"", h.finish(), body.len())
+}
+
+/// An IMF-fixdate (RFC 9110 §5.6.7).
+pub fn http_date(t: DateTime<Utc>) -> String {
+    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
 
 struct Sliced {
     size: u64,

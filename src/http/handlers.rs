@@ -2,6 +2,7 @@
 
 use super::intake::{Limits, RequestForm};
 use super::params::Params;
+use super::render::Dated;
 use super::{wire, Format};
 use crate::app::{self, AppState, ListQuery, PhotoUpload};
 use crate::domain::NewRequest;
@@ -43,17 +44,22 @@ macro_rules! with_format_cached {
     ($req:expr, $state:expr, $cache:expr, $root:expr, |$fmt:ident| $body:expr) => {{
         let key = format!("{}?{}", $req.path(), $req.query_string());
         let epoch = $state.data_epoch();
-        if let Some((content_type, body)) = $cache.get(&key, epoch) {
-            return super::format::ok_bytes(content_type, body);
+        if let Some(answer) = $cache.get(&key, epoch) {
+            return answer.respond();
         }
         match Format::of(&$req) {
             Ok($fmt) => {
                 let result: Result<_, ApiError> = async { $body }.await;
                 match result {
-                    Ok(node) => {
-                        let body = bytes::Bytes::from($fmt.body($root, &node));
-                        $cache.put(key, epoch, $fmt.content_type(), body.clone());
-                        super::format::ok_bytes($fmt.content_type(), body)
+                    Ok(doc) => {
+                        let answer = super::format::Answer::new(
+                            $fmt.content_type(),
+                            $fmt.body($root, &doc).into(),
+                            super::render::Document::last_modified(&doc),
+                        );
+                        let response = answer.respond();
+                        $cache.put(key, epoch, answer);
+                        response
                     }
                     Err(e) => $fmt.error(&e),
                 }
@@ -69,15 +75,17 @@ pub async fn discovery(req: HttpRequest, state: State) -> HttpResponse {
     with_format!(req, "discovery", |fmt| {
         let q = query(&req)?;
         let d = app::discovery(&state, q.get("jurisdiction_id")).await?;
-        Ok(wire::discovery(&d))
+        Ok(Dated(wire::discovery(&d), Some(d.changeset)))
     })
 }
 
 pub async fn services(req: HttpRequest, state: State) -> HttpResponse {
     with_format!(req, "services", |fmt| {
         let q = query(&req)?;
-        Ok(wire::services(
-            &app::services(&state, q.get("jurisdiction_id")).await?,
+        let j = q.get("jurisdiction_id");
+        Ok(Dated(
+            wire::services(&app::services(&state, j).await?),
+            app::catalog_changed(&state, j).await?,
         ))
     })
 }
@@ -86,9 +94,12 @@ pub async fn service_definition(req: HttpRequest, state: State) -> HttpResponse 
     with_format!(req, "service_definition", |fmt| {
         let q = query(&req)?;
         let code = path_id(&req, "service_code", "service_code")?;
-        let (service, attributes) =
-            app::service_definition(&state, q.get("jurisdiction_id"), code).await?;
-        Ok(wire::service_definition(&service, &attributes))
+        let j = q.get("jurisdiction_id");
+        let (service, attributes) = app::service_definition(&state, j, code).await?;
+        Ok(Dated(
+            wire::service_definition(&service, &attributes),
+            app::catalog_changed(&state, j).await?,
+        ))
     })
 }
 
@@ -112,10 +123,19 @@ pub(super) fn list_query(q: &Params) -> ListQuery {
         page: owned("page"),
         page_size: owned("page_size"),
         timeperiod: owned("timeperiod"),
+        cursor: owned("cursor"),
     }
 }
 
 pub async fn list_requests(req: HttpRequest, state: State, cache: Cache) -> HttpResponse {
+    // A sync page carries its next cursor in headers, which the answer cache does not keep.
+    if req.query_string().contains("cursor") {
+        if let Ok(q) = query(&req) {
+            if q.get("cursor").is_some() {
+                return sync_requests(req, q, state).await;
+            }
+        }
+    }
     with_format_cached!(req, state, cache, "service_requests", |fmt| {
         let q = query(&req)?;
         let page = app::list_requests(&state, list_query(&q)).await?;
@@ -126,6 +146,47 @@ pub async fn list_requests(req: HttpRequest, state: State, cache: Cache) -> Http
             _turn: page.turn,
         })
     })
+}
+
+/// GET requests with `cursor`: a page of the change feed (docs/OPEN_DATA.md, "Keeping a copy"). The next
+/// cursor is in `Sync-Cursor` and in a `Link` with `rel="next"`, since a GeoReport list has no place for it.
+async fn sync_requests(req: HttpRequest, q: Params, state: State) -> HttpResponse {
+    let fmt = match Format::of(&req) {
+        Ok(fmt) => fmt,
+        Err(e) => return Format::Xml.error(&e),
+    };
+    let page = match app::sync_requests(&state, list_query(&q)).await {
+        Ok(page) => page,
+        Err(e) => return fmt.error(&e),
+    };
+    let next = page.next.to_string();
+    let doc = wire::Sync {
+        page,
+        extensions: extensions(&q),
+    };
+    let mut res = fmt.ok("service_requests", &doc);
+    // RFC 3986's unreserved characters stay as they are.
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, KEEP).to_string();
+    let mut pairs: Vec<String> = q
+        .0
+        .iter()
+        .filter(|(name, _)| name != "cursor")
+        .map(|(name, value)| format!("{}={}", enc(name), enc(value)))
+        .collect();
+    pairs.push(format!("cursor={next}"));
+    let link = format!("<{}?{}>; rel=\"next\"", req.path(), pairs.join("&"));
+    let headers = res.headers_mut();
+    for (name, value) in [("sync-cursor", next), ("link", link)] {
+        if let Ok(v) = header::HeaderValue::from_str(&value) {
+            headers.insert(header::HeaderName::from_static(name), v);
+        }
+    }
+    res
 }
 
 pub async fn get_request(req: HttpRequest, state: State, cache: Cache) -> HttpResponse {
@@ -214,13 +275,21 @@ pub async fn media(req: HttpRequest, state: State) -> HttpResponse {
         Err(e) => return Format::Xml.error(&e),
     };
     let (content_type, path) = found;
+    let modified = tokio::fs::metadata(&path)
+        .await
+        .and_then(|m| m.modified())
+        .ok()
+        .map(chrono::DateTime::<chrono::Utc>::from);
     match tokio::fs::read(&path).await {
-        Ok(bytes) => HttpResponse::Ok()
-            .content_type(content_type)
+        Ok(bytes) => {
+            let mut r = HttpResponse::Ok();
+            r.content_type(content_type);
+            super::format::validators(&mut r, &super::format::etag_of(&bytes), modified);
             // Not immutable: staff may hide a report and its photos; caches must let go within minutes.
-            .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-            .insert_header(("X-Content-Type-Options", "nosniff"))
-            .body(bytes),
+            r.insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+                .insert_header(("X-Content-Type-Options", "nosniff"))
+                .body(bytes)
+        }
         Err(e) => {
             tracing::error!(file = %file_name, error = %e, "a stored photo is missing");
             Format::Xml.error(&ApiError::NotFound("media not found".into()))

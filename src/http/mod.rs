@@ -2,6 +2,7 @@
 //! OpenAPI inventory test and the 405 `Allow` lists can never disagree with what is served.
 
 mod cache;
+mod conditional;
 mod format;
 mod handlers;
 pub(crate) mod intake;
@@ -12,6 +13,7 @@ mod staff;
 mod wire;
 
 pub use cache::ResponseCache;
+pub use conditional::conditional;
 pub use format::Format;
 pub use intake::{Limits, MAX_FORM_BYTES};
 

@@ -2,7 +2,7 @@
 //! (RFC 4180). Same filters, paging and privacy as `requests.json`: both are written from the same public
 //! projection, so a coarsened point or a held report is what it is in every format. Errors answer in JSON.
 
-use super::format::ok_bytes;
+use super::format::Answer;
 use super::handlers::{extensions, list_query, query};
 use super::Format;
 use crate::app::{self, AppState, PublicRequest};
@@ -101,6 +101,11 @@ fn feature(r: &PublicRequest, off: i32, with_extensions: bool) -> Value {
     })
 }
 
+/// The latest change among the reports of a page, for `Last-Modified`.
+fn latest(list: &[PublicRequest]) -> Option<chrono::DateTime<chrono::Utc>> {
+    list.iter().map(|r| r.updated).max()
+}
+
 /// `GET requests.geojson`: one page of the list as a FeatureCollection (`application/geo+json`).
 pub async fn requests_geojson(req: HttpRequest, state: State) -> HttpResponse {
     let result = async {
@@ -113,11 +118,12 @@ pub async fn requests_geojson(req: HttpRequest, state: State) -> HttpResponse {
             .map(|r| feature(r, page.offset_minutes, with_extensions))
             .collect();
         let doc = serde_json::json!({"type": "FeatureCollection", "features": features});
-        serde_json::to_vec(&doc).map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))
+        let body = serde_json::to_vec(&doc).map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?;
+        Ok((body, latest(&page.list)))
     }
     .await;
     match result {
-        Ok(body) => ok_bytes("application/geo+json", body.into()),
+        Ok((body, at)) => Answer::new("application/geo+json", body.into(), at).respond(),
         Err(e) => Format::Json.error(&e),
     }
 }
@@ -181,12 +187,16 @@ pub async fn requests_csv(req: HttpRequest, state: State) -> HttpResponse {
             }
             out.write_record(&row).map_err(fail)?;
         }
-        out.into_inner()
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!(e.to_string())))
+        let body = out
+            .into_inner()
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!(e.to_string())))?;
+        Ok((body, latest(&page.list)))
     }
     .await;
     match result {
-        Ok(body) => ok_bytes("text/csv; charset=utf-8; header=present", body.into()),
+        Ok((body, at)) => {
+            Answer::new("text/csv; charset=utf-8; header=present", body.into(), at).respond()
+        }
         Err(e) => Format::Json.error(&e),
     }
 }

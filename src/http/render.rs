@@ -69,6 +69,28 @@ pub trait Document {
     fn size_hint(&self) -> usize {
         256
     }
+
+    /// When what the document shows last changed, for `Last-Modified`; `None` when it has no such time.
+    fn last_modified(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        None
+    }
+}
+
+/// A document with the time it last changed.
+pub struct Dated<D>(pub D, pub Option<chrono::DateTime<chrono::Utc>>);
+
+impl<D: Document> Document for Dated<D> {
+    fn encode<E: Encoder>(&self, key: &str, e: &mut E) {
+        self.0.encode(key, e)
+    }
+
+    fn size_hint(&self) -> usize {
+        self.0.size_hint()
+    }
+
+    fn last_modified(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.1
+    }
 }
 
 /// The JSON encoder. Strings and numbers are written by serde_json, escaped and formatted as it does.

@@ -151,6 +151,47 @@ impl Document for Requests {
         // ~520 bytes a report in JSON, twice that with the extensions.
         64 + self.list.len() * if self.extensions { 1100 } else { 560 }
     }
+
+    /// The latest `updated_datetime` shown; an empty list has none.
+    fn last_modified(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.list.iter().map(|r| r.updated).max()
+    }
+}
+
+/// A sync page: reports as in a list, and each report that left the public list as a `request` with its id,
+/// its `updated_datetime` and `withdrawn: true` (a copy drops it).
+pub struct Sync {
+    pub page: crate::app::SyncPage,
+    pub extensions: bool,
+}
+
+impl Document for Sync {
+    fn encode<E: Encoder>(&self, key: &str, e: &mut E) {
+        use crate::app::SyncItem;
+        let off = self.page.offset_minutes;
+        e.begin_list(key);
+        for item in &self.page.items {
+            match item {
+                SyncItem::Report(r) => request(e, r, off, self.extensions),
+                SyncItem::Withdrawn { id, updated } => {
+                    e.begin_object("request");
+                    e.text("service_request_id", itoa::Buffer::new().format(*id));
+                    e.text("updated_datetime", &format_w3c(*updated, off));
+                    e.bool("withdrawn", true);
+                    e.end_object("request");
+                }
+            }
+        }
+        e.end_list(key);
+    }
+
+    fn size_hint(&self) -> usize {
+        64 + self.page.items.len() * if self.extensions { 1100 } else { 560 }
+    }
+
+    fn last_modified(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.page.items.iter().map(|i| i.updated()).max()
+    }
 }
 
 /// Every field of §3.10, always present (D13), in the documented order; with `extensions` the additions of §4.2.

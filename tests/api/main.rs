@@ -25,3 +25,4 @@ mod routing;
 mod sessions;
 mod smtp;
 mod staff;
+mod sync;

@@ -365,6 +365,62 @@ pub fn list_public(
     Ok(rows)
 }
 
+/// Where a sync reader stands: every change up to and including (`updated_at`, `id`) has been read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncPosition {
+    pub updated_at: NaiveDateTime,
+    pub id: i64,
+}
+
+/// Which changes a sync page wants: those after `after`, settled by `until`, oldest first.
+#[derive(Debug, Clone)]
+pub struct SyncFilter {
+    pub jurisdiction_id: String,
+    pub service_codes: Option<Vec<String>>,
+    pub after: SyncPosition,
+    pub until: NaiveDateTime,
+    pub limit: i64,
+}
+
+/// Reports changed after a position, in (`updated_at`, `id`) order, with whether each is public now. Hidden
+/// and held reports are among them, so that a copy learns to drop a report that staff took down; the caller
+/// shows them as withdrawn, without their content. One statement: whether a row is public and what it
+/// shows come from the same snapshot.
+pub fn changed_since(
+    conn: &mut AnyConnection,
+    f: &SyncFilter,
+) -> Result<Vec<(PublicRow, bool)>, StoreError> {
+    let rows: Vec<(PublicRow, bool, String)> = per_backend!(conn, |c| {
+        let mut q = requests::table
+            .filter(requests::jurisdiction_id.eq(f.jurisdiction_id.clone()))
+            // Both halves of the position test, written so that the (jurisdiction, updated_at, id) index
+            // bounds the scan.
+            .filter(requests::updated_at.ge(f.after.updated_at))
+            .filter(
+                requests::updated_at
+                    .gt(f.after.updated_at)
+                    .or(requests::id.gt(f.after.id)),
+            )
+            .filter(requests::updated_at.le(f.until))
+            .into_boxed();
+        if let Some(codes) = &f.service_codes {
+            q = q.filter(requests::service_code.eq_any(codes.clone()));
+        }
+        q.order((requests::updated_at.asc(), requests::id.asc()))
+            .limit(f.limit)
+            .select((
+                PublicRow::as_select(),
+                requests::hidden,
+                requests::moderation_state,
+            ))
+            .load(c)
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|(row, hidden, state)| (row, !hidden && state == "published"))
+        .collect())
+}
+
 /// Stores a routing decision and moves `updated_datetime`.
 pub fn set_routing(
     conn: &mut AnyConnection,
