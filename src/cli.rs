@@ -1,6 +1,6 @@
 //! The `civic311` command line: serve, migrate, import and API-key management.
 
-use crate::config::{DbArgs, MailArgs, Settings};
+use crate::config::{DataArgs, DbArgs, MailArgs, Settings};
 use crate::store::{api_keys, Store};
 use crate::{import, operators, startup::Application};
 use anyhow::Context;
@@ -62,6 +62,39 @@ enum Command {
         /// Send what is due now and exit, instead of running until stopped.
         #[arg(long)]
         once: bool,
+        /// The data directory, for the retention job's photos (the worker runs it as `serve` does).
+        #[arg(long, env = "CIVIC311_DATA_DIR", default_value = "civic311-data")]
+        data_dir: PathBuf,
+    },
+    /// Remove what the jurisdictions' retention periods say is due: contact details of reports closed
+    /// long enough ago, photos of hidden or rejected reports (docs/PRIVACY.md). `serve` and `worker` run
+    /// it every hour.
+    Retention {
+        /// List what would be removed, and change nothing.
+        #[arg(long, conflicts_with = "apply", required_unless_present = "apply")]
+        dry_run: bool,
+        /// Remove it (audited).
+        #[arg(long)]
+        apply: bool,
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Erase a person's data from every report: their contact details, and texts that mention them or look
+    /// like contact details (docs/PRIVACY.md). The reports stay as open data. Audited without the value.
+    Erase {
+        #[arg(long, conflicts_with = "phone", required_unless_present = "phone")]
+        email: Option<String>,
+        #[arg(long)]
+        phone: Option<String>,
+        /// Who is doing this (recorded in the audit log; default: the operating-system account).
+        #[arg(long)]
+        by: Option<String>,
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(flatten)]
+        db: DbArgs,
     },
     /// List pending, retrying and failed deliveries (oldest first, with the reason), or retry them.
     Deliveries {
@@ -239,8 +272,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             mail,
             public_url,
             once,
+            data_dir,
         } => {
             let store = Store::open(&db.database_url)?;
+            if !once {
+                let mut settings = Settings::new(db.database_url.clone(), data_dir);
+                settings.mail = mail.clone();
+                let state = crate::startup::state_for_tools(&settings)?;
+                tokio::spawn(crate::app::privacy::run_retention_every(
+                    state,
+                    std::time::Duration::from_secs(3600),
+                ));
+            }
             let worker =
                 make_worker(store, &mail, public_url.trim_end_matches('/'))?.ok_or_else(|| {
                     anyhow::anyhow!("civic311 worker needs CIVIC311_SMTP_URL or CIVIC311_MAIL_DIR")
@@ -265,6 +308,61 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             db,
         } => operators::deliveries(&db, retry.as_deref(), retry_failed, all),
         Command::Request { id, db } => operators::show_request(&db, id),
+        Command::Retention {
+            dry_run: _,
+            apply,
+            data,
+            db,
+        } => {
+            let settings = Settings::new(db.database_url.clone(), data.data_dir.clone());
+            let state = crate::startup::state_for_tools(&settings)?;
+            let now = chrono::Utc::now().naive_utc();
+            let removed = crate::app::privacy::retention(&state, now, apply).await?;
+            let (contacts, photos) = (removed.contacts.len(), removed.photos.len());
+            for id in &removed.contacts {
+                println!("request {id}: contact details");
+            }
+            for p in &removed.photos {
+                println!("request {}: photo {}", p.request_id, p.file_name);
+            }
+            if apply {
+                println!("removed: contact details of {contacts} report(s), {photos} photo(s)");
+            } else {
+                println!("would remove: contact details of {contacts} report(s), {photos} photo(s) (dry run: nothing changed)");
+            }
+            Ok(())
+        }
+        Command::Erase {
+            email,
+            phone,
+            by,
+            data,
+            db,
+        } => {
+            let subject = crate::app::privacy::Subject::parse(email.as_deref(), phone.as_deref())
+                .map_err(|e| anyhow::anyhow!(e.descriptions().join("; ")))?;
+            let secret = data.secret()?;
+            let store = Store::open(&db.database_url)?;
+            let by = by.unwrap_or_else(crate::app::audit::operator_name);
+            let erased = store.write_blocking(move |conn| {
+                crate::app::privacy::erase_in(
+                    conn,
+                    crate::app::audit::Actor::Operator(&by),
+                    &subject,
+                    &secret,
+                    chrono::Utc::now().naive_utc(),
+                )
+            })?;
+            let ids: Vec<String> = erased.reports.iter().map(|i| i.to_string()).collect();
+            println!(
+                "erased from {} report(s) [{}]; {} text(s) replaced; audited as person {}",
+                ids.len(),
+                ids.join(", "),
+                erased.texts_replaced,
+                erased.fingerprint
+            );
+            Ok(())
+        }
         Command::Reroute {
             id,
             to,
@@ -367,6 +465,10 @@ async fn serve(settings: Settings, dirs: Vec<PathBuf>) -> anyhow::Result<()> {
     if !demo {
         test_keys.clear();
     }
+    tokio::spawn(crate::app::privacy::run_retention_every(
+        app.state().clone(),
+        std::time::Duration::from_secs(3600),
+    ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     match make_worker(app.state().store.clone(), app.mail_settings(), &app.state().public_url)? {
         Some(worker) => {

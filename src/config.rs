@@ -91,6 +91,28 @@ pub struct DbArgs {
     pub database_url: DatabaseUrl,
 }
 
+/// Where the server keeps photos and its secret, for the tools that remove personal data.
+#[derive(clap::Args, Clone, Debug)]
+pub struct DataArgs {
+    /// Directory for uploaded photos and the generated server secret.
+    #[arg(long, env = "CIVIC311_DATA_DIR", default_value = "civic311-data")]
+    pub data_dir: PathBuf,
+    /// The server's secret (the same as `serve`'s); without it, `<data-dir>/secret.key`.
+    #[arg(long, env = "CIVIC311_SECRET", hide_env_values = true)]
+    pub secret: Option<Secret>,
+}
+
+impl DataArgs {
+    /// The server secret as `serve` uses it.
+    pub fn secret(&self) -> anyhow::Result<Vec<u8>> {
+        match &self.secret {
+            Some(s) if s.0.len() >= 32 => Ok(s.0.as_bytes().to_vec()),
+            Some(_) => anyhow::bail!("CIVIC311_SECRET must be at least 32 characters"),
+            None => crate::auth::load_or_create_secret(&self.data_dir),
+        }
+    }
+}
+
 /// E-mail delivery to departments.
 #[derive(clap::Args, Clone, Debug)]
 pub struct MailArgs {

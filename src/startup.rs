@@ -60,11 +60,11 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let url = settings.db.database_url.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&url)).await??;
-        let secret = match &settings.secret {
-            Some(s) if s.0.len() >= 32 => s.0.as_bytes().to_vec(),
-            Some(_) => anyhow::bail!("CIVIC311_SECRET must be at least 32 characters"),
-            None => crate::auth::load_or_create_secret(&settings.data_dir)?,
-        };
+        let secret = crate::config::DataArgs {
+            data_dir: settings.data_dir.clone(),
+            secret: settings.secret.clone(),
+        }
+        .secret()?;
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("binding {}", settings.bind))?;
         let addr = listener.local_addr()?;

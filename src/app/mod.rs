@@ -4,6 +4,7 @@
 pub mod audit;
 mod catalog;
 pub mod identity;
+pub mod privacy;
 mod public;
 mod query;
 mod routing;
@@ -12,14 +13,13 @@ mod submit;
 pub mod updates;
 
 pub use catalog::{
-    catalog_changed,
-    discovery, service_definition, services, watch_catalog, CatalogCache, Discovery,
-    JurisdictionCatalog,
+    catalog_changed, discovery, service_definition, services, watch_catalog, CatalogCache,
+    Discovery, JurisdictionCatalog,
 };
 pub use public::{PublicAttribute, PublicRequest};
 pub use query::{
-    get_request, list_requests, sync_requests, Cursor, SyncItem, SyncPage, SYNC_SETTLE_SECS, media_file, resolve_token, ListQuery, Page, TokenLookup,
-    LARGE_PAGES_AT_ONCE,
+    get_request, list_requests, media_file, resolve_token, sync_requests, Cursor, ListQuery, Page,
+    SyncItem, SyncPage, TokenLookup, LARGE_PAGES_AT_ONCE, SYNC_SETTLE_SECS,
 };
 pub use routing::{reroute, RoutingCache};
 pub use submit::{authenticate, submit_request, AppKey, KeyCache, PhotoUpload, Submitted};
@@ -144,6 +144,7 @@ mod tests {
             utc_offset_minutes: 0,
             endpoint_type: "test".into(),
             near_meters: 0.0,
+            data_license: crate::domain::DEFAULT_DATA_LICENSE.into(),
         }
     }
 

@@ -372,9 +372,12 @@ impl std::fmt::Display for Cursor {
 
 /// One change in a sync page.
 pub enum SyncItem {
-    Report(PublicRequest),
+    Report(Box<PublicRequest>),
     /// A report that is not public now (hidden by staff, or held for review): a copy must drop it.
-    Withdrawn { id: i64, updated: DateTime<Utc> },
+    Withdrawn {
+        id: i64,
+        updated: DateTime<Utc>,
+    },
 }
 
 impl SyncItem {
@@ -426,7 +429,9 @@ pub async fn sync_requests(state: &AppState, q: ListQuery) -> Result<SyncPage, A
     for (name, _) in NOT_WITH_CURSOR.iter().zip(given).filter(|(_, g)| *g) {
         problems.push(Problem::new(
             *name,
-            format!("{name} cannot be combined with cursor: a sync page has its own order and window"),
+            format!(
+                "{name} cannot be combined with cursor: a sync page has its own order and window"
+            ),
         ));
     }
     let cursor = q.cursor.as_deref().and_then(Cursor::parse);
@@ -475,7 +480,7 @@ pub async fn sync_requests(state: &AppState, q: ListQuery) -> Result<SyncPage, A
                             id,
                             updated: updated.and_utc(),
                         },
-                        SyncItem::Report,
+                        |r| SyncItem::Report(Box::new(r)),
                     ),
                     false => SyncItem::Withdrawn {
                         id,

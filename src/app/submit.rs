@@ -221,7 +221,8 @@ pub async fn submit_request(
             let mut row = row;
             row.requested_at = now.naive_utc();
             row.updated_at = now.naive_utc();
-            row.expected_at = expected_hours.map(|h| (now + TimeDelta::hours(i64::from(h))).naive_utc());
+            row.expected_at =
+                expected_hours.map(|h| (now + TimeDelta::hours(i64::from(h))).naive_utc());
             let id = rq::insert(conn, &row)?;
             // The report, its areas, its e-mails and its answers commit together.
             let at = now.naive_utc();

@@ -119,7 +119,12 @@ pub struct Jurisdiction {
     pub endpoint_type: String,
     /// Areas within this distance of a report (in metres) are listed as "near" in its routing trace.
     pub near_meters: f64,
+    /// The licence its open data is published under (named in discovery and the data dictionary).
+    pub data_license: String,
 }
+
+/// Open data is published under this licence unless the jurisdiction names another.
+pub const DEFAULT_DATA_LICENSE: &str = "CC-BY-4.0";
 
 /// Core Open311 status (spec §3.9). Richer vocabularies map onto these two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -30,7 +30,12 @@ pub async fn conditional(
     }
     let mut not_modified = HttpResponse::NotModified();
     // §15.4.5: the 304 carries the validators and caching headers the 200 would have had.
-    for name in [header::ETAG, header::LAST_MODIFIED, header::CACHE_CONTROL, header::VARY] {
+    for name in [
+        header::ETAG,
+        header::LAST_MODIFIED,
+        header::CACHE_CONTROL,
+        header::VARY,
+    ] {
         if let Some(v) = res.headers().get(&name) {
             not_modified.insert_header((name, v.clone()));
         }

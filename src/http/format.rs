@@ -211,7 +211,6 @@ pub fn http_date(t: DateTime<Utc>) -> String {
     t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
 }
 
-
 struct Sliced {
     size: u64,
     rest: Bytes,

@@ -172,12 +172,11 @@ async fn sync_requests(req: HttpRequest, q: Params, state: State) -> HttpRespons
         .remove(b'_')
         .remove(b'~');
     let enc = |s: &str| percent_encoding::utf8_percent_encode(s, KEEP).to_string();
-    let mut pairs: Vec<String> = q
-        .0
-        .iter()
-        .filter(|(name, _)| name != "cursor")
-        .map(|(name, value)| format!("{}={}", enc(name), enc(value)))
-        .collect();
+    let mut pairs: Vec<String> =
+        q.0.iter()
+            .filter(|(name, _)| name != "cursor")
+            .map(|(name, value)| format!("{}={}", enc(name), enc(value)))
+            .collect();
     pairs.push(format!("cursor={next}"));
     let link = format!("<{}?{}>; rel=\"next\"", req.path(), pairs.join("&"));
     let headers = res.headers_mut();

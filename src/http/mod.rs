@@ -58,6 +58,7 @@ pub enum Handler {
     ListUpdates,
     PostUpdate,
     StaffUpdateUser,
+    StaffErase,
 }
 
 pub struct Route {
@@ -215,6 +216,10 @@ pub const ROUTES: &[Route] = &[
         path: "/staff/v1/apikeys/{id}/revoke",
         methods: &[("POST", Handler::StaffRevokeApiKey)],
     },
+    Route {
+        path: "/staff/v1/erasures",
+        methods: &[("POST", Handler::StaffErase)],
+    },
 ];
 
 /// In front of every handler: counts each public request against its client address's quota before
@@ -348,6 +353,7 @@ fn to_route(method: &str, handler: Handler) -> actix_web::Route {
         Handler::ListUpdates => route.to(handlers::list_updates),
         Handler::PostUpdate => route.to(handlers::post_update),
         Handler::StaffUpdateUser => route.to(staff::update_user),
+        Handler::StaffErase => route.to(staff::erase),
     }
 }
 

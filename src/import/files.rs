@@ -49,6 +49,15 @@ pub(super) struct JurisdictionDef {
     /// Areas within this many metres of a report are listed as "near" in its routing trace (default 100).
     #[serde(default)]
     pub(super) near_meters: Option<f64>,
+    /// Contact details of closed reports are removed this many days after their last change.
+    #[serde(default)]
+    pub(super) contact_retention_days: Option<i32>,
+    /// Photos of hidden or rejected reports are removed this many days after their last change.
+    #[serde(default)]
+    pub(super) media_retention_days: Option<i32>,
+    /// The open data's licence, as an SPDX id or a URL (default CC-BY-4.0).
+    #[serde(default)]
+    pub(super) data_license: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

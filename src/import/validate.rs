@@ -89,7 +89,27 @@ pub(super) fn validate(
                 endpoint_type,
                 updated_at: now,
                 near_meters: j.near_meters.unwrap_or(100.0),
+                contact_retention_days: j.contact_retention_days,
+                media_retention_days: j.media_retention_days,
+                data_license: j.data_license.clone(),
             });
+            for (name, days) in [
+                ("contact_retention_days", j.contact_retention_days),
+                ("media_retention_days", j.media_retention_days),
+            ] {
+                if days.is_some_and(|d| !(1..=36_500).contains(&d)) {
+                    problems.push(format!(
+                        "{at}: {name} must be a number of days from 1 to 36500 (leave it out to keep them)"
+                    ));
+                }
+            }
+            if j.data_license.as_deref().is_some_and(|l| {
+                l.trim().is_empty() || l.len() > 200 || l.chars().any(char::is_control)
+            }) {
+                problems.push(format!(
+                    "{at}: data_license must be a licence's SPDX id or URL (at most 200 characters)"
+                ));
+            }
             if j.near_meters
                 .is_some_and(|m| !(0.0..=10_000.0).contains(&m))
             {

@@ -8,6 +8,7 @@ use diesel::prelude::*;
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = jurisdictions, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+#[diesel(treat_none_as_null = true)]
 pub struct JurisdictionRow {
     pub id: String,
     pub name: String,
@@ -17,6 +18,12 @@ pub struct JurisdictionRow {
     pub endpoint_type: String,
     pub updated_at: NaiveDateTime,
     pub near_meters: f64,
+    /// Days after a closed report's last change when its reporter's contact details are removed.
+    pub contact_retention_days: Option<i32>,
+    /// Days after a hidden or rejected report's last change when its photos are removed.
+    pub media_retention_days: Option<i32>,
+    /// The licence of the open data; `None`: `domain::DEFAULT_DATA_LICENSE`.
+    pub data_license: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
@@ -70,6 +77,9 @@ impl From<JurisdictionRow> for Jurisdiction {
             utc_offset_minutes: r.utc_offset_minutes,
             endpoint_type: r.endpoint_type,
             near_meters: r.near_meters,
+            data_license: r
+                .data_license
+                .unwrap_or_else(|| crate::domain::DEFAULT_DATA_LICENSE.to_string()),
         }
     }
 }

@@ -8,6 +8,7 @@ mod conn;
 pub mod deliveries;
 pub mod migrate;
 pub mod new_report;
+pub mod privacy;
 mod readers;
 pub mod requests;
 pub mod routing;

@@ -11,6 +11,9 @@ diesel::table! {
         endpoint_type -> Text,
         updated_at -> Timestamp,
         near_meters -> Double,
+        contact_retention_days -> Nullable<Integer>,
+        media_retention_days -> Nullable<Integer>,
+        data_license -> Nullable<Text>,
     }
 }
 

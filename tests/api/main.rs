@@ -20,6 +20,7 @@ mod opendata;
 mod post_requests;
 mod privacy;
 mod read_path;
+mod retention;
 mod robustness;
 mod routing;
 mod sessions;

@@ -69,7 +69,11 @@ async fn public_gets(app: &TestApp) -> Vec<String> {
                 // validators to compare.
                 continue;
             }
-            assert!(!path.contains('{'), "a route this test does not know: {}", route.path);
+            assert!(
+                !path.contains('{'),
+                "a route this test does not know: {}",
+                route.path
+            );
             paths.push(path);
         }
     }
@@ -99,14 +103,24 @@ async fn every_public_get_answers_304_to_a_client_that_has_it(app: TestApp) {
         let first = app.get(path).await;
         assert_eq!(first.status(), 200, "{path}");
         let etag = header(&first, "etag").unwrap_or_else(|| panic!("{path}: no ETag"));
-        assert!(etag.starts_with('"') && etag.ends_with('"'), "{path}: {etag}");
+        assert!(
+            etag.starts_with('"') && etag.ends_with('"'),
+            "{path}: {etag}"
+        );
         let modified = header(&first, "last-modified");
         let body = first.bytes().await.unwrap();
 
         let again = get_with(&app, path, "if-none-match", &etag).await;
         assert_eq!(again.status(), 304, "{path}");
-        assert_eq!(header(&again, "etag").as_deref(), Some(etag.as_str()), "{path}");
-        assert!(again.bytes().await.unwrap().is_empty(), "{path}: a 304 has no body");
+        assert_eq!(
+            header(&again, "etag").as_deref(),
+            Some(etag.as_str()),
+            "{path}"
+        );
+        assert!(
+            again.bytes().await.unwrap().is_empty(),
+            "{path}: a 304 has no body"
+        );
 
         // Another tag: the whole answer, the same as before.
         let other = get_with(&app, path, "if-none-match", "\"not-this-one\"").await;
@@ -116,7 +130,13 @@ async fn every_public_get_answers_304_to_a_client_that_has_it(app: TestApp) {
         if let Some(modified) = modified {
             let since = get_with(&app, path, "if-modified-since", &modified).await;
             assert_eq!(since.status(), 304, "{path}");
-            let earlier = get_with(&app, path, "if-modified-since", "Thu, 01 Jan 2015 00:00:00 GMT").await;
+            let earlier = get_with(
+                &app,
+                path,
+                "if-modified-since",
+                "Thu, 01 Jan 2015 00:00:00 GMT",
+            )
+            .await;
             assert_eq!(earlier.status(), 200, "{path}");
         } else {
             assert!(
@@ -186,8 +206,14 @@ async fn the_sync_cursor_never_skips_nor_repeats_a_change(app: TestApp) {
     app.sql("UPDATE requests SET updated_at = '2026-11-30 08:00:00'")
         .await;
     let (items, cursor) = follow(&app, "0", 5).await;
-    assert_eq!(ids(&items), posted, "each once, in id order within the second");
-    assert!(items.iter().all(|i| i["status"] == "open" && i.get("withdrawn").is_none()));
+    assert_eq!(
+        ids(&items),
+        posted,
+        "each once, in id order within the second"
+    );
+    assert!(items
+        .iter()
+        .all(|i| i["status"] == "open" && i.get("withdrawn").is_none()));
     // Two of them change later, in the same second again; the copy sees exactly those.
     let (a, b) = (&posted[3], &posted[17]);
     app.sql(&format!(
@@ -221,7 +247,9 @@ async fn the_sync_cursor_never_skips_nor_repeats_a_change(app: TestApp) {
 
 async fn a_sync_feed_tells_a_copy_to_drop_a_hidden_report(app: TestApp) {
     let kept = app.post_flood(&[]).await;
-    let hidden = app.post_flood(&[("description", "my neighbour is an idiot")]).await;
+    let hidden = app
+        .post_flood(&[("description", "my neighbour is an idiot")])
+        .await;
     app.sql("UPDATE requests SET updated_at = '2026-11-30 08:00:00'")
         .await;
     let (items, cursor) = follow(&app, "0", 10).await;
@@ -250,7 +278,10 @@ async fn a_sync_feed_tells_a_copy_to_drop_a_hidden_report(app: TestApp) {
     // Nothing of the report but that it is gone.
     let mut keys: Vec<&str> = gone.keys().map(String::as_str).collect();
     keys.sort();
-    assert_eq!(keys, ["service_request_id", "updated_datetime", "withdrawn"]);
+    assert_eq!(
+        keys,
+        ["service_request_id", "updated_datetime", "withdrawn"]
+    );
     app.expect_deliveries(&["cancelled"]);
 }
 
@@ -268,7 +299,9 @@ async fn sync_parameters_are_checked(app: TestApp) {
         assert_eq!(resp.status(), 400, "{query}");
         let errors = json_errors(&resp.json().await.unwrap());
         assert!(
-            errors.iter().any(|(code, d)| *code == 400 && d.contains(field)),
+            errors
+                .iter()
+                .any(|(code, d)| *code == 400 && d.contains(field)),
             "{query}: {errors:?}"
         );
     }

@@ -110,3 +110,32 @@ pub async fn audit(admin: Admin, req: HttpRequest, state: State) -> HttpResponse
     .await;
     respond(result, |list| ok(&wire::all::<_, wire::Audit>(list)))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Erasure {
+    email: Option<String>,
+    phone: Option<String>,
+}
+
+/// POST /staff/v1/erasures: a person's data removed from every report (administrators only).
+pub async fn erase(
+    admin: Admin,
+    req: HttpRequest,
+    state: State,
+    payload: web::Payload,
+) -> HttpResponse {
+    let result = async {
+        let b: Erasure = body(&req, payload).await?;
+        let subject = crate::app::privacy::Subject::parse(b.email.as_deref(), b.phone.as_deref())?;
+        crate::app::privacy::erase(&state, &admin, subject).await
+    }
+    .await;
+    respond(result, |e| {
+        ok(&json!({
+            "reports": e.reports.iter().map(|id| id.to_string()).collect::<Vec<_>>(),
+            "texts_replaced": e.texts_replaced,
+            "fingerprint": e.fingerprint,
+        }))
+    })
+}

@@ -8,7 +8,7 @@ mod sessions;
 mod triage;
 mod wire;
 
-pub use accounts::{audit, create_user, disable_user, enable_user, update_user, users};
+pub use accounts::{audit, create_user, disable_user, enable_user, erase, update_user, users};
 pub use keys::{api_keys, create_api_key, revoke_api_key};
 pub use sessions::{refresh, sign_in, sign_out};
 pub use triage::{

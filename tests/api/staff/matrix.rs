@@ -42,7 +42,8 @@ fn policy(path: &str, method: &str) -> Option<Access> {
         | ("/staff/v1/audit", "GET")
         | ("/staff/v1/apikeys", "GET")
         | ("/staff/v1/apikeys", "POST")
-        | ("/staff/v1/apikeys/{id}/revoke", "POST") => Access::Admin,
+        | ("/staff/v1/apikeys/{id}/revoke", "POST")
+        | ("/staff/v1/erasures", "POST") => Access::Admin,
         _ => return None,
     })
 }
@@ -176,6 +177,7 @@ async fn authorization_matrix_over_every_staff_route(app: TestApp) {
                 ("/staff/v1/apikeys", "POST") => {
                     Some(json!({"name": format!("key {}", civic311::auth::random_id(8))}))
                 }
+                ("/staff/v1/erasures", "POST") => Some(json!({"email": "nobody@mail.example"})),
                 ("/staff/v1/users/{id}", "POST") => {
                     Some(json!({"display_name": "Spare dispatcher"}))
                 }
