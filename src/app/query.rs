@@ -4,7 +4,9 @@ use super::public::PublicService;
 use super::{resolve_jurisdiction, AppState, JurisdictionCatalog, PublicRequest};
 use crate::domain::{parse_w3c, Problem, Status};
 use crate::error::ApiError;
-use crate::store::requests::{self as rq, PublicRow, RequestFilter, SyncFilter, SyncPosition};
+use crate::store::requests::{
+    self as rq, Area, PublicRow, RequestFilter, SyncFilter, SyncPosition,
+};
 use crate::store::{AnyConnection, StoreError};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 
@@ -30,6 +32,88 @@ pub struct ListQuery {
     pub timeperiod: Option<String>,
     /// Where a sync reader stands (`sync_requests`); `0` from the beginning.
     pub cursor: Option<String>,
+    /// `minlong,minlat,maxlong,maxlat` (RFC 7946's order), on the public point.
+    pub bbox: Option<String>,
+    /// A circle on the public point: its centre and radius in metres, all three together.
+    pub lat: Option<String>,
+    pub long: Option<String>,
+    pub radius: Option<String>,
+}
+
+/// The widest circle a list may be asked for: a metropolitan region.
+pub const MAX_RADIUS_M: f64 = 50_000.0;
+
+/// The spatial filter of a list, if any, or its problems.
+fn area(q: &ListQuery, problems: &mut Vec<Problem>) -> Option<Area> {
+    let number = |raw: &str| raw.trim().parse::<f64>().ok().filter(|v| v.is_finite());
+    let circle = [&q.lat, &q.long, &q.radius];
+    let given = circle.iter().filter(|v| v.is_some()).count();
+    if q.bbox.is_some() && given > 0 {
+        problems.push(Problem::new(
+            "bbox",
+            "bbox and lat/long/radius are two ways to ask for an area: give one",
+        ));
+        return None;
+    }
+    if let Some(raw) = &q.bbox {
+        let parts: Vec<Option<f64>> = raw.split(',').map(number).collect();
+        return match parts[..] {
+            [Some(min_long), Some(min_lat), Some(max_long), Some(max_lat)]
+                if (-180.0..=180.0).contains(&min_long)
+                    && (-180.0..=180.0).contains(&max_long)
+                    && (-90.0..=90.0).contains(&min_lat)
+                    && (-90.0..=90.0).contains(&max_lat)
+                    && min_long <= max_long
+                    && min_lat <= max_lat =>
+            {
+                Some(Area::Bbox {
+                    min_long,
+                    min_lat,
+                    max_long,
+                    max_lat,
+                })
+            }
+            _ => {
+                problems.push(Problem::new(
+                    "bbox",
+                    "bbox is minlong,minlat,maxlong,maxlat in degrees (west, south, east, north), \
+                     each minimum at most its maximum",
+                ));
+                None
+            }
+        };
+    }
+    if given == 0 {
+        return None;
+    }
+    let lat = q.lat.as_deref().and_then(number).filter(|v| (-90.0..=90.0).contains(v));
+    let long = q.long.as_deref().and_then(number).filter(|v| (-180.0..=180.0).contains(v));
+    let radius = q.radius.as_deref().and_then(number).filter(|v| *v > 0.0 && *v <= MAX_RADIUS_M);
+    match (lat, long, radius) {
+        (Some(lat), Some(long), Some(radius_m)) => Some(Area::Circle {
+            lat,
+            long,
+            radius_m,
+        }),
+        _ => {
+            for (name, value, raw, rule) in [
+                ("lat", lat, &q.lat, "lat is a latitude in degrees, -90 to 90"),
+                ("long", long, &q.long, "long is a longitude in degrees, -180 to 180"),
+                ("radius", radius, &q.radius, "radius is in metres, more than 0 and at most 50000"),
+            ] {
+                if value.is_none() {
+                    problems.push(Problem::new(
+                        name,
+                        match raw {
+                            None => format!("{name} is needed with lat, long and radius together"),
+                            Some(_) => rule.to_string(),
+                        },
+                    ));
+                }
+            }
+            None
+        }
+    }
 }
 
 /// Turns the parameters into a filter, applying the spec's window rules, or every problem found.
@@ -159,6 +243,7 @@ pub fn build_filter(
             }
         },
     };
+    filter.area = area(q, &mut problems);
     filter.limit = page_size;
     filter.offset = (page - 1) * page_size;
     if !problems.is_empty() {
@@ -442,6 +527,7 @@ pub async fn sync_requests(state: &AppState, q: ListQuery) -> Result<SyncPage, A
         ));
     }
     let limit = page_size(&q.page_size, &mut problems);
+    let area = area(&q, &mut problems);
     let Some(cursor) = cursor.filter(|_| problems.is_empty()) else {
         return Err(problems.into());
     };
@@ -450,6 +536,7 @@ pub async fn sync_requests(state: &AppState, q: ListQuery) -> Result<SyncPage, A
         service_codes: q.service_codes.clone(),
         after: cursor.0,
         until: (Utc::now() - Duration::seconds(SYNC_SETTLE_SECS)).naive_utc(),
+        area,
         limit,
     };
     let (st, offset_minutes) = (state.clone(), j.jurisdiction.utc_offset_minutes);

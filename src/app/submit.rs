@@ -168,6 +168,10 @@ pub async fn submit_request(
         },
         "intake",
     );
+    let public_point = new.location.map(|l| match service.public_precision_m {
+        Some(m) => domain::coarsen(l.lat(), l.long(), m),
+        None => (l.lat(), l.long()),
+    });
     let row = NewRequestRow {
         jurisdiction_id: jurisdiction.id.clone(),
         service_code: service.code.clone(),
@@ -206,6 +210,8 @@ pub async fn submit_request(
         } else {
             "published".into()
         },
+        public_lat: public_point.map(|p| p.0),
+        public_long: public_point.map(|p| p.1),
     };
     let (mail_domain, channel) = (state.mail_domain.clone(), key.row.name.clone());
     let external: Vec<String> = new.media_urls.clone();

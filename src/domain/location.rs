@@ -63,7 +63,8 @@ impl LatLong {
 }
 
 /// Metres in a degree of latitude (and of longitude at the equator), near enough for a privacy grid.
-const METRES_PER_DEGREE: f64 = 111_320.0;
+/// Metres in a degree of latitude (and of longitude at the equator).
+pub const METRES_PER_DEGREE: f64 = 111_320.0;
 
 /// The public stand-in for a point: the centre of the cell, about `metres` on each side, of a fixed grid
 /// that holds it. Snapped, never jittered: every read shows the same point, so averaging many reads learns

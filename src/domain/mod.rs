@@ -11,7 +11,7 @@ mod screening;
 pub use access::{ApiKeyKind, Role};
 pub use attributes::{AttributeDef, Datatype, ListValue, SubmittedAttributes, ValidatedAttribute};
 pub use datetime::{format_w3c, parse_w3c};
-pub use location::{coarsen, LatLong};
+pub use location::{coarsen, LatLong, METRES_PER_DEGREE};
 pub use request::{Contact, NewRequest, RawRequest, MAX_MEDIA_URLS};
 pub use screening::looks_like_contact;
 

@@ -124,6 +124,10 @@ pub(super) fn list_query(q: &Params) -> ListQuery {
         page_size: owned("page_size"),
         timeperiod: owned("timeperiod"),
         cursor: owned("cursor"),
+        bbox: owned("bbox"),
+        lat: owned("lat"),
+        long: owned("long"),
+        radius: owned("radius"),
     }
 }
 

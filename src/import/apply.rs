@@ -25,6 +25,7 @@ pub(super) fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<(Summary, i
         }
         count(current.is_some(), changed);
     }
+    let mut precision_changed = false;
     for (row, attrs) in &plan.services {
         let current = catalog::service_row(conn, &row.jurisdiction_id, &row.code)?;
         let current_attrs = catalog::attribute_rows(conn, &row.jurisdiction_id, &row.code)?;
@@ -37,8 +38,19 @@ pub(super) fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<(Summary, i
         if changed {
             catalog::upsert_service(conn, row, current.is_some())?;
             catalog::replace_attributes(conn, &row.jurisdiction_id, &row.code, attrs)?;
+            if current
+                .as_ref()
+                .is_some_and(|c| c.public_precision_m != row.public_precision_m)
+            {
+                // Its reports' public points move to the new grid (or to the exact point).
+                crate::store::requests::reset_public_points(conn, &row.jurisdiction_id, &row.code)?;
+                precision_changed = true;
+            }
         }
         count(current.is_some(), changed);
+    }
+    if precision_changed {
+        crate::store::requests::fill_public_points(conn)?;
     }
     routing::apply(conn, &plan.routing, &mut count)?;
     for (j, rows) in &plan.statuses {

@@ -55,5 +55,10 @@ pub fn run(url: &DatabaseUrl) -> anyhow::Result<()> {
             result?;
         }
     }
+    // The data half of the public_points migration: grid points are computed in Rust.
+    let filled = super::requests::fill_public_points(&mut conn)?;
+    if filled > 0 {
+        tracing::info!(reports = filled, "public points stored");
+    }
     Ok(())
 }

@@ -104,6 +104,8 @@ diesel::table! {
         routing_trace -> Nullable<Text>,
         priority -> Integer,
         duplicate_of -> Nullable<BigInt>,
+        public_lat -> Nullable<Double>,
+        public_long -> Nullable<Double>,
     }
 }
 

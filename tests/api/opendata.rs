@@ -11,6 +11,7 @@ both_backends!(
     open_data_is_as_private_as_the_json_list,
     open_data_errors_are_open311_errors,
     timeperiod_lists_the_last_seconds_in_every_format,
+    spatial_filters_find_reports_within_a_box_or_a_radius,
 );
 
 fn csv_rows(text: &str) -> Vec<BTreeMap<String, String>> {
@@ -96,6 +97,9 @@ async fn geojson_and_csv_list_what_json_lists(app: TestApp) {
         "",
         "?service_code=FLOOD",
         "?service_code=FLOOD&page_size=1&page=2",
+        // Spatial filters: the deep flood at Monas, not the one 2.8 km south-west of it.
+        "?bbox=106.82,-6.18,106.83,-6.17",
+        "?lat=-6.1754&long=106.8272&radius=1000",
     ] {
         let json = app
             .get_json(&format!("/open311/v2/requests.json{filter}"))
@@ -330,5 +334,68 @@ async fn timeperiod_lists_the_last_seconds_in_every_format(app: TestApp) {
             errors.iter().any(|(_, d)| d.contains("timeperiod")),
             "{errors:?}"
         );
+    }
+}
+
+/// The ids a list answers.
+async fn listed(app: &TestApp, query: &str) -> Vec<String> {
+    app.get_json(&format!("/open311/v2/requests.json?{query}"))
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["service_request_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn spatial_filters_find_reports_within_a_box_or_a_radius(app: TestApp) {
+    // Monas, and points about 900 m north and 1,200 m east of it.
+    let centre = app.post_flood(&[("lat", "-6.1754"), ("long", "106.8272")]).await;
+    let north = app.post_flood(&[("lat", "-6.167315"), ("long", "106.8272")]).await;
+    let east = app.post_flood(&[("lat", "-6.1754"), ("long", "106.838055")]).await;
+    let nowhere = app.post_form("json", &light(&[])).await;
+    assert_eq!(nowhere.status(), 200);
+
+    let around = |r: u32| format!("lat=-6.1754&long=106.8272&radius={r}");
+    assert_eq!(listed(&app, &around(10)).await, [centre.clone()]);
+    assert_eq!(listed(&app, &around(850)).await, [centre.clone()]);
+    assert_eq!(listed(&app, &around(950)).await, [north.clone(), centre.clone()]);
+    assert_eq!(
+        listed(&app, &around(1300)).await,
+        [east.clone(), north.clone(), centre.clone()],
+        "newest first, as every list"
+    );
+    // The box is west, south, east, north; a report without a point is in no area.
+    assert_eq!(
+        listed(&app, "bbox=106.82,-6.18,106.83,-6.16").await,
+        [north.clone(), centre.clone()]
+    );
+    assert_eq!(
+        listed(&app, "bbox=106.83,-6.18,106.84,-6.17&service_code=FLOOD").await,
+        [east.clone()]
+    );
+    assert!(listed(&app, "bbox=0,0,1,1").await.is_empty());
+
+    for (query, field) in [
+        ("bbox=106.8,-6.2,106.9", "bbox"),
+        ("bbox=106.9,-6.2,106.8,-6.1", "bbox"),
+        ("bbox=a,b,c,d", "bbox"),
+        ("bbox=106.8,-95,106.9,-6.1", "bbox"),
+        ("lat=-6.17&long=106.82", "radius"),
+        ("lat=-6.17&radius=100", "long"),
+        ("lat=-6.17&long=106.82&radius=0", "radius"),
+        ("lat=-6.17&long=106.82&radius=50001", "radius"),
+        ("lat=91&long=106.82&radius=10", "lat"),
+        ("lat=-6.17&long=106.82&radius=10&bbox=106.8,-6.2,106.9,-6.1", "bbox"),
+    ] {
+        for format in ["json", "geojson", "csv"] {
+            let resp = app.get(&format!("/open311/v2/requests.{format}?{query}")).await;
+            assert_eq!(resp.status(), 400, "{format}?{query}");
+            let errors = json_errors(&resp.json().await.unwrap());
+            assert!(
+                errors.iter().any(|(_, d)| d.contains(field)),
+                "{format}?{query}: {errors:?}"
+            );
+        }
     }
 }

@@ -12,6 +12,7 @@ both_backends!(
     a_dumping_report_is_public_on_a_grid_and_exact_for_staff,
     text_that_looks_like_contact_details_is_held_for_review,
     no_public_get_route_shows_personal_data,
+    public_points_follow_the_grid_after_a_migration_and_an_import,
 );
 
 both_backends!(backend: a_service_that_reviews_everything_holds_every_report);
@@ -299,6 +300,34 @@ async fn a_dumping_report_is_public_on_a_grid_and_exact_for_staff(app: TestApp) 
     let stored = app.stored(&id).await;
     assert_eq!((stored.lat, stored.long), (Some(exact.0), Some(exact.1)));
 
+    // Spatial filters test the public point: a box or a circle around the exact place that misses the
+    // public point does not find the report, so filters cannot be used to find where it really is.
+    let found = |query: String| {
+        let app = &app;
+        async move {
+            app.get_json(&format!("/open311/v2/requests.json?service_code=DUMPING&{query}"))
+                .await
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    let d = 0.00001;
+    let tiny_box = |(lat, long): (f64, f64)| {
+        format!("bbox={},{},{},{}", long - d, lat - d, long + d, lat + d)
+    };
+    assert_eq!(found(tiny_box(exact)).await, 0);
+    assert_eq!(found(tiny_box(public)).await, 2);
+    let away = metres(public, exact);
+    assert_eq!(
+        found(format!("lat={}&long={}&radius={}", exact.0, exact.1, away * 0.5)).await,
+        0
+    );
+    assert_eq!(
+        found(format!("lat={}&long={}&radius=1", public.0, public.1)).await,
+        2
+    );
+
     let flood = app
         .post_flood(&[("lat", "-6.175392"), ("long", "106.827153")])
         .await;
@@ -518,4 +547,63 @@ async fn no_public_get_route_shows_personal_data(app: TestApp) {
         showed_the_report >= 8,
         "the report was in {showed_the_report} answers"
     );
+}
+
+/// The stored public points that spatial filters test are made again where they are missing (a database
+/// from before they existed: the migration's data step) and when a service's grid changes (an import).
+async fn public_points_follow_the_grid_after_a_migration_and_an_import(app: TestApp) {
+    let exact = (-6.186123, 106.834567);
+    let id = post_dumping(&app, "-6.186123", "106.834567").await;
+    let stored = |app: &TestApp, id: &str| {
+        let (store, wanted) = (app.store.clone(), id.parse::<i64>().unwrap());
+        async move {
+            store
+                .read(move |conn| {
+                    use civic311::store::schema::requests::dsl::*;
+                    use diesel::prelude::*;
+                    Ok(requests
+                        .find(wanted)
+                        .select((public_lat, public_long))
+                        .first::<(Option<f64>, Option<f64>)>(conn)?)
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let on_grid = civic311::domain::coarsen(exact.0, exact.1, 100.0);
+    assert_eq!(stored(&app, &id).await, (Some(on_grid.0), Some(on_grid.1)));
+
+    // As a database from before public points: the migration fills them, on the grid.
+    app.sql("UPDATE requests SET public_lat = NULL, public_long = NULL").await;
+    civic311::store::migrate::run(&app.database_url).unwrap();
+    assert_eq!(stored(&app, &id).await, (Some(on_grid.0), Some(on_grid.1)));
+
+    // A coarser grid by import: the public answer and the stored point move together.
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo_path("examples/demo-city"), dir.path());
+    let file = dir.path().join("services/streets.toml");
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("public_precision_m = 100", "public_precision_m = 500");
+    std::fs::write(&file, text).unwrap();
+    let (store, path) = (app.store.clone(), dir.path().to_path_buf());
+    tokio::task::spawn_blocking(move || civic311::import::import_dir(&store, &path))
+        .await
+        .unwrap()
+        .unwrap();
+    let coarser = civic311::domain::coarsen(exact.0, exact.1, 500.0);
+    assert_ne!(coarser, on_grid);
+    assert_eq!(stored(&app, &id).await, (Some(coarser.0), Some(coarser.1)));
+    let d = 0.00001;
+    let listed = app
+        .get_json(&format!(
+            "/open311/v2/requests.json?service_code=DUMPING&bbox={},{},{},{}",
+            coarser.1 - d,
+            coarser.0 - d,
+            coarser.1 + d,
+            coarser.0 + d
+        ))
+        .await;
+    assert_eq!(listed[0]["service_request_id"], Value::String(id.clone()));
+    assert_eq!(listed[0]["lat"].as_f64(), Some(coarser.0));
 }

@@ -114,6 +114,9 @@ pub struct NewRequestRow {
     pub routing_trace: Option<String>,
     /// `pending` until staff publish it (reports of `batch` services), else `published`.
     pub moderation_state: String,
+    /// The point public answers show (`domain::coarsen` for services published on a grid).
+    pub public_lat: Option<f64>,
+    pub public_long: Option<f64>,
 }
 
 /// Rows with contact details print without them: a `{:?}` in a log line must not leak a reporter.
@@ -176,8 +179,102 @@ pub struct RequestFilter {
     pub requested_to: Option<NaiveDateTime>,
     pub updated_from: Option<NaiveDateTime>,
     pub updated_to: Option<NaiveDateTime>,
+    /// Only reports whose public point lies here.
+    pub area: Option<Area>,
     pub offset: i64,
     pub limit: i64,
+}
+
+/// A spatial filter on the public point (reports without a point never match).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Area {
+    Bbox {
+        min_long: f64,
+        min_lat: f64,
+        max_long: f64,
+        max_lat: f64,
+    },
+    Circle {
+        lat: f64,
+        long: f64,
+        radius_m: f64,
+    },
+}
+
+impl Area {
+    /// The box that holds the area, for the index-friendly half of the test.
+    fn bounds(self) -> (f64, f64, f64, f64) {
+        match self {
+            Area::Bbox {
+                min_long,
+                min_lat,
+                max_long,
+                max_lat,
+            } => (min_long, min_lat, max_long, max_lat),
+            Area::Circle {
+                lat,
+                long,
+                radius_m,
+            } => {
+                let dlat = radius_m / crate::domain::METRES_PER_DEGREE;
+                let dlong = radius_m / (crate::domain::METRES_PER_DEGREE * metres_scale(lat));
+                (long - dlong, lat - dlat, long + dlong, lat + dlat)
+            }
+        }
+    }
+}
+
+/// How much shorter a degree of longitude is than one of latitude at `lat`.
+fn metres_scale(lat: f64) -> f64 {
+    lat.to_radians().cos().max(0.01)
+}
+
+/// Adds an `Area` to a boxed query: the bounding box on the public point, and for a circle the distance,
+/// on a plane tangent at its centre (exact to well under a metre at a city's scale, and plain arithmetic
+/// that SQLite and PostgreSQL both evaluate).
+macro_rules! within_area {
+    ($q:expr, $area:expr) => {{
+        let mut q = $q;
+        if let Some(area) = $area {
+            let (min_long, min_lat, max_long, max_lat) = area.bounds();
+            q = q
+                .filter(requests::public_lat.ge(min_lat))
+                .filter(requests::public_lat.le(max_lat))
+                .filter(requests::public_long.ge(min_long))
+                .filter(requests::public_long.le(max_long));
+            if let Area::Circle {
+                lat,
+                long,
+                radius_m,
+            } = area
+            {
+                use diesel::sql_types::Double;
+                let ky = crate::domain::METRES_PER_DEGREE;
+                let kx = ky * metres_scale(lat);
+                q = q.filter(
+                    diesel::dsl::sql::<diesel::sql_types::Bool>("((public_lat - ")
+                        .bind::<Double, _>(lat)
+                        .sql(") * ")
+                        .bind::<Double, _>(ky)
+                        .sql(") * ((public_lat - ")
+                        .bind::<Double, _>(lat)
+                        .sql(") * ")
+                        .bind::<Double, _>(ky)
+                        .sql(") + ((public_long - ")
+                        .bind::<Double, _>(long)
+                        .sql(") * ")
+                        .bind::<Double, _>(kx)
+                        .sql(") * ((public_long - ")
+                        .bind::<Double, _>(long)
+                        .sql(") * ")
+                        .bind::<Double, _>(kx)
+                        .sql(") <= ")
+                        .bind::<Double, _>(radius_m * radius_m),
+                );
+            }
+        }
+        q
+    }};
 }
 
 /// Publicly visible: not hidden by staff and published by moderation.
@@ -271,6 +368,7 @@ macro_rules! public_filtered {
         if let Some(t) = f.updated_from {
             q = q.filter(requests::updated_at.ge(t));
         }
+        q = within_area!(q, f.area);
         if let Some(t) = f.updated_to {
             // Implied by the bound itself, since a report is never updated before it was requested (every
             // write sets `updated_at` to the time of the write). Stated so that the list's own index serves
@@ -379,6 +477,7 @@ pub struct SyncFilter {
     pub service_codes: Option<Vec<String>>,
     pub after: SyncPosition,
     pub until: NaiveDateTime,
+    pub area: Option<Area>,
     pub limit: i64,
 }
 
@@ -406,6 +505,7 @@ pub fn changed_since(
         if let Some(codes) = &f.service_codes {
             q = q.filter(requests::service_code.eq_any(codes.clone()));
         }
+        q = within_area!(q, f.area);
         q.order((requests::updated_at.asc(), requests::id.asc()))
             .limit(f.limit)
             .select((
@@ -604,6 +704,70 @@ pub fn event_by_external(
         .select(crate::store::deliveries::EventRow::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// Stores the public point of every located report that has none yet (new after the migration that added
+/// it, or reset by an import that changed its service's precision). Answers how many it filled.
+pub fn fill_public_points(conn: &mut AnyConnection) -> Result<usize, StoreError> {
+    use crate::store::schema::services;
+    let mut filled = diesel::sql_query(
+        "UPDATE requests SET public_lat = lat, public_long = long \
+         WHERE public_lat IS NULL AND lat IS NOT NULL AND long IS NOT NULL AND NOT EXISTS ( \
+           SELECT 1 FROM services s WHERE s.jurisdiction_id = requests.jurisdiction_id \
+             AND s.code = requests.service_code AND s.public_precision_m IS NOT NULL)",
+    )
+    .execute(conn)?;
+    let grids: Vec<(String, String, Option<f64>)> = services::table
+        .filter(services::public_precision_m.is_not_null())
+        .select((
+            services::jurisdiction_id,
+            services::code,
+            services::public_precision_m,
+        ))
+        .load(conn)?;
+    for (jurisdiction, code, metres) in grids {
+        let Some(metres) = metres else { continue };
+        let points: Vec<(i64, Option<f64>, Option<f64>)> = requests::table
+            .filter(requests::jurisdiction_id.eq(&jurisdiction))
+            .filter(requests::service_code.eq(&code))
+            .filter(requests::public_lat.is_null())
+            .filter(requests::lat.is_not_null())
+            .select((requests::id, requests::lat, requests::long))
+            .load(conn)?;
+        for (id, lat, long) in points {
+            let (Some(lat), Some(long)) = (lat, long) else {
+                continue;
+            };
+            let (plat, plong) = crate::domain::coarsen(lat, long, metres);
+            filled += diesel::update(requests::table.find(id))
+                .set((
+                    requests::public_lat.eq(plat),
+                    requests::public_long.eq(plong),
+                ))
+                .execute(conn)?;
+        }
+    }
+    Ok(filled)
+}
+
+/// Forgets the public points of a service's reports, after its precision changed (`fill_public_points`
+/// makes them again).
+pub fn reset_public_points(
+    conn: &mut AnyConnection,
+    jurisdiction_id: &str,
+    service_code: &str,
+) -> Result<(), StoreError> {
+    diesel::update(
+        requests::table
+            .filter(requests::jurisdiction_id.eq(jurisdiction_id))
+            .filter(requests::service_code.eq(service_code)),
+    )
+    .set((
+        requests::public_lat.eq(None::<f64>),
+        requests::public_long.eq(None::<f64>),
+    ))
+    .execute(conn)?;
+    Ok(())
 }
 
 /// Forgets the areas a previous routing recorded.
