@@ -13,7 +13,7 @@ mod submit;
 pub mod updates;
 
 pub use catalog::{
-    catalog_changed, discovery, service_definition, services, watch_catalog, CatalogCache,
+    catalog_changed, jurisdiction as jurisdiction_catalog, discovery, service_definition, services, watch_catalog, CatalogCache,
     Discovery, JurisdictionCatalog,
 };
 pub use public::{PublicAttribute, PublicRequest};

@@ -3,6 +3,7 @@
 
 mod cache;
 mod conditional;
+mod dictionary;
 mod format;
 mod handlers;
 pub(crate) mod intake;
@@ -59,6 +60,7 @@ pub enum Handler {
     PostUpdate,
     StaffUpdateUser,
     StaffErase,
+    Dictionary,
 }
 
 pub struct Route {
@@ -97,6 +99,11 @@ pub const ROUTES: &[Route] = &[
     Route {
         path: "/open311/v2/requests.csv",
         methods: &[("GET", Handler::ListRequestsCsv)],
+    },
+    // The data dictionary of the open-data formats (docs/OPEN_DATA.md), JSON only.
+    Route {
+        path: "/open311/v2/dictionary.json",
+        methods: &[("GET", Handler::Dictionary)],
     },
     Route {
         path: "/open311/v2/requests.{format}",
@@ -354,6 +361,7 @@ fn to_route(method: &str, handler: Handler) -> actix_web::Route {
         Handler::PostUpdate => route.to(handlers::post_update),
         Handler::StaffUpdateUser => route.to(staff::update_user),
         Handler::StaffErase => route.to(staff::erase),
+        Handler::Dictionary => route.to(dictionary::dictionary),
     }
 }
 

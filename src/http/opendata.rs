@@ -13,26 +13,17 @@ use serde_json::{Map, Value};
 
 type State = web::Data<AppState>;
 
-/// The GeoReport fields of a report, in the order of §3.10, as both formats name them.
-const FIELDS: [&str; 17] = [
-    "service_request_id",
-    "status",
-    "status_notes",
-    "service_name",
-    "service_code",
-    "description",
-    "agency_responsible",
-    "service_notice",
-    "requested_datetime",
-    "updated_datetime",
-    "expected_datetime",
-    "address",
-    "address_id",
-    "zipcode",
-    "lat",
-    "long",
-    "media_url",
-];
+/// The GeoReport fields of a report, in the order of §3.10, as both formats name them (the data
+/// dictionary's fields, so that the dictionary is what is written).
+const FIELDS: [&str; 17] = {
+    let mut names = [""; 17];
+    let mut i = 0;
+    while i < 17 {
+        names[i] = super::dictionary::FIELDS[i].name;
+        i += 1;
+    }
+    names
+};
 
 /// A report's values for `FIELDS`, text as text and coordinates as numbers; absent values are `None`.
 fn values(r: &PublicRequest, off: i32) -> [Option<Value>; 17] {

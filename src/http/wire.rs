@@ -32,6 +32,12 @@ pub fn discovery(d: &Discovery) -> Node {
                 ])],
             ),
         ),
+        // Not in the spec: the open data's licence and the data dictionary of its formats.
+        ("license", Node::text(&d.jurisdiction.data_license)),
+        (
+            "data_dictionary",
+            Node::text(format!("{}/dictionary.json", d.endpoint_url)),
+        ),
     ])
 }
 
@@ -321,4 +327,47 @@ pub fn updates(rows: &[crate::app::updates::PublicUpdate], off: i32) -> Node {
             })
             .collect(),
     )
+}
+
+/// The names of a report's fields as `request` writes them without extensions, in order (the dictionary's
+/// test compares them with `dictionary::FIELDS`).
+#[cfg(test)]
+pub fn field_names_of_a_report() -> Vec<String> {
+    let now = chrono::Utc::now();
+    let r = PublicRequest {
+        id: 1,
+        status: "open".into(),
+        detailed_status: "open".into(),
+        status_notes: Some("n".into()),
+        service_name: "s".into(),
+        service_code: "S".into(),
+        description: Some("d".into()),
+        agency_responsible: Some("a".into()),
+        service_notice: Some("n".into()),
+        requested: now,
+        updated: now,
+        expected: Some(now),
+        address: Some("a".into()),
+        address_id: Some("a".into()),
+        zipcode: Some("z".into()),
+        lat: Some(1.0),
+        long: Some(2.0),
+        media_urls: vec!["m".into()],
+        channel: None,
+        duplicate_of: None,
+        notes: Vec::new(),
+        attributes: Vec::new(),
+    };
+    let doc = Requests {
+        list: vec![r],
+        offset_minutes: 0,
+        extensions: false,
+        _turn: None,
+    };
+    let json: serde_json::Value =
+        serde_json::from_slice(&super::render::json(&doc)).unwrap_or_default();
+    json[0]
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
 }

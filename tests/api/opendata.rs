@@ -12,6 +12,7 @@ both_backends!(
     open_data_errors_are_open311_errors,
     timeperiod_lists_the_last_seconds_in_every_format,
     spatial_filters_find_reports_within_a_box_or_a_radius,
+    the_data_dictionary_is_what_the_formats_write,
 );
 
 fn csv_rows(text: &str) -> Vec<BTreeMap<String, String>> {
@@ -397,5 +398,103 @@ async fn spatial_filters_find_reports_within_a_box_or_a_radius(app: TestApp) {
                 "{format}?{query}: {errors:?}"
             );
         }
+    }
+}
+
+async fn the_data_dictionary_is_what_the_formats_write(app: TestApp) {
+    let id = app.post_flood(&[("description", "Knee deep")]).await;
+    let discovery = app.get_json("/open311/discovery.json").await;
+    assert_eq!(discovery["license"], "CC-BY-4.0");
+    let link = discovery["data_dictionary"].as_str().unwrap();
+    assert!(link.ends_with("/open311/v2/dictionary.json"), "{link}");
+    let xml = app.get_xml("/open311/discovery.xml").await;
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let license = doc.descendants().find(|n| n.has_tag_name("license")).unwrap();
+    assert_eq!(license.text(), Some("CC-BY-4.0"));
+
+    let dict = app.get_json("/open311/v2/dictionary.json").await;
+    assert_eq!(dict["license"], "CC-BY-4.0");
+    let fields: Vec<String> = dict["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            assert!(f["description"].as_str().is_some_and(|d| !d.is_empty()), "{f}");
+            f["name"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let field = |name: &str| {
+        dict["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(field("lat")["unit"], "degree (WGS 84)");
+    assert!(field("address")["privacy"].as_str().unwrap().contains("grid"));
+
+    // The JSON list writes exactly these fields, in this order.
+    let list = app.get_json("/open311/v2/requests.json").await;
+    let written: Vec<String> = list[0].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(written, fields);
+    // The CSV header: these fields, then the service's attribute columns as the dictionary names them.
+    let (_, _, csv) = text(&app, "/open311/v2/requests.csv?service_code=FLOOD").await;
+    let header: Vec<String> = csv::Reader::from_reader(csv.as_bytes())
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let flood = dict["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service_code"] == "FLOOD")
+        .unwrap();
+    let columns: Vec<String> = flood["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["csv_column"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(header, [fields.clone(), columns].concat());
+    let depth = flood["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["code"] == "DEPTH")
+        .unwrap();
+    assert_eq!(depth["unit"], "cm");
+    assert_eq!(depth["datatype"], "number");
+    // GeoJSON: the same fields as properties, the point as geometry.
+    let geo: Value = serde_json::from_str(
+        &text(&app, "/open311/v2/requests.geojson").await.2,
+    )
+    .unwrap();
+    let feature = &geo["features"][0];
+    assert_eq!(feature["id"], Value::String(id));
+    let properties: Vec<String> = feature["properties"].as_object().unwrap().keys().cloned().collect();
+    let expected: Vec<String> = fields.iter().filter(|f| *f != "lat" && *f != "long").cloned().collect();
+    assert_eq!(properties, expected);
+    // Grid services and what is never published are said.
+    let dumping = dict["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service_code"] == "DUMPING")
+        .unwrap();
+    assert_eq!(dumping["public_precision_m"], 100.0);
+    assert_eq!(dumping["reviewed_before_publication"], true);
+    let withheld: Vec<&str> = dict["withheld"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    for name in ["email", "phone", "first_name", "last_name", "device_id", "account_id"] {
+        assert!(withheld.contains(&name), "{name}");
+        assert!(!fields.iter().any(|f| f == name), "{name}");
     }
 }
