@@ -81,6 +81,37 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Write the whole public dataset (the projection of the public API: coarsened points, no personal
+    /// data, no held or hidden reports) as CSV or GeoJSON, for an open-data portal (docs/OPEN_DATA.md).
+    Export {
+        /// csv or geojson.
+        #[arg(long, value_parser = ["csv", "geojson"])]
+        format: String,
+        /// Only reports changed at or after this W3C datetime (e.g. 2026-12-01T00:00:00+07:00).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only reports of this service (repeatable); with exactly one, CSV has its attribute columns.
+        #[arg(long = "service-code")]
+        service_codes: Vec<String>,
+        /// With GeoJSON, add detailed_status and attributes to each feature's properties.
+        #[arg(long)]
+        extensions: bool,
+        /// The jurisdiction (needed when the server has several).
+        #[arg(long)]
+        jurisdiction: Option<String>,
+        /// Write here instead of standard output (replaced only once the export is complete).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// The base URL of the public API, for the photos' media_url.
+        #[arg(
+            long,
+            env = "CIVIC311_PUBLIC_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        public_url: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Erase a person's data from every report: their contact details, and texts that mention them or look
     /// like contact details (docs/PRIVACY.md). The reports stay as open data. Audited without the value.
     Erase {
@@ -331,6 +362,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("would remove: contact details of {contacts} report(s), {photos} photo(s) (dry run: nothing changed)");
             }
             Ok(())
+        }
+        Command::Export {
+            format,
+            since,
+            service_codes,
+            extensions,
+            jurisdiction,
+            output,
+            public_url,
+            db,
+        } => {
+            let mut settings = Settings::new(db.database_url.clone(), PathBuf::from("."));
+            settings.public_url = Some(public_url.trim_end_matches('/').to_string());
+            let state = crate::startup::state_for_tools(&settings)?;
+            crate::operators::export(
+                &state,
+                &format,
+                crate::app::ListQuery {
+                    jurisdiction_id: jurisdiction,
+                    service_codes: (!service_codes.is_empty()).then_some(service_codes),
+                    updated_after: since,
+                    ..Default::default()
+                },
+                extensions,
+                output.as_deref(),
+            )
+            .await
         }
         Command::Erase {
             email,

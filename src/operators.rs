@@ -6,6 +6,8 @@ use crate::config::DbArgs;
 use crate::routing::RoutingTrace;
 use crate::store::deliveries::{self as dl, DeliveryRow};
 use crate::store::{requests as rq, Store};
+use anyhow::Context;
+use std::path::Path;
 
 fn line(d: &DeliveryRow) -> String {
     let next = match d.state.as_str() {
@@ -151,4 +153,101 @@ pub fn show_request(db: &DbArgs, id: i64) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `civic311 export`: the whole public dataset in a bulk format, written a page at a time by the same code
+/// as `requests.csv?all=true`, with a progress line on a terminal. A file is written beside its target and
+/// renamed when complete, so a portal never picks up half an export.
+pub async fn export(
+    state: &crate::app::AppState,
+    format: &str,
+    query: crate::app::ListQuery,
+    extensions: bool,
+    output: Option<&Path>,
+) -> anyhow::Result<()> {
+    use crate::http::opendata::Bulk;
+    use std::io::{IsTerminal, Write};
+    let fail = |e: crate::error::ApiError| anyhow::anyhow!(e.descriptions().join("; "));
+    let bulk = match format {
+        "geojson" => Bulk::GeoJson { extensions },
+        _ => {
+            let codes = match query.service_codes.as_deref() {
+                Some([only]) => {
+                    let (_, defs) = crate::app::service_definition(
+                        state,
+                        query.jurisdiction_id.as_deref(),
+                        only,
+                    )
+                    .await
+                    .map_err(fail)?;
+                    defs.into_iter()
+                        .filter(|d| d.variable)
+                        .map(|d| d.code)
+                        .collect()
+                }
+                _ => Vec::new(),
+            };
+            Bulk::Csv { codes }
+        }
+    };
+    let mut export = crate::app::export(state, query).await.map_err(fail)?;
+    let progress = std::io::stderr().is_terminal();
+    let total = if progress {
+        export.total().await.map_err(fail)?
+    } else {
+        0
+    };
+    let (mut out, partial): (Box<dyn Write>, Option<std::path::PathBuf>) = match output {
+        Some(path) => {
+            let mut name = path.file_name().unwrap_or_default().to_os_string();
+            name.push(".partial");
+            let partial = path.with_file_name(name);
+            let file = std::fs::File::create(&partial)
+                .with_context(|| format!("creating {}", partial.display()))?;
+            (Box::new(std::io::BufWriter::new(file)), Some(partial))
+        }
+        None => (
+            Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            None,
+        ),
+    };
+    let mut written = 0usize;
+    let result: anyhow::Result<()> = async {
+        out.write_all(&bulk.head())?;
+        while let Some(page) = export.next_page().await.map_err(fail)? {
+            out.write_all(&bulk.reports(&page, export.offset_minutes, written == 0))?;
+            written += page.len();
+            if progress {
+                let pct = if total > 0 {
+                    (written as f64 * 100.0 / total as f64).min(100.0)
+                } else {
+                    100.0
+                };
+                eprint!("\rexported {written} of {total} reports ({pct:.0} %)");
+            }
+        }
+        out.write_all(&bulk.tail())?;
+        out.flush()?;
+        Ok(())
+    }
+    .await;
+    drop(out);
+    if progress {
+        eprintln!();
+    }
+    match (result, partial, output) {
+        (Ok(()), Some(partial), Some(path)) => {
+            std::fs::rename(&partial, path)
+                .with_context(|| format!("renaming {} to {}", partial.display(), path.display()))?;
+            eprintln!("{written} reports written to {}", path.display());
+            Ok(())
+        }
+        (Ok(()), _, _) => Ok(()),
+        (Err(e), partial, _) => {
+            if let Some(p) = partial {
+                let _ = std::fs::remove_file(p);
+            }
+            Err(e)
+        }
+    }
 }

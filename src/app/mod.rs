@@ -13,13 +13,13 @@ mod submit;
 pub mod updates;
 
 pub use catalog::{
-    catalog_changed, jurisdiction as jurisdiction_catalog, discovery, service_definition, services, watch_catalog, CatalogCache,
-    Discovery, JurisdictionCatalog,
+    catalog_changed, discovery, jurisdiction as jurisdiction_catalog, service_definition, services,
+    watch_catalog, CatalogCache, Discovery, JurisdictionCatalog,
 };
 pub use public::{PublicAttribute, PublicRequest};
 pub use query::{
-    get_request, list_requests, media_file, resolve_token, sync_requests, Cursor, ListQuery, Page,
-    SyncItem, SyncPage, TokenLookup, LARGE_PAGES_AT_ONCE, SYNC_SETTLE_SECS,
+    export, get_request, list_requests, media_file, resolve_token, sync_requests, Cursor, Export,
+    ListQuery, Page, SyncItem, SyncPage, TokenLookup, LARGE_PAGES_AT_ONCE, SYNC_SETTLE_SECS,
 };
 pub use routing::{reroute, RoutingCache};
 pub use submit::{authenticate, submit_request, AppKey, KeyCache, PhotoUpload, Submitted};

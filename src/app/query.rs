@@ -38,6 +38,8 @@ pub struct ListQuery {
     pub lat: Option<String>,
     pub long: Option<String>,
     pub radius: Option<String>,
+    /// The whole result, streamed a page at a time (`export`): no 1,000-report cap, no default window.
+    pub all: bool,
 }
 
 /// The widest circle a list may be asked for: a metropolitan region.
@@ -86,9 +88,21 @@ fn area(q: &ListQuery, problems: &mut Vec<Problem>) -> Option<Area> {
     if given == 0 {
         return None;
     }
-    let lat = q.lat.as_deref().and_then(number).filter(|v| (-90.0..=90.0).contains(v));
-    let long = q.long.as_deref().and_then(number).filter(|v| (-180.0..=180.0).contains(v));
-    let radius = q.radius.as_deref().and_then(number).filter(|v| *v > 0.0 && *v <= MAX_RADIUS_M);
+    let lat = q
+        .lat
+        .as_deref()
+        .and_then(number)
+        .filter(|v| (-90.0..=90.0).contains(v));
+    let long = q
+        .long
+        .as_deref()
+        .and_then(number)
+        .filter(|v| (-180.0..=180.0).contains(v));
+    let radius = q
+        .radius
+        .as_deref()
+        .and_then(number)
+        .filter(|v| *v > 0.0 && *v <= MAX_RADIUS_M);
     match (lat, long, radius) {
         (Some(lat), Some(long), Some(radius_m)) => Some(Area::Circle {
             lat,
@@ -97,9 +111,24 @@ fn area(q: &ListQuery, problems: &mut Vec<Problem>) -> Option<Area> {
         }),
         _ => {
             for (name, value, raw, rule) in [
-                ("lat", lat, &q.lat, "lat is a latitude in degrees, -90 to 90"),
-                ("long", long, &q.long, "long is a longitude in degrees, -180 to 180"),
-                ("radius", radius, &q.radius, "radius is in metres, more than 0 and at most 50000"),
+                (
+                    "lat",
+                    lat,
+                    &q.lat,
+                    "lat is a latitude in degrees, -90 to 90",
+                ),
+                (
+                    "long",
+                    long,
+                    &q.long,
+                    "long is a longitude in degrees, -180 to 180",
+                ),
+                (
+                    "radius",
+                    radius,
+                    &q.radius,
+                    "radius is in metres, more than 0 and at most 50000",
+                ),
             ] {
                 if value.is_none() {
                     problems.push(Problem::new(
@@ -173,11 +202,15 @@ pub fn build_filter(
             "end_date",
             "end_date is earlier than start_date",
         )),
-        (Some(s), Some(e)) if e - s > window => problems.push(Problem::new(
+        (Some(s), Some(e)) if e - s > window && !q.all => problems.push(Problem::new(
             "end_date",
             format!("start_date and end_date may not span more than {MAX_WINDOW_DAYS} days"),
         )),
         (Some(s), Some(e)) => (filter.requested_from, filter.requested_to) = (naive(s), naive(e)),
+        // A whole export reaches as far as it is asked to, and by default to the first report.
+        (Some(s), None) if q.all => filter.requested_from = naive(s),
+        (None, Some(e)) if q.all => filter.requested_to = naive(e),
+        (None, None) if q.all => {}
         (Some(s), None) => {
             (filter.requested_from, filter.requested_to) = (naive(s), naive((s + window).min(now)))
         }
@@ -244,6 +277,16 @@ pub fn build_filter(
         },
     };
     filter.area = area(q, &mut problems);
+    if q.all {
+        for (name, given) in [("page", &q.page), ("page_size", &q.page_size)] {
+            if given.is_some() {
+                problems.push(Problem::new(
+                    name,
+                    format!("{name} does not go with all=true, which streams the whole result"),
+                ));
+            }
+        }
+    }
     filter.limit = page_size;
     filter.offset = (page - 1) * page_size;
     if !problems.is_empty() {
@@ -405,6 +448,82 @@ fn by_request<T>(rows: Vec<T>, id: impl Fn(&T) -> i64) -> std::collections::Hash
         map.entry(id(&r)).or_default().push(r);
     }
     map
+}
+
+/// A whole result, read a page at a time in the list's order (`requests.csv?all=true`, the GeoJSON
+/// equivalent, `civic311 export`): however many reports match, no more than one page is in memory.
+pub struct Export {
+    state: AppState,
+    catalog: std::sync::Arc<JurisdictionCatalog>,
+    filter: RequestFilter,
+    done: bool,
+    pub offset_minutes: i32,
+}
+
+/// Reports read at once by an export.
+const EXPORT_PAGE: i64 = 1000;
+
+/// Checks an export's filters (those of the list, with `all`) and prepares it; nothing is read yet.
+pub async fn export(state: &AppState, q: ListQuery) -> Result<Export, ApiError> {
+    let j = super::catalog::jurisdiction(state, q.jurisdiction_id.as_deref()).await?;
+    let q = ListQuery { all: true, ..q };
+    let mut filter = build_filter(&q, j.jurisdiction.id.clone(), Utc::now())?;
+    filter.limit = EXPORT_PAGE;
+    filter.offset = 0;
+    Ok(Export {
+        state: state.clone(),
+        offset_minutes: j.jurisdiction.utc_offset_minutes,
+        catalog: j,
+        filter,
+        done: false,
+    })
+}
+
+impl Export {
+    /// How many reports the export holds now (for a progress bar; reports may arrive while it runs).
+    pub async fn total(&self) -> Result<i64, ApiError> {
+        let f = self.filter.clone();
+        Ok(self
+            .state
+            .store
+            .read(move |conn| rq::count_public(conn, &f))
+            .await?)
+    }
+
+    /// The next page, or `None` at the end. Each page takes a large page's turn (`LARGE_PAGES_AT_ONCE`)
+    /// while it is read and projected, so that exports share the server with large pages fairly.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<PublicRequest>>, ApiError> {
+        if self.done {
+            return Ok(None);
+        }
+        let _turn = self
+            .state
+            .large_pages
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("large pages: {e}")))?;
+        let (st, j, f) = (
+            self.state.clone(),
+            self.catalog.clone(),
+            self.filter.clone(),
+        );
+        let page = self
+            .state
+            .store
+            .read(move |conn| {
+                let rows = rq::list_public(conn, &f)?;
+                project(conn, &st, &j, rows)
+            })
+            .await?;
+        // An id list is one page whatever its length.
+        self.done = (page.len() as i64) < EXPORT_PAGE || self.filter.ids.is_some();
+        match page.last() {
+            Some(last) => self.filter.before = Some((last.requested.naive_utc(), last.id)),
+            None => self.done = true,
+        }
+        Ok((!page.is_empty()).then_some(page))
+    }
 }
 
 /// How old a change must be before the sync feed shows it. A change's time is taken inside its transaction,

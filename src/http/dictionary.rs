@@ -108,12 +108,21 @@ const EXTENSIONS: [(&str, &str, &str); 4] = [
 
 /// Personal data the city holds and publishes in no format.
 const WITHHELD: [(&str, &str); 6] = [
-    ("email", "For staff and, where the service shares contact details, the department's e-mail."),
+    (
+        "email",
+        "For staff and, where the service shares contact details, the department's e-mail.",
+    ),
     ("phone", "As email."),
     ("first_name", "As email."),
     ("last_name", "As email."),
-    ("device_id", "Stored only as a keyed hash, for staff to see reports from one device."),
-    ("account_id", "For staff; the POST answer's account_id is always null."),
+    (
+        "device_id",
+        "Stored only as a keyed hash, for staff to see reports from one device.",
+    ),
+    (
+        "account_id",
+        "For staff; the POST answer's account_id is always null.",
+    ),
 ];
 
 fn datatype(d: Datatype) -> &'static str {

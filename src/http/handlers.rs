@@ -128,6 +128,7 @@ pub(super) fn list_query(q: &Params) -> ListQuery {
         lat: owned("lat"),
         long: owned("long"),
         radius: owned("radius"),
+        all: false,
     }
 }
 

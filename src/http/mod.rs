@@ -7,7 +7,7 @@ mod dictionary;
 mod format;
 mod handlers;
 pub(crate) mod intake;
-mod opendata;
+pub mod opendata;
 pub(crate) mod params;
 pub mod render;
 mod staff;
@@ -328,8 +328,9 @@ fn to_route(method: &str, handler: Handler) -> actix_web::Route {
         Handler::Services => route.to(handlers::services),
         Handler::ServiceDefinition => route.to(handlers::service_definition),
         Handler::ListRequests => route.to(handlers::list_requests),
-        Handler::ListRequestsGeoJson => route.to(opendata::requests_geojson),
-        Handler::ListRequestsCsv => route.to(opendata::requests_csv),
+        Handler::ListRequestsGeoJson | Handler::ListRequestsCsv => {
+            route.to(opendata::requests_bulk)
+        }
         Handler::PostRequest => route.to(handlers::post_request),
         Handler::GetRequest => route.to(handlers::get_request),
         Handler::Token => route.to(handlers::token),

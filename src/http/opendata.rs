@@ -97,28 +97,6 @@ fn latest(list: &[PublicRequest]) -> Option<chrono::DateTime<chrono::Utc>> {
     list.iter().map(|r| r.updated).max()
 }
 
-/// `GET requests.geojson`: one page of the list as a FeatureCollection (`application/geo+json`).
-pub async fn requests_geojson(req: HttpRequest, state: State) -> HttpResponse {
-    let result = async {
-        let q = query(&req)?;
-        let with_extensions = extensions(&q);
-        let page = app::list_requests(&state, list_query(&q)).await?;
-        let features: Vec<Value> = page
-            .list
-            .iter()
-            .map(|r| feature(r, page.offset_minutes, with_extensions))
-            .collect();
-        let doc = serde_json::json!({"type": "FeatureCollection", "features": features});
-        let body = serde_json::to_vec(&doc).map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?;
-        Ok((body, latest(&page.list)))
-    }
-    .await;
-    match result {
-        Ok((body, at)) => Answer::new("application/geo+json", body.into(), at).respond(),
-        Err(e) => Format::Json.error(&e),
-    }
-}
-
 /// A spreadsheet runs a cell that begins with one of these as a formula: free text from the public is
 /// written with a leading apostrophe instead (OWASP's advice for CSV injection).
 fn defused(text: &str) -> std::borrow::Cow<'_, str> {
@@ -129,65 +107,197 @@ fn defused(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// `GET requests.csv`: one page of the list, one header row, one row per report (`text/csv`, UTF-8). With
-/// exactly one `service_code`, each of its published attributes is a column `attribute[CODE]` (several
-/// values of a multi-value answer joined by `;`).
-pub async fn requests_csv(req: HttpRequest, state: State) -> HttpResponse {
-    let result = async {
-        let q = query(&req)?;
-        let list = list_query(&q);
-        let codes: Vec<String> = match list.service_codes.as_deref() {
+/// One of the bulk formats, written in three parts: a head, reports a page at a time, a tail. A page of the
+/// list and a streamed export are written by the same code.
+pub enum Bulk {
+    GeoJson {
+        extensions: bool,
+    },
+    /// With the attribute columns of the one service asked for, if any.
+    Csv {
+        codes: Vec<String>,
+    },
+}
+
+impl Bulk {
+    pub fn content_type(&self) -> &'static str {
+        match self {
+            Bulk::GeoJson { .. } => "application/geo+json",
+            Bulk::Csv { .. } => "text/csv; charset=utf-8; header=present",
+        }
+    }
+
+    pub fn head(&self) -> Vec<u8> {
+        match self {
+            Bulk::GeoJson { .. } => br#"{"type":"FeatureCollection","features":["#.to_vec(),
+            Bulk::Csv { codes } => {
+                let header = FIELDS
+                    .iter()
+                    .map(|f| f.to_string())
+                    .chain(codes.iter().map(|c| format!("attribute[{c}]")));
+                csv_record(header)
+            }
+        }
+    }
+
+    /// Reports, `first` when none has been written before them.
+    pub fn reports(&self, list: &[PublicRequest], off: i32, first: bool) -> Vec<u8> {
+        let mut out = Vec::with_capacity(list.len() * 600);
+        match self {
+            Bulk::GeoJson { extensions } => {
+                for (i, r) in list.iter().enumerate() {
+                    if !(first && i == 0) {
+                        out.push(b',');
+                    }
+                    // A `Value` of plain strings and numbers always serialises.
+                    let _ = serde_json::to_writer(&mut out, &feature(r, off, *extensions));
+                }
+            }
+            Bulk::Csv { codes } => {
+                for r in list {
+                    out.extend(csv_record(csv_row(r, off, codes)));
+                }
+            }
+        }
+        out
+    }
+
+    pub fn tail(&self) -> Vec<u8> {
+        match self {
+            Bulk::GeoJson { .. } => b"]}".to_vec(),
+            Bulk::Csv { .. } => Vec::new(),
+        }
+    }
+
+    /// The format of a bulk route's request: its extensions, or the attribute columns of the one service it
+    /// names (an unknown service matches no report: no attribute columns).
+    async fn of(
+        path: &str,
+        state: &AppState,
+        q: &super::params::Params,
+        list: &app::ListQuery,
+    ) -> Result<Bulk, ApiError> {
+        if path.ends_with(".geojson") {
+            return Ok(Bulk::GeoJson {
+                extensions: extensions(q),
+            });
+        }
+        let codes = match list.service_codes.as_deref() {
             Some([only]) => {
-                match app::service_definition(&state, list.jurisdiction_id.as_deref(), only).await {
+                match app::service_definition(state, list.jurisdiction_id.as_deref(), only).await {
                     Ok((_, defs)) => defs
                         .into_iter()
                         .filter(|d| d.variable)
                         .map(|d| d.code)
                         .collect(),
-                    // An unknown service matches no report: a list without attribute columns.
                     Err(ApiError::NotFound(_)) => Vec::new(),
                     Err(e) => return Err(e),
                 }
             }
             _ => Vec::new(),
         };
-        let page = app::list_requests(&state, list).await?;
-        let mut out = csv::Writer::from_writer(Vec::with_capacity(64 + page.list.len() * 400));
-        let fail = |e: csv::Error| ApiError::Internal(anyhow::anyhow!(e));
-        let header = FIELDS
-            .iter()
-            .map(|f| f.to_string())
-            .chain(codes.iter().map(|c| format!("attribute[{c}]")));
-        out.write_record(header).map_err(fail)?;
-        for r in &page.list {
-            let mut row: Vec<String> = values(r, page.offset_minutes)
-                .into_iter()
-                .zip(FIELDS)
-                .map(|(v, name)| match v {
-                    None | Some(Value::Null) => String::new(),
-                    Some(Value::String(s)) if name == "service_request_id" => s,
-                    Some(Value::String(s)) => defused(&s).into_owned(),
-                    Some(other) => other.to_string(),
-                })
-                .collect();
-            for code in &codes {
-                let answer = r.attributes.iter().find(|a| &a.code == code);
-                row.push(
-                    answer.map_or_else(String::new, |a| defused(&a.values.join(";")).into_owned()),
-                );
-            }
-            out.write_record(&row).map_err(fail)?;
+        Ok(Bulk::Csv { codes })
+    }
+}
+
+/// One CSV record, RFC 4180 (quoted where needed, CRLF-free `\n` line ends as the csv crate writes them).
+fn csv_record<I, T>(fields: I) -> Vec<u8>
+where
+    I: IntoIterator<Item = T>,
+    T: AsRef<[u8]>,
+{
+    let mut w = csv::Writer::from_writer(Vec::with_capacity(256));
+    // Writing to memory cannot fail.
+    let _ = w.write_record(fields);
+    w.into_inner().unwrap_or_default()
+}
+
+/// A report's CSV cells: the fields, then its answers to `codes` (several values joined by `;`).
+fn csv_row(r: &PublicRequest, off: i32, codes: &[String]) -> Vec<String> {
+    let mut row: Vec<String> = values(r, off)
+        .into_iter()
+        .zip(FIELDS)
+        .map(|(v, name)| match v {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) if name == "service_request_id" => s,
+            Some(Value::String(s)) => defused(&s).into_owned(),
+            Some(other) => other.to_string(),
+        })
+        .collect();
+    for code in codes {
+        let answer = r.attributes.iter().find(|a| &a.code == code);
+        row.push(answer.map_or_else(String::new, |a| defused(&a.values.join(";")).into_owned()));
+    }
+    row
+}
+
+/// `GET requests.geojson` and `GET requests.csv`: one page of the list (`application/geo+json`, an RFC 7946
+/// FeatureCollection; `text/csv`, one header row, one row per report, with exactly one `service_code` each of
+/// its published attributes as a column `attribute[CODE]`). With `all=true`, every matching report, streamed.
+pub async fn requests_bulk(req: HttpRequest, state: State) -> HttpResponse {
+    let result = async {
+        let q = query(&req)?;
+        let mut list = list_query(&q);
+        let bulk = Bulk::of(req.path(), &state, &q, &list).await?;
+        if q.get("all").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+            list.all = true;
+            let export = app::export(&state, list).await?;
+            return Ok(Err((bulk, export)));
         }
-        let body = out
-            .into_inner()
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!(e.to_string())))?;
-        Ok((body, latest(&page.list)))
+        let page = app::list_requests(&state, list).await?;
+        let mut body = bulk.head();
+        body.extend(bulk.reports(&page.list, page.offset_minutes, true));
+        body.extend(bulk.tail());
+        Ok(Ok(Answer::new(
+            bulk.content_type(),
+            body.into(),
+            latest(&page.list),
+        )))
     }
     .await;
     match result {
-        Ok((body, at)) => {
-            Answer::new("text/csv; charset=utf-8; header=present", body.into(), at).respond()
-        }
+        Ok(Ok(answer)) => answer.respond(),
+        Ok(Err((bulk, export))) => HttpResponse::Ok()
+            .content_type(bulk.content_type())
+            // A stream has no validators (its bytes are not known before they are sent): copies are kept
+            // with the change feed instead.
+            .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+            .streaming(stream(bulk, export)),
         Err(e) => Format::Json.error(&e),
     }
+}
+
+/// The bytes of a whole export as a stream: a task reads and writes a page at a time and hands the bytes
+/// over through a channel of two, so a slow reader holds the task back instead of the memory growing.
+pub fn stream(
+    bulk: Bulk,
+    mut export: app::Export,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(2);
+    tokio::spawn(async move {
+        if tx.send(Ok(bulk.head().into())).await.is_err() {
+            return;
+        }
+        let mut first = true;
+        loop {
+            match export.next_page().await {
+                Ok(Some(page)) => {
+                    let chunk = bulk.reports(&page, export.offset_minutes, first);
+                    first = false;
+                    if tx.send(Ok(chunk.into())).await.is_err() {
+                        return; // the client went away
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // The 200 is sent: the only way left to say so is to end the body short.
+                    tracing::error!(error = %e, "an export failed part-way");
+                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                    return;
+                }
+            }
+        }
+        let _ = tx.send(Ok(bulk.tail().into())).await;
+    });
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }

@@ -13,6 +13,7 @@ both_backends!(
     timeperiod_lists_the_last_seconds_in_every_format,
     spatial_filters_find_reports_within_a_box_or_a_radius,
     the_data_dictionary_is_what_the_formats_write,
+    a_whole_export_streams_every_report_once,
 );
 
 fn csv_rows(text: &str) -> Vec<BTreeMap<String, String>> {
@@ -351,16 +352,25 @@ async fn listed(app: &TestApp, query: &str) -> Vec<String> {
 
 async fn spatial_filters_find_reports_within_a_box_or_a_radius(app: TestApp) {
     // Monas, and points about 900 m north and 1,200 m east of it.
-    let centre = app.post_flood(&[("lat", "-6.1754"), ("long", "106.8272")]).await;
-    let north = app.post_flood(&[("lat", "-6.167315"), ("long", "106.8272")]).await;
-    let east = app.post_flood(&[("lat", "-6.1754"), ("long", "106.838055")]).await;
+    let centre = app
+        .post_flood(&[("lat", "-6.1754"), ("long", "106.8272")])
+        .await;
+    let north = app
+        .post_flood(&[("lat", "-6.167315"), ("long", "106.8272")])
+        .await;
+    let east = app
+        .post_flood(&[("lat", "-6.1754"), ("long", "106.838055")])
+        .await;
     let nowhere = app.post_form("json", &light(&[])).await;
     assert_eq!(nowhere.status(), 200);
 
     let around = |r: u32| format!("lat=-6.1754&long=106.8272&radius={r}");
     assert_eq!(listed(&app, &around(10)).await, [centre.clone()]);
     assert_eq!(listed(&app, &around(850)).await, [centre.clone()]);
-    assert_eq!(listed(&app, &around(950)).await, [north.clone(), centre.clone()]);
+    assert_eq!(
+        listed(&app, &around(950)).await,
+        [north.clone(), centre.clone()]
+    );
     assert_eq!(
         listed(&app, &around(1300)).await,
         [east.clone(), north.clone(), centre.clone()],
@@ -387,10 +397,15 @@ async fn spatial_filters_find_reports_within_a_box_or_a_radius(app: TestApp) {
         ("lat=-6.17&long=106.82&radius=0", "radius"),
         ("lat=-6.17&long=106.82&radius=50001", "radius"),
         ("lat=91&long=106.82&radius=10", "lat"),
-        ("lat=-6.17&long=106.82&radius=10&bbox=106.8,-6.2,106.9,-6.1", "bbox"),
+        (
+            "lat=-6.17&long=106.82&radius=10&bbox=106.8,-6.2,106.9,-6.1",
+            "bbox",
+        ),
     ] {
         for format in ["json", "geojson", "csv"] {
-            let resp = app.get(&format!("/open311/v2/requests.{format}?{query}")).await;
+            let resp = app
+                .get(&format!("/open311/v2/requests.{format}?{query}"))
+                .await;
             assert_eq!(resp.status(), 400, "{format}?{query}");
             let errors = json_errors(&resp.json().await.unwrap());
             assert!(
@@ -409,7 +424,10 @@ async fn the_data_dictionary_is_what_the_formats_write(app: TestApp) {
     assert!(link.ends_with("/open311/v2/dictionary.json"), "{link}");
     let xml = app.get_xml("/open311/discovery.xml").await;
     let doc = roxmltree::Document::parse(&xml).unwrap();
-    let license = doc.descendants().find(|n| n.has_tag_name("license")).unwrap();
+    let license = doc
+        .descendants()
+        .find(|n| n.has_tag_name("license"))
+        .unwrap();
     assert_eq!(license.text(), Some("CC-BY-4.0"));
 
     let dict = app.get_json("/open311/v2/dictionary.json").await;
@@ -419,7 +437,10 @@ async fn the_data_dictionary_is_what_the_formats_write(app: TestApp) {
         .unwrap()
         .iter()
         .map(|f| {
-            assert!(f["description"].as_str().is_some_and(|d| !d.is_empty()), "{f}");
+            assert!(
+                f["description"].as_str().is_some_and(|d| !d.is_empty()),
+                "{f}"
+            );
             f["name"].as_str().unwrap().to_string()
         })
         .collect();
@@ -433,7 +454,10 @@ async fn the_data_dictionary_is_what_the_formats_write(app: TestApp) {
             .clone()
     };
     assert_eq!(field("lat")["unit"], "degree (WGS 84)");
-    assert!(field("address")["privacy"].as_str().unwrap().contains("grid"));
+    assert!(field("address")["privacy"]
+        .as_str()
+        .unwrap()
+        .contains("grid"));
 
     // The JSON list writes exactly these fields, in this order.
     let list = app.get_json("/open311/v2/requests.json").await;
@@ -469,14 +493,21 @@ async fn the_data_dictionary_is_what_the_formats_write(app: TestApp) {
     assert_eq!(depth["unit"], "cm");
     assert_eq!(depth["datatype"], "number");
     // GeoJSON: the same fields as properties, the point as geometry.
-    let geo: Value = serde_json::from_str(
-        &text(&app, "/open311/v2/requests.geojson").await.2,
-    )
-    .unwrap();
+    let geo: Value =
+        serde_json::from_str(&text(&app, "/open311/v2/requests.geojson").await.2).unwrap();
     let feature = &geo["features"][0];
     assert_eq!(feature["id"], Value::String(id));
-    let properties: Vec<String> = feature["properties"].as_object().unwrap().keys().cloned().collect();
-    let expected: Vec<String> = fields.iter().filter(|f| *f != "lat" && *f != "long").cloned().collect();
+    let properties: Vec<String> = feature["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let expected: Vec<String> = fields
+        .iter()
+        .filter(|f| *f != "lat" && *f != "long")
+        .cloned()
+        .collect();
     assert_eq!(properties, expected);
     // Grid services and what is never published are said.
     let dumping = dict["services"]
@@ -493,8 +524,120 @@ async fn the_data_dictionary_is_what_the_formats_write(app: TestApp) {
         .iter()
         .map(|w| w["name"].as_str().unwrap())
         .collect();
-    for name in ["email", "phone", "first_name", "last_name", "device_id", "account_id"] {
+    for name in [
+        "email",
+        "phone",
+        "first_name",
+        "last_name",
+        "device_id",
+        "account_id",
+    ] {
         assert!(withheld.contains(&name), "{name}");
         assert!(!fields.iter().any(|f| f == name), "{name}");
     }
+}
+
+/// Every column of a stored report but its id, to copy reports in SQL.
+const COLUMNS: &str = "jurisdiction_id, service_code, status, detailed_status, status_notes, description, \
+    agency_responsible, service_notice, requested_at, updated_at, expected_at, address, address_id, zipcode, \
+    lat, long, token, api_key_id, channel, email, phone, first_name, last_name, device_id_hash, account_id, \
+    hidden, moderation_state, department_code, routing_trace, priority, duplicate_of, public_lat, public_long";
+
+async fn ids_of_csv(text: &str) -> Vec<String> {
+    csv_rows(text)
+        .into_iter()
+        .map(|r| r["service_request_id"].clone())
+        .collect()
+}
+
+async fn a_whole_export_streams_every_report_once(app: TestApp) {
+    app.post_flood(&[("email", "canary-export@mail.example")])
+        .await;
+    // 2,048 reports, all requested in the same second: past the 1,000 of a page, and ties for the order.
+    for _ in 0..11 {
+        app.sql(&format!(
+            "INSERT INTO requests ({COLUMNS}) SELECT {COLUMNS} FROM requests"
+        ))
+        .await;
+    }
+    // Some of them years old: outside the list's 90-day window, inside a whole export.
+    app.sql("UPDATE requests SET requested_at = '2021-03-01 00:00:00', updated_at = '2021-03-01 00:00:00' WHERE id <= 100")
+        .await;
+    let (status, kind, body) = text(&app, "/open311/v2/requests.csv?all=true").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(kind.starts_with("text/csv"));
+    assert!(!body.contains("canary-export"));
+    let ids = ids_of_csv(&body).await;
+    assert_eq!(ids.len(), 2048);
+    let unique: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), 2048, "each report once");
+    let numbers: Vec<i64> = ids.iter().map(|i| i.parse().unwrap()).collect();
+    assert!(
+        numbers.windows(2).all(|w| w[0] > w[1]),
+        "newest first, ids breaking ties"
+    );
+    assert_eq!(*numbers.last().unwrap(), 1, "the oldest reports too");
+
+    let (status, kind, body) = text(
+        &app,
+        "/open311/v2/requests.geojson?all=true&service_code=FLOOD",
+    )
+    .await;
+    assert_eq!((status, kind.as_str()), (200, "application/geo+json"));
+    let fs = features(&serde_json::from_str(&body).unwrap());
+    assert_eq!(fs.iter().map(|f| f.0.clone()).collect::<Vec<_>>(), ids);
+
+    // A filter narrows a whole export as it narrows a page; paging does not go with it.
+    let (_, _, body) = text(
+        &app,
+        "/open311/v2/requests.csv?all=true&end_date=2022-01-01T00:00:00Z",
+    )
+    .await;
+    assert_eq!(ids_of_csv(&body).await.len(), 100);
+    let resp = app
+        .get("/open311/v2/requests.csv?all=true&page_size=10")
+        .await;
+    assert_eq!(resp.status(), 400);
+
+    // civic311 export writes the same reports to a file.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("reports.csv");
+    let url = match &app.database_url {
+        civic311::config::DatabaseUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
+        civic311::config::DatabaseUrl::Postgres(u) => u.clone(),
+    };
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_civic311"))
+        .args(["export", "--format", "csv", "--output"])
+        .arg(&out)
+        .env("CIVIC311_DATABASE_URL", &url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let written = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(ids_of_csv(&written).await, ids);
+    assert!(!dir.path().join("reports.csv.partial").exists());
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_civic311"))
+        .args([
+            "export",
+            "--format",
+            "geojson",
+            "--since",
+            "2025-01-01T00:00:00Z",
+        ])
+        .env("CIVIC311_DATABASE_URL", &url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let fs = features(&serde_json::from_slice(&run.stdout).unwrap());
+    assert_eq!(fs.len(), 2048 - 100, "changed since 2025");
 }

@@ -181,6 +181,8 @@ pub struct RequestFilter {
     pub updated_to: Option<NaiveDateTime>,
     /// Only reports whose public point lies here.
     pub area: Option<Area>,
+    /// Only reports after this (`requested_at`, `id`) in the list's order: where a streamed export stands.
+    pub before: Option<(NaiveDateTime, i64)>,
     pub offset: i64,
     pub limit: i64,
 }
@@ -344,6 +346,14 @@ pub fn find_idempotent(
 
 /// The public list's conditions and order for a `RequestFilter`, boxed for whichever backend runs it.
 macro_rules! public_filtered {
+    ($f:expr) => {
+        public_conditions!($f).order((requests::requested_at.desc(), requests::id.desc()))
+    };
+}
+
+/// The public list's conditions for a `RequestFilter`, without its order (PostgreSQL refuses an order with
+/// a count).
+macro_rules! public_conditions {
     ($f:expr) => {{
         let f: &RequestFilter = $f;
         let mut q = requests::table
@@ -369,6 +379,14 @@ macro_rules! public_filtered {
             q = q.filter(requests::updated_at.ge(t));
         }
         q = within_area!(q, f.area);
+        if let Some((t, id)) = f.before {
+            // Both halves, so that the list's index bounds the scan.
+            q = q.filter(requests::requested_at.le(t)).filter(
+                requests::requested_at
+                    .lt(t)
+                    .or(requests::id.lt(id)),
+            );
+        }
         if let Some(t) = f.updated_to {
             // Implied by the bound itself, since a report is never updated before it was requested (every
             // write sets `updated_at` to the time of the write). Stated so that the list's own index serves
@@ -377,7 +395,7 @@ macro_rules! public_filtered {
                 .filter(requests::updated_at.le(t))
                 .filter(requests::requested_at.le(t));
         }
-        q.order((requests::requested_at.desc(), requests::id.desc()))
+        q
     }};
 }
 
@@ -519,6 +537,13 @@ pub fn changed_since(
         .into_iter()
         .map(|(row, hidden, state)| (row, !hidden && state == "published"))
         .collect())
+}
+
+/// How many public requests match the filter, paging aside.
+pub fn count_public(conn: &mut AnyConnection, f: &RequestFilter) -> Result<i64, StoreError> {
+    Ok(per_backend!(conn, |c| public_conditions!(f)
+        .count()
+        .get_result(c))?)
 }
 
 /// Stores a routing decision and moves `updated_datetime`.
