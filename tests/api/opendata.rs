@@ -365,8 +365,8 @@ async fn spatial_filters_find_reports_within_a_box_or_a_radius(app: TestApp) {
     assert_eq!(nowhere.status(), 200);
 
     let around = |r: u32| format!("lat=-6.1754&long=106.8272&radius={r}");
-    assert_eq!(listed(&app, &around(10)).await, [centre.clone()]);
-    assert_eq!(listed(&app, &around(850)).await, [centre.clone()]);
+    assert_eq!(listed(&app, &around(10)).await, [centre.as_str()]);
+    assert_eq!(listed(&app, &around(850)).await, [centre.as_str()]);
     assert_eq!(
         listed(&app, &around(950)).await,
         [north.clone(), centre.clone()]
@@ -383,7 +383,7 @@ async fn spatial_filters_find_reports_within_a_box_or_a_radius(app: TestApp) {
     );
     assert_eq!(
         listed(&app, "bbox=106.83,-6.18,106.84,-6.17&service_code=FLOOD").await,
-        [east.clone()]
+        [east.as_str()]
     );
     assert!(listed(&app, "bbox=0,0,1,1").await.is_empty());
 
