@@ -5,6 +5,7 @@
 #
 #   bash benches/http.sh                      # 10 s per row, >= 5,000 reports seeded through the API
 #   bash benches/http.sh --large 1000000      # then a million stored reports, and every filter of the API
+#   bash benches/http.sh --large 200000 --export   # and a whole export streamed as CSV and GeoJSON, with RSS
 #   bash benches/http.sh --short              # CI: 1 s per row, 300 reports, the debug build
 #   bash benches/http.sh --bin PATH ...       # measure a binary built elsewhere (before/after comparisons)
 #
@@ -23,7 +24,7 @@ args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --bin) bin="$2"; shift 2 ;;
-    --short) profile=debug; args+=(--duration 1 --seed 300 --connections 8); shift ;;
+    --short) profile=debug; args+=(--duration 1 --seed 300 --connections 8 --export); shift ;;
     *) args+=("$1"); shift ;;
   esac
 done

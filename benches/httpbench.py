@@ -243,6 +243,12 @@ COPY_COLUMNS = [
 ]
 
 
+def copy_columns(has_column):
+    """COPY_COLUMNS, and the stored public point where the schema has it (older binaries, for before/after
+    comparisons, do not)."""
+    return COPY_COLUMNS + [c for c in ("public_lat", "public_long") if has_column(c)]
+
+
 def seed_bulk_sqlite(path, extra):
     db = sqlite3.connect(path, timeout=60)
     db.execute("PRAGMA busy_timeout = 60000")
@@ -253,8 +259,10 @@ def seed_bulk_sqlite(path, extra):
     templates = [r[0] for r in db.execute("SELECT max(id) FROM requests GROUP BY service_code ORDER BY 1 LIMIT 3")]
     base = db.execute("SELECT max(id) FROM requests").fetchone()[0]
     span = 3 * 365 * 86400
-    cols = ", ".join(COPY_COLUMNS)
-    tcols = ", ".join("t." + c for c in COPY_COLUMNS)
+    names = {r[1] for r in db.execute("PRAGMA table_info(requests)")}
+    columns = copy_columns(lambda c: c in names)
+    cols = ", ".join(columns)
+    tcols = ", ".join("t." + c for c in columns)
     db.execute(
         f"""WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ? - 1)
         INSERT INTO requests (id, {cols}, requested_at, updated_at)
@@ -277,8 +285,13 @@ def seed_bulk_sqlite(path, extra):
 
 
 def seed_bulk_pg(url, extra):
-    cols = ", ".join(COPY_COLUMNS)
-    tcols = ", ".join("t." + c for c in COPY_COLUMNS)
+    names = set(subprocess.run(
+        ["psql", url, "-qAt", "-c",
+         "SELECT column_name FROM information_schema.columns WHERE table_name = 'requests'"],
+        capture_output=True, text=True, check=True).stdout.split())
+    columns = copy_columns(lambda c: c in names)
+    cols = ", ".join(columns)
+    tcols = ", ".join("t." + c for c in columns)
     sql = f"""
 BEGIN;
 LOCK TABLE requests IN SHARE ROW EXCLUSIVE MODE;
@@ -356,7 +369,48 @@ def requests_to_run(large, some_id, ids):
     return base
 
 
-def run_backend(args, binary, backend, workdir, cores):
+def export_memory(server, fmt):
+    """Streams the whole public dataset (`requests.{fmt}?all=true`) as a client would, reading 64 KiB at a
+    time, while a thread samples the server's RSS every 20 ms. Answers (reports, bytes, seconds, RSS before,
+    peak RSS during)."""
+    import threading
+    server.drain()
+    before = rss_mb(server.proc.pid)
+    peak = [before]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_mb(server.proc.pid))
+            time.sleep(0.02)
+
+    t = threading.Thread(target=sample)
+    t.start()
+    start = time.time()
+    size, lines = 0, 0
+    mark = b'"type":"Feature"' if fmt == "geojson" else b"\n"
+    carry = b""
+    try:
+        with urllib.request.urlopen(server.base + f"/open311/v2/requests.{fmt}?all=true", timeout=600) as resp:
+            while True:
+                chunk = resp.read(65536)
+                if not chunk:
+                    break
+                size += len(chunk)
+                # The end of the previous chunk, too short to hold a whole mark: a mark cut in two counts once.
+                data = carry + chunk
+                lines += data.count(mark)
+                carry = data[-(len(mark) - 1):] if len(mark) > 1 else b""
+    finally:
+        done.set()
+        t.join()
+    seconds = time.time() - start
+    # CSV: one line per report after the header (a description with a line break adds one; the seed has none).
+    reports = lines - 1 if fmt == "csv" else lines
+    return reports, size, seconds, before, peak[0]
+
+
+def run_backend(args, binary, backend, workdir, cores, exports):
     rows = []
     if backend == "sqlite":
         db_path = os.path.join(workdir, "bench.db")
@@ -419,6 +473,12 @@ def run_backend(args, binary, backend, workdir, cores):
                 server.drain()
                 rows.append((backend, label, fmt, r))
                 log(f"{backend} {label} {fmt}: {r['rps']:.0f} req/s")
+        if args.export:
+            for fmt in ("csv", "geojson"):
+                exports.append((backend, fmt) + export_memory(server, fmt))
+                e = exports[-1]
+                log(f"{backend} export {fmt}: {e[2]:,} reports, {e[3] / 1e6:.0f} MB in {e[4]:.1f} s, "
+                    f"RSS {e[5]:.0f} → peak {e[6]:.0f} MB")
         rss = rss_mb(server.proc.pid)
         stored = count_stored(backend, db_path if backend == "sqlite" else url)
     finally:
@@ -440,6 +500,8 @@ def main():
     p.add_argument("--pg-url", default=os.environ.get("CIVIC311_TEST_DATABASE_URL",
                                                       "postgres://postgres@127.0.0.1:5432/postgres"))
     p.add_argument("--json-out", help="also write the rows as JSON to this file")
+    p.add_argument("--export", action="store_true",
+                   help="then stream the whole dataset as CSV and GeoJSON and report the server's memory")
     args = p.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
@@ -447,10 +509,10 @@ def main():
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     workdir = tempfile.mkdtemp(prefix="civic311-bench-")
     fs50, fs99 = fsync_probe(workdir)
-    all_rows, rss = [], {}
+    all_rows, rss, exports = [], {}, []
     try:
         for b in backends:
-            rows, r, stored = run_backend(args, os.path.abspath(args.bin), b, workdir, cores)
+            rows, r, stored = run_backend(args, os.path.abspath(args.bin), b, workdir, cores, exports)
             all_rows += rows
             rss[b] = (r, stored)
     finally:
@@ -467,6 +529,12 @@ def main():
     print()
     for b, (r, stored) in rss.items():
         print(f"{b}: server RSS at the end {r:.0f} MB, {stored:,} reports stored")
+    if exports:
+        print()
+        print("| backend | whole export | reports | MB | seconds | RSS before MB | RSS peak MB |")
+        print("|---|---|---:|---:|---:|---:|---:|")
+        for backend, fmt, reports, size, seconds, before, peak in exports:
+            print(f"| {backend} | {fmt} | {reports:,} | {size / 1e6:,.0f} | {seconds:.1f} | {before:.0f} | {peak:.0f} |")
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump({"rows": all_rows, "rss": rss}, f, indent=1)
