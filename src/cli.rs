@@ -354,7 +354,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("request {id}: contact details");
             }
             for p in &removed.photos {
-                println!("request {}: photo {}", p.request_id, p.file_name);
+                println!("request {}: photo {}", p.request_id, p.name());
             }
             if apply {
                 println!("removed: contact details of {contacts} report(s), {photos} photo(s)");
@@ -399,18 +399,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let subject = crate::app::privacy::Subject::parse(email.as_deref(), phone.as_deref())
                 .map_err(|e| anyhow::anyhow!(e.descriptions().join("; ")))?;
-            let secret = data.secret()?;
+            // The server's own secret, never a new one: the fingerprint must be the one the server makes.
+            let secret = data.existing_secret()?;
             let store = Store::open(&db.database_url)?;
             let by = by.unwrap_or_else(crate::app::audit::operator_name);
-            let erased = store.write_blocking(move |conn| {
-                crate::app::privacy::erase_in(
-                    conn,
-                    crate::app::audit::Actor::Operator(&by),
-                    &subject,
-                    &secret,
-                    chrono::Utc::now().naive_utc(),
-                )
-            })?;
+            let erased = crate::app::privacy::erase_by(
+                &store,
+                crate::app::privacy::By::Operator(by),
+                subject,
+                secret,
+            )
+            .await?;
             let ids: Vec<String> = erased.reports.iter().map(|i| i.to_string()).collect();
             println!(
                 "erased from {} report(s) [{}]; {} text(s) replaced; audited as person {}",

@@ -103,6 +103,18 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
+    /// The secret of a server that has run here before; an error instead of a new secret.
+    pub fn existing_secret(&self) -> anyhow::Result<Vec<u8>> {
+        let file = self.data_dir.join("secret.key");
+        if self.secret.is_none() && !file.exists() {
+            anyhow::bail!(
+                "no server secret: set CIVIC311_SECRET, or --data-dir to the server's data directory ({} does not exist)",
+                file.display()
+            );
+        }
+        self.secret()
+    }
+
     /// The server secret as `serve` uses it.
     pub fn secret(&self) -> anyhow::Result<Vec<u8>> {
         match &self.secret {

@@ -237,8 +237,13 @@ pub async fn export(
     }
     match (result, partial, output) {
         (Ok(()), Some(partial), Some(path)) => {
+            // On disk before it takes the final name, and the name on disk before we say it is done.
+            std::fs::File::open(&partial)?.sync_all()?;
             std::fs::rename(&partial, path)
                 .with_context(|| format!("renaming {} to {}", partial.display(), path.display()))?;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
             eprintln!("{written} reports written to {}", path.display());
             Ok(())
         }

@@ -136,6 +136,11 @@ impl Application {
                 .wrap(
                     middleware::DefaultHeaders::new()
                         .add(("Access-Control-Allow-Origin", "*"))
+                        // Browser apps read the validators and the change feed's cursor too.
+                        .add((
+                            "Access-Control-Expose-Headers",
+                            "ETag, Last-Modified, Sync-Cursor, Link",
+                        ))
                         .add(("X-Content-Type-Options", "nosniff")),
                 )
                 // Tolerant paths (§2.1): `//` merged and a trailing `/` dropped before routing.

@@ -24,72 +24,116 @@ pub struct Removed {
 pub struct RemovedPhoto {
     pub request_id: i64,
     pub media_id: String,
-    pub file_name: String,
+    /// A stored file; `None` for a link the client gave.
+    pub file_name: Option<String>,
+    /// Whether the report is still public (rejected but shown): its `updated_datetime` moves.
+    pub public: bool,
+}
+
+impl RemovedPhoto {
+    /// How operators and the audit log name it.
+    pub fn name(&self) -> &str {
+        self.file_name
+            .as_deref()
+            .unwrap_or("(a link the client gave)")
+    }
 }
 
 /// The name retention's audit entries are made under.
 const RETENTION: &str = "retention";
 
+/// Reports (and photos) one retention transaction handles at most: the first pass after a city turns
+/// retention on may find years of reports, and a transaction that long would hold every report waiting.
+const RETENTION_BATCH: i64 = 500;
+
 /// One retention pass over every jurisdiction, as of `now`. With `apply` false nothing is changed and the
-/// answer says what would be. Selection and removal happen in one transaction, so a report reopened a moment
-/// before keeps its reporter's details; photo files are deleted once the transaction has committed.
+/// answer says what would be. Each batch is selected and removed in one transaction, so a report reopened a
+/// moment before keeps its reporter's details, and several processes may run passes at once; photo files
+/// are deleted once their batch has committed. Photos are left alone (with a warning) when the data
+/// directory has no media folder: a process started with the wrong `--data-dir` must not remove the rows
+/// and leave the files behind.
 pub async fn retention(
     state: &AppState,
     now: NaiveDateTime,
     apply: bool,
 ) -> Result<Removed, StoreError> {
-    let removed = if apply {
-        state
+    let media = crate::media::media_dir(&state.data_dir);
+    let photos = media.is_dir();
+    if !photos {
+        tracing::warn!(dir = %media.display(), "retention: no media folder here, photos are left for a process started with the server's data directory");
+    }
+    if !apply {
+        return state
+            .store
+            .read(move |conn| select(conn, now, i64::MAX, photos))
+            .await;
+    }
+    let mut all = Removed::default();
+    loop {
+        let batch = state
             .store
             .write(move |conn| -> Result<_, StoreError> {
-                let removed = select(conn, now)?;
-                pv::clear_contact(conn, &removed.contacts)?;
-                let photo_ids: Vec<String> =
-                    removed.photos.iter().map(|p| p.media_id.clone()).collect();
-                pv::delete_media(conn, &photo_ids)?;
-                for id in &removed.contacts {
-                    record(
-                        conn,
-                        Actor::Operator(RETENTION),
-                        "contact details removed",
-                        Some(format!("request {id}")),
-                        Some("closed past the jurisdiction's contact_retention_days".into()),
-                    )?;
-                }
-                for photo in &removed.photos {
-                    record(
-                        conn,
-                        Actor::Operator(RETENTION),
-                        "photo removed",
-                        Some(format!("request {}", photo.request_id)),
-                        Some(format!(
-                            "{} (hidden or rejected past the jurisdiction's media_retention_days)",
-                            photo.file_name
-                        )),
-                    )?;
-                }
+                let removed = select(conn, now, RETENTION_BATCH, photos)?;
+                remove(conn, &removed)?;
                 Ok(removed)
             })
-            .await?
-    } else {
-        state.store.read(move |conn| select(conn, now)).await?
-    };
-    if apply && !removed.photos.is_empty() {
-        let dir = crate::media::media_dir(&state.data_dir);
-        for photo in &removed.photos {
-            if let Err(e) = std::fs::remove_file(dir.join(&photo.file_name)) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(file = %photo.file_name, error = %e, "a photo past retention could not be deleted");
+            .await?;
+        for photo in &batch.photos {
+            let Some(file) = &photo.file_name else {
+                continue;
+            };
+            match std::fs::remove_file(media.join(file)) {
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::warn!(file = %file, error = %e, "retention: a photo's file could not be deleted")
                 }
             }
         }
+        let done = batch.contacts.len() < RETENTION_BATCH as usize
+            && batch.photos.len() < RETENTION_BATCH as usize;
+        all.contacts.extend(batch.contacts);
+        all.photos.extend(batch.photos);
+        if done {
+            return Ok(all);
+        }
     }
-    Ok(removed)
 }
 
-/// The retention job of `serve` and `worker`: a pass every `every`, the first a minute after start. Several
-/// processes may run it on one database: each pass selects and removes in one transaction, so what one has
-/// removed the next does not find.
+/// Removes what `select` found, in its transaction, and audits each removal.
+fn remove(conn: &mut AnyConnection, removed: &Removed) -> Result<(), StoreError> {
+    pv::clear_contact(conn, &removed.contacts)?;
+    let media_ids: Vec<String> = removed.photos.iter().map(|p| p.media_id.clone()).collect();
+    pv::delete_media(conn, &media_ids)?;
+    for id in &removed.contacts {
+        record(
+            conn,
+            Actor::Operator(RETENTION),
+            "contact details removed",
+            Some(format!("request {id}")),
+            Some("closed past the jurisdiction's contact_retention_days".into()),
+        )?;
+    }
+    let mut touched = std::collections::BTreeSet::new();
+    for photo in &removed.photos {
+        record(
+            conn,
+            Actor::Operator(RETENTION),
+            "photo removed",
+            Some(format!("request {}", photo.request_id)),
+            Some(format!(
+                "{} (hidden or rejected past the jurisdiction's media_retention_days)",
+                photo.name()
+            )),
+        )?;
+        // A rejected report is still public: its media_url changes, so copies must look again.
+        if photo.public && touched.insert(photo.request_id) {
+            crate::store::requests::touch(conn, photo.request_id, super::now())?;
+        }
+    }
+    Ok(())
+}
+
+/// The retention job of `serve` and `worker`: a pass every `every`, the first a minute after start.
 pub async fn run_retention_every(state: AppState, every: std::time::Duration) {
     tokio::time::sleep(std::time::Duration::from_secs(60).min(every)).await;
     let mut ticks = tokio::time::interval(every);
@@ -109,26 +153,33 @@ pub async fn run_retention_every(state: AppState, every: std::time::Duration) {
     }
 }
 
-/// What retention removes as of `now`.
-fn select(conn: &mut AnyConnection, now: NaiveDateTime) -> Result<Removed, StoreError> {
+/// What retention removes as of `now`, at most `limit` of each kind per jurisdiction.
+fn select(
+    conn: &mut AnyConnection,
+    now: NaiveDateTime,
+    limit: i64,
+    photos: bool,
+) -> Result<Removed, StoreError> {
     let mut removed = Removed::default();
     for j in pv::retention_periods(conn)? {
         if let Some(days) = j.contact_days {
             let before = now - TimeDelta::days(i64::from(days));
-            removed
-                .contacts
-                .extend(pv::closed_with_contact(conn, &j.jurisdiction_id, before)?);
+            removed.contacts.extend(pv::closed_with_contact(
+                conn,
+                &j.jurisdiction_id,
+                before,
+                limit,
+            )?);
         }
-        if let Some(days) = j.media_days {
+        if let Some(days) = j.media_days.filter(|_| photos) {
             let before = now - TimeDelta::days(i64::from(days));
-            for m in pv::withdrawn_photos(conn, &j.jurisdiction_id, before)? {
-                if let Some(file_name) = m.file_name {
-                    removed.photos.push(RemovedPhoto {
-                        request_id: m.request_id,
-                        media_id: m.id,
-                        file_name,
-                    });
-                }
+            for (m, public) in pv::withdrawn_photos(conn, &j.jurisdiction_id, before, limit)? {
+                removed.photos.push(RemovedPhoto {
+                    request_id: m.request_id,
+                    media_id: m.id,
+                    file_name: m.file_name,
+                    public,
+                });
             }
         }
     }
@@ -179,11 +230,12 @@ impl Subject {
         crate::auth::hash_device_id(secret, &normal)[..32].to_string()
     }
 
-    fn phone_matches(&self, stored: &str) -> bool {
-        let Subject::Phone(p) = self else {
-            return false;
-        };
-        same_number(p, stored)
+    /// Whether a report's stored e-mail or phone is this person's.
+    fn holds(&self, email: Option<&str>, phone: Option<&str>) -> bool {
+        match self {
+            Subject::Email(e) => email.is_some_and(|stored| stored.trim().to_lowercase() == *e),
+            Subject::Phone(p) => phone.is_some_and(|stored| same_number(p, stored)),
+        }
     }
 
     /// Whether free text mentions the subject.
@@ -236,29 +288,59 @@ pub struct Erased {
 /// What a replaced text says instead.
 pub const REMOVED_TEXT: &str = "[removed: personal data]";
 
-/// Erases a person's data in one transaction: contact fields of every report that holds them, and texts of
-/// those reports that mention them or look like contact details. Reports stay public; a replaced text moves
-/// the report's `updated_datetime`, so that copies kept by sync take the new text.
-pub fn erase_in(
+/// Erases a person's data: contact fields of every report that holds them, and texts of those reports
+/// that mention them or look like contact details. Reports stay public; a replaced text moves the report's
+/// `updated_datetime` (stamped inside the transaction, after the scan), so that copies kept by the change
+/// feed take the new text. The scan for candidates is a read; the write transaction checks each candidate
+/// again as it sees it.
+pub async fn erase_by(
+    store: &crate::store::Store,
+    by: By,
+    subject: Subject,
+    secret: Vec<u8>,
+) -> Result<Erased, StoreError> {
+    let wanted = subject.clone();
+    let candidates = store
+        .read(move |conn| pv::candidates(conn, |e, p| wanted.holds(e, p)))
+        .await?;
+    store
+        .write(move |conn| {
+            let actor = match &by {
+                By::Admin(admin) => Actor::Staff(admin),
+                By::Operator(name) => Actor::Operator(name),
+            };
+            erase_in(conn, actor, &subject, &secret, &candidates)
+        })
+        .await
+}
+
+/// Who erases.
+pub enum By {
+    Admin(Admin),
+    /// At the command line, as they named themselves.
+    Operator(String),
+}
+
+fn erase_in(
     conn: &mut AnyConnection,
     actor: Actor<'_>,
     subject: &Subject,
     secret: &[u8],
-    now: NaiveDateTime,
+    candidates: &[i64],
 ) -> Result<Erased, StoreError> {
-    let email = match subject {
-        Subject::Email(e) => Some(e.as_str()),
-        Subject::Phone(_) => None,
-    };
-    let touched = pv::reports_of(conn, email, |stored| subject.phone_matches(stored))?;
+    let touched: Vec<pv::Touched> = pv::touched(conn, candidates)?
+        .into_iter()
+        .filter(|t| subject.holds(t.email.as_deref(), t.phone.as_deref()))
+        .collect();
     let ids: Vec<i64> = touched.iter().map(|t| t.id).collect();
     pv::clear_contact(conn, &ids)?;
+    let now = super::now();
     let personal = |text: &str| subject.mentioned_in(text) || looks_like_contact(text);
     let mut texts_replaced = 0;
     for t in &touched {
         let mut changed = false;
         if t.description.as_deref().is_some_and(personal) {
-            pv::replace_description(conn, t.id, REMOVED_TEXT, now)?;
+            pv::replace_description(conn, t.id, REMOVED_TEXT)?;
             texts_replaced += 1;
             changed = true;
         }
@@ -293,11 +375,13 @@ pub fn erase_in(
 
 /// Erasure over the staff API: administrators only.
 pub async fn erase(state: &AppState, admin: &Admin, subject: Subject) -> Result<Erased, ApiError> {
-    let (admin, secret) = (admin.clone(), state.secret.clone());
-    Ok(state
-        .store
-        .write(move |conn| erase_in(conn, Actor::Staff(&admin), &subject, &secret, super::now()))
-        .await?)
+    Ok(erase_by(
+        &state.store,
+        By::Admin(admin.clone()),
+        subject,
+        state.secret.clone(),
+    )
+    .await?)
 }
 
 #[cfg(test)]

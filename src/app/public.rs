@@ -78,9 +78,14 @@ impl PublicRequest {
         } = service;
         // A coarsened point comes without the address and address id, which would give the exact place
         // back; the zipcode names an area and stays.
+        // The stored public point is the one the spatial filters test, so it is the one shown; computed here
+        // only for a row stored before it existed and not yet filled.
         let (lat, long, address, address_id) = match (precision_m, row.lat.zip(row.long)) {
             (Some(m), Some((lat, long))) => {
-                let (lat, long) = crate::domain::coarsen(lat, long, m);
+                let (lat, long) = row
+                    .public_lat
+                    .zip(row.public_long)
+                    .unwrap_or_else(|| crate::domain::coarsen(lat, long, m));
                 (Some(lat), Some(long), None, None)
             }
             (Some(_), None) => (None, None, None, None),

@@ -334,12 +334,35 @@ pub struct Page {
     /// A large page's turn: kept until the answer has been written from it, so that no more than
     /// `LARGE_PAGES_AT_ONCE` large pages are in memory at once.
     pub turn: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// When what the page shows may last have changed (`Last-Modified`), see `list_changed`.
+    pub changed: DateTime<Utc>,
+}
+
+/// A list can change without any of the reports it shows changing: a report is hidden or closed and leaves
+/// it, the catalogue renames a service. So its time is that of the latest change of any report of the
+/// jurisdiction, or of its catalogue; and a list whose window moves with the clock (the default window,
+/// `timeperiod`, a start date without an end) changes as time passes, so its time is now.
+fn list_changed(
+    conn: &mut AnyConnection,
+    catalog: &JurisdictionCatalog,
+    moving_window: bool,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, StoreError> {
+    if moving_window {
+        return Ok(now);
+    }
+    let reports = rq::latest_change(conn, &catalog.jurisdiction.id)?;
+    Ok(reports
+        .max(catalog.changeset)
+        .map_or(DateTime::<Utc>::UNIX_EPOCH, |t| t.and_utc()))
 }
 
 /// GET requests.
 pub async fn list_requests(state: &AppState, q: ListQuery) -> Result<Page, ApiError> {
     let j = super::catalog::jurisdiction(state, q.jurisdiction_id.as_deref()).await?;
-    let filter = build_filter(&q, j.jurisdiction.id.clone(), Utc::now())?;
+    let now = Utc::now();
+    let filter = build_filter(&q, j.jurisdiction.id.clone(), now)?;
+    let moving_window = filter.requested_to == naive(now);
     let (st, offset_minutes) = (state.clone(), j.jurisdiction.utc_offset_minutes);
     // A large page is several megabytes while it is materialised and written; with every reader thread
     // making one for a crowd of clients at once, the server's memory would follow the crowd. The core is
@@ -350,28 +373,33 @@ pub async fn list_requests(state: &AppState, q: ListQuery) -> Result<Page, ApiEr
     } else {
         None
     };
-    let list = state
+    let (list, changed) = state
         .store
         .read(move |conn| {
+            let changed = list_changed(conn, &j, moving_window, now)?;
             let rows = rq::list_public(conn, &filter)?;
-            project(conn, &st, &j, rows)
+            Ok((project(conn, &st, &j, rows)?, changed))
         })
         .await?;
     Ok(Page {
         offset_minutes,
         list,
         turn,
+        changed,
     })
 }
 
 /// GET request: 404 for unknown ids and for requests that are not public (hidden, held for moderation).
+/// Answers the report with the jurisdiction's offset and when what it shows last changed (the report, or
+/// the catalogue that names its service).
 pub async fn get_request(
     state: &AppState,
     jurisdiction_id: Option<&str>,
     id: &str,
-) -> Result<(i32, PublicRequest), ApiError> {
+) -> Result<(i32, PublicRequest, DateTime<Utc>), ApiError> {
     let j = super::catalog::jurisdiction(state, jurisdiction_id).await?;
     let offset = j.jurisdiction.utc_offset_minutes;
+    let catalog_changed = j.changeset.map(|t| t.and_utc());
     let not_found = || ApiError::no_request(id);
     let id: i64 = id.parse().map_err(|_| not_found())?;
     let st = state.clone();
@@ -387,7 +415,10 @@ pub async fn get_request(
     found
         .into_iter()
         .next()
-        .map(|r| (offset, r))
+        .map(|r| {
+            let changed = catalog_changed.map_or(r.updated, |c| c.max(r.updated));
+            (offset, r, changed)
+        })
         .ok_or_else(not_found)
 }
 
@@ -532,10 +563,14 @@ impl Export {
 /// only changes some seconds old closes that gap for any transaction shorter than this.
 pub const SYNC_SETTLE_SECS: i64 = 5;
 
-/// A position in the change order (`updated_at`, then id), as clients carry it: `SECONDS-ID`, or `0` for the
-/// beginning. Plain on purpose: a mirror may log it, and a person may start from a time they know.
+/// A position in the change order (`updated_at`, then id), as clients carry it: `SECONDS-ID` (or
+/// `SECONDS.FRACTION-ID` for a time with a fraction), or `0` for the beginning. Plain on purpose: a mirror may
+/// log it, and a person may start from a time they know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cursor(pub SyncPosition);
+pub struct Cursor(SyncPosition);
+
+/// The last second a cursor may name (9999-12-31T23:59:59Z): later times do not sort as times in SQLite.
+const CURSOR_MAX_SECS: i64 = 253_402_300_799;
 
 impl Cursor {
     pub fn start() -> Cursor {
@@ -545,18 +580,32 @@ impl Cursor {
         })
     }
 
+    fn at(updated: DateTime<Utc>, id: i64) -> Cursor {
+        Cursor(SyncPosition {
+            updated_at: updated.naive_utc(),
+            id,
+        })
+    }
+
     pub fn parse(raw: &str) -> Option<Cursor> {
         let raw = raw.trim();
         if raw == "0" {
             return Some(Cursor::start());
         }
-        let (secs, id) = raw.split_once('-')?;
-        let secs: i64 = secs.parse().ok().filter(|s| *s >= 0)?;
-        let id: i64 = id.parse().ok().filter(|i| *i >= 0)?;
-        Some(Cursor(SyncPosition {
-            updated_at: DateTime::from_timestamp(secs, 0)?.naive_utc(),
-            id,
-        }))
+        let (time, id) = raw.split_once('-')?;
+        let (secs, nanos) = match time.split_once('.') {
+            Some((s, f)) if (1..=9).contains(&f.len()) && f.bytes().all(|b| b.is_ascii_digit()) => {
+                (s, f.parse::<u32>().ok()? * 10u32.pow(9 - f.len() as u32))
+            }
+            Some(_) => return None,
+            None => (time, 0u32),
+        };
+        if !secs.bytes().all(|b| b.is_ascii_digit()) || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let secs: i64 = secs.parse().ok().filter(|s| *s <= CURSOR_MAX_SECS)?;
+        let id: i64 = id.parse().ok()?;
+        Some(Cursor::at(DateTime::from_timestamp(secs, nanos)?, id))
     }
 }
 
@@ -565,12 +614,13 @@ impl std::fmt::Display for Cursor {
         if *self == Cursor::start() {
             return f.write_str("0");
         }
-        write!(
-            f,
-            "{}-{}",
-            self.0.updated_at.and_utc().timestamp(),
-            self.0.id
-        )
+        let t = self.0.updated_at.and_utc();
+        // Every writer stamps whole seconds; a fraction, should one ever be stored, is kept so that the row
+        // it belongs to is not read again and again.
+        match t.timestamp_subsec_nanos() {
+            0 => write!(f, "{}-{}", t.timestamp(), self.0.id),
+            ns => write!(f, "{}.{ns:09}-{}", t.timestamp(), self.0.id),
+        }
     }
 }
 
@@ -602,10 +652,12 @@ pub struct SyncPage {
     pub turn: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
-/// Parameters that a sync page does not take: its order and window are its own, and a status filter would
-/// hide a report's leaving that status from a copy that had it.
-const NOT_WITH_CURSOR: [&str; 8] = [
+/// Parameters that a sync page does not take. Its order and window are its own; a status filter would hide
+/// a report's leaving that status from a copy that had it; and a service or area filter would tell, through
+/// which withdrawn reports it lets through, where and what a report no longer public was.
+const NOT_WITH_CURSOR: [&str; 12] = [
     "service_request_id",
+    "service_code",
     "status",
     "start_date",
     "end_date",
@@ -613,6 +665,9 @@ const NOT_WITH_CURSOR: [&str; 8] = [
     "updated_before",
     "timeperiod",
     "page",
+    "bbox",
+    "lat",
+    "long",
 ];
 
 /// GET requests with `cursor`: every change after the cursor, oldest first, reports that left the public
@@ -622,6 +677,7 @@ pub async fn sync_requests(state: &AppState, q: ListQuery) -> Result<SyncPage, A
     let mut problems = Vec::new();
     let given = [
         q.service_request_ids.is_some(),
+        q.service_codes.is_some(),
         q.statuses.is_some(),
         q.start_date.is_some(),
         q.end_date.is_some(),
@@ -629,6 +685,9 @@ pub async fn sync_requests(state: &AppState, q: ListQuery) -> Result<SyncPage, A
         q.updated_before.is_some(),
         q.timeperiod.is_some(),
         q.page.is_some(),
+        q.bbox.is_some(),
+        q.lat.is_some(),
+        q.long.is_some() || q.radius.is_some(),
     ];
     for (name, _) in NOT_WITH_CURSOR.iter().zip(given).filter(|(_, g)| *g) {
         problems.push(Problem::new(
@@ -646,16 +705,15 @@ pub async fn sync_requests(state: &AppState, q: ListQuery) -> Result<SyncPage, A
         ));
     }
     let limit = page_size(&q.page_size, &mut problems);
-    let area = area(&q, &mut problems);
     let Some(cursor) = cursor.filter(|_| problems.is_empty()) else {
         return Err(problems.into());
     };
+    // Stamps are whole seconds: the horizon is too, so that a change is SYNC_SETTLE_SECS old at least.
+    let now = super::now().and_utc();
     let filter = SyncFilter {
         jurisdiction_id: j.jurisdiction.id.clone(),
-        service_codes: q.service_codes.clone(),
         after: cursor.0,
-        until: (Utc::now() - Duration::seconds(SYNC_SETTLE_SECS)).naive_utc(),
-        area,
+        until: (now - Duration::seconds(SYNC_SETTLE_SECS)).naive_utc(),
         limit,
     };
     let (st, offset_minutes) = (state.clone(), j.jurisdiction.utc_offset_minutes);
@@ -697,14 +755,8 @@ pub async fn sync_requests(state: &AppState, q: ListQuery) -> Result<SyncPage, A
         })
         .await?;
     let next = match items.last() {
-        Some(SyncItem::Report(r)) => Cursor(SyncPosition {
-            updated_at: r.updated.naive_utc(),
-            id: r.id,
-        }),
-        Some(SyncItem::Withdrawn { id, updated }) => Cursor(SyncPosition {
-            updated_at: updated.naive_utc(),
-            id: *id,
-        }),
+        Some(SyncItem::Report(r)) => Cursor::at(r.updated, r.id),
+        Some(SyncItem::Withdrawn { id, updated }) => Cursor::at(*updated, *id),
         None => cursor,
     };
     Ok(SyncPage {
@@ -913,6 +965,37 @@ mod tests {
         .unwrap();
         assert_eq!(f.requested_from, None);
         assert!(f.updated_from.is_some());
+    }
+
+    #[test]
+    fn cursors_read_back_what_they_write() {
+        for raw in [
+            "0",
+            "1796029200-17",
+            "1796029200.250000000-3",
+            "1796029200.000000001-3",
+        ] {
+            let c = Cursor::parse(raw).unwrap();
+            assert_eq!(c.to_string(), raw);
+        }
+        assert_eq!(
+            Cursor::parse("1796029200.25-3").unwrap().to_string(),
+            "1796029200.250000000-3"
+        );
+        for bad in [
+            "",
+            "x",
+            "12-",
+            "-5-3",
+            "12--3",
+            "1.-3",
+            "1.1234567890-3",
+            "+5-3",
+            "253402300800-1",
+            "99999999999999999999-1",
+        ] {
+            assert!(Cursor::parse(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

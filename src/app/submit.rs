@@ -168,10 +168,9 @@ pub async fn submit_request(
         },
         "intake",
     );
-    let public_point = new.location.map(|l| match service.public_precision_m {
-        Some(m) => domain::coarsen(l.lat(), l.long(), m),
-        None => (l.lat(), l.long()),
-    });
+    let location = new.location.map(|l| (l.lat(), l.long()));
+    let shown_at = public_point(location, service.public_precision_m);
+    let (grid_used, service_code) = (service.public_precision_m, service.code.clone());
     let row = NewRequestRow {
         jurisdiction_id: jurisdiction.id.clone(),
         service_code: service.code.clone(),
@@ -210,8 +209,8 @@ pub async fn submit_request(
         } else {
             "published".into()
         },
-        public_lat: public_point.map(|p| p.0),
-        public_long: public_point.map(|p| p.1),
+        public_lat: shown_at.map(|p| p.0),
+        public_long: shown_at.map(|p| p.1),
     };
     let (mail_domain, channel) = (state.mail_domain.clone(), key.row.name.clone());
     let external: Vec<String> = new.media_urls.clone();
@@ -229,7 +228,17 @@ pub async fn submit_request(
             row.updated_at = now.naive_utc();
             row.expected_at =
                 expected_hours.map(|h| (now + TimeDelta::hours(i64::from(h))).naive_utc());
+            let jurisdiction_id = row.jurisdiction_id.clone();
             let id = rq::insert(conn, &row)?;
+            // The grid as this transaction sees it, read after the insert: an import that changed it since
+            // the catalogue was cached has either committed (and is seen here) or waits for this report to
+            // commit and resets it with the others (`rq::reset_public_points`).
+            if location.is_some() {
+                let grid = rq::service_precision(conn, &jurisdiction_id, &service_code)?;
+                if grid != grid_used {
+                    rq::set_public_point(conn, id, public_point(location, grid))?;
+                }
+            }
             // The report, its areas, its e-mails and its answers commit together.
             let at = now.naive_utc();
             new_report::insert(
@@ -324,6 +333,14 @@ pub async fn submit_request(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The point public answers show for a location on a service's grid (`None`: exact).
+fn public_point(location: Option<(f64, f64)>, grid: Option<f64>) -> Option<(f64, f64)> {
+    location.map(|(lat, long)| match grid {
+        Some(m) => domain::coarsen(lat, long, m),
+        None => (lat, long),
+    })
 }
 
 /// Now, to the second (the spec's datetimes have no fractions).

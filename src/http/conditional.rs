@@ -2,8 +2,10 @@
 //! where it has a time of its own); a client that sends back what it was given gets a bodiless 304 when
 //! nothing changed. Apps that poll the city's lists every minute then cost a header's worth of traffic.
 //!
-//! The answer is made as usual and compared afterwards, so a 304 is never served for an answer that would
-//! have been different: the validators come from the very bytes that would have been sent.
+//! The answer is made as usual and compared afterwards: an `ETag` is a hash of the very bytes that would
+//! have been sent, so a matching one proves the client has them. A `Last-Modified` is only as good as the
+//! time it names: report lists and reports name the latest change that could alter them (see
+//! `app::query::list_changed`), and a date of the current second proves nothing yet.
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -70,7 +72,12 @@ fn unchanged(request: &HeaderMap, answer: &HeaderMap) -> bool {
         date(request, header::IF_MODIFIED_SINCE),
         date(answer, header::LAST_MODIFIED),
     ) {
-        (Some(since), Some(modified)) => modified <= since,
+        // Dates have whole seconds: one of this very second may hide a change made later in it (§8.8.2.2),
+        // so it proves nothing yet.
+        (Some(since), Some(modified)) => {
+            modified <= since
+                && modified + std::time::Duration::from_secs(1) <= std::time::SystemTime::now()
+        }
         _ => false,
     }
 }
@@ -91,7 +98,7 @@ mod tests {
     fn entity_tags_decide_before_dates() {
         let answer = map(&[
             (header::ETAG, "\"abc-1\""),
-            (header::LAST_MODIFIED, "Mon, 07 Dec 2026 03:00:00 GMT"),
+            (header::LAST_MODIFIED, "Mon, 07 Dec 2020 03:00:00 GMT"),
         ]);
         let inm = |v: &str| map(&[(header::IF_NONE_MATCH, v)]);
         assert!(unchanged(&inm("\"abc-1\""), &answer));
@@ -101,7 +108,7 @@ mod tests {
         // A date that would match is ignored when the tag does not.
         let both = map(&[
             (header::IF_NONE_MATCH, "\"old\""),
-            (header::IF_MODIFIED_SINCE, "Mon, 07 Dec 2026 04:00:00 GMT"),
+            (header::IF_MODIFIED_SINCE, "Mon, 07 Dec 2020 04:00:00 GMT"),
         ]);
         assert!(!unchanged(&both, &answer));
     }
@@ -110,15 +117,21 @@ mod tests {
     fn dates_compare_to_the_second() {
         let answer = map(&[
             (header::ETAG, "\"abc-1\""),
-            (header::LAST_MODIFIED, "Mon, 07 Dec 2026 03:00:00 GMT"),
+            (header::LAST_MODIFIED, "Mon, 07 Dec 2020 03:00:00 GMT"),
         ]);
         let ims = |v: &str| map(&[(header::IF_MODIFIED_SINCE, v)]);
-        assert!(unchanged(&ims("Mon, 07 Dec 2026 03:00:00 GMT"), &answer));
-        assert!(unchanged(&ims("Mon, 07 Dec 2026 03:00:01 GMT"), &answer));
-        assert!(!unchanged(&ims("Mon, 07 Dec 2026 02:59:59 GMT"), &answer));
+        assert!(unchanged(&ims("Mon, 07 Dec 2020 03:00:00 GMT"), &answer));
+        let now = header::HttpDate::from(std::time::SystemTime::now()).to_string();
+        let fresh = map(&[(header::ETAG, "\"abc-1\""), (header::LAST_MODIFIED, &now)]);
+        assert!(
+            !unchanged(&ims(&now), &fresh),
+            "a date of this very second proves nothing"
+        );
+        assert!(unchanged(&ims("Mon, 07 Dec 2020 03:00:01 GMT"), &answer));
+        assert!(!unchanged(&ims("Mon, 07 Dec 2020 02:59:59 GMT"), &answer));
         assert!(!unchanged(&ims("yesterday"), &answer));
         assert!(!unchanged(
-            &ims("Mon, 07 Dec 2026 03:00:00 GMT"),
+            &ims("Mon, 07 Dec 2020 03:00:00 GMT"),
             &map(&[(header::ETAG, "\"abc-1\"")])
         ));
     }

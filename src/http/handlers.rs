@@ -148,6 +148,7 @@ pub async fn list_requests(req: HttpRequest, state: State, cache: Cache) -> Http
             list: page.list,
             offset_minutes: page.offset_minutes,
             extensions: extensions(&q),
+            changed: page.changed,
             _turn: page.turn,
         })
     })
@@ -165,6 +166,7 @@ async fn sync_requests(req: HttpRequest, q: Params, state: State) -> HttpRespons
         Err(e) => return fmt.error(&e),
     };
     let next = page.next.to_string();
+    let caught_up = page.items.is_empty();
     let doc = wire::Sync {
         page,
         extensions: extensions(&q),
@@ -185,8 +187,10 @@ async fn sync_requests(req: HttpRequest, q: Params, state: State) -> HttpRespons
     pairs.push(format!("cursor={next}"));
     let link = format!("<{}?{}>; rel=\"next\"", req.path(), pairs.join("&"));
     let headers = res.headers_mut();
-    for (name, value) in [("sync-cursor", next), ("link", link)] {
-        if let Ok(v) = header::HeaderValue::from_str(&value) {
+    // An empty page means up to date: no `next` for a generic follower to loop on.
+    let link = (!caught_up).then_some(link);
+    for (name, value) in [("sync-cursor", Some(next)), ("link", link)] {
+        if let Some(v) = value.and_then(|v| header::HeaderValue::from_str(&v).ok()) {
             headers.insert(header::HeaderName::from_static(name), v);
         }
     }
@@ -197,11 +201,13 @@ pub async fn get_request(req: HttpRequest, state: State, cache: Cache) -> HttpRe
     with_format_cached!(req, state, cache, "service_requests", |fmt| {
         let q = query(&req)?;
         let id = path_id(&req, "service_request_id", "service_request_id")?;
-        let (offset_minutes, r) = app::get_request(&state, q.get("jurisdiction_id"), id).await?;
+        let (offset_minutes, r, changed) =
+            app::get_request(&state, q.get("jurisdiction_id"), id).await?;
         Ok(wire::Requests {
             list: vec![r],
             offset_minutes,
             extensions: extensions(&q),
+            changed,
             _turn: None,
         })
     })

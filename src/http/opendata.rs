@@ -92,11 +92,6 @@ fn feature(r: &PublicRequest, off: i32, with_extensions: bool) -> Value {
     })
 }
 
-/// The latest change among the reports of a page, for `Last-Modified`.
-fn latest(list: &[PublicRequest]) -> Option<chrono::DateTime<chrono::Utc>> {
-    list.iter().map(|r| r.updated).max()
-}
-
 /// A spreadsheet runs a cell that begins with one of these as a formula: free text from the public is
 /// written with a leading apostrophe instead (OWASP's advice for CSV injection).
 fn defused(text: &str) -> std::borrow::Cow<'_, str> {
@@ -251,7 +246,7 @@ pub async fn requests_bulk(req: HttpRequest, state: State) -> HttpResponse {
         Ok(Ok(Answer::new(
             bulk.content_type(),
             body.into(),
-            latest(&page.list),
+            Some(page.changed),
         )))
     }
     .await;

@@ -140,6 +140,8 @@ pub struct Requests {
     pub list: Vec<PublicRequest>,
     pub offset_minutes: i32,
     pub extensions: bool,
+    /// `Last-Modified` (`app::Page::changed`).
+    pub changed: chrono::DateTime<chrono::Utc>,
     /// A large page's turn, given back when the answer has been written (`app::Page::turn`).
     pub _turn: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -158,9 +160,8 @@ impl Document for Requests {
         64 + self.list.len() * if self.extensions { 1100 } else { 560 }
     }
 
-    /// The latest `updated_datetime` shown; an empty list has none.
     fn last_modified(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        self.list.iter().map(|r| r.updated).max()
+        Some(self.changed)
     }
 }
 
@@ -195,8 +196,9 @@ impl Document for Sync {
         64 + self.page.items.len() * if self.extensions { 1100 } else { 560 }
     }
 
+    /// A page of the feed grows as changes settle, with no change newer than what it shows: now.
     fn last_modified(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        self.page.items.iter().map(|i| i.updated()).max()
+        Some(chrono::Utc::now())
     }
 }
 
@@ -362,6 +364,7 @@ pub fn field_names_of_a_report() -> Vec<String> {
         list: vec![r],
         offset_minutes: 0,
         extensions: false,
+        changed: now,
         _turn: None,
     };
     let json: serde_json::Value =

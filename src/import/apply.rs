@@ -43,7 +43,12 @@ pub(super) fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<(Summary, i
                 .is_some_and(|c| c.public_precision_m != row.public_precision_m)
             {
                 // Its reports' public points move to the new grid (or to the exact point).
-                crate::store::requests::reset_public_points(conn, &row.jurisdiction_id, &row.code)?;
+                crate::store::requests::reset_public_points(
+                    conn,
+                    &row.jurisdiction_id,
+                    &row.code,
+                    row.updated_at,
+                )?;
                 precision_changed = true;
             }
         }

@@ -6,8 +6,6 @@ use super::{AnyConnection, StoreError};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-diesel::define_sql_function!(fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>);
-
 /// A jurisdiction's retention periods in days (`None`: kept until erased).
 pub struct Retention {
     pub jurisdiction_id: String,
@@ -34,11 +32,13 @@ pub fn retention_periods(conn: &mut AnyConnection) -> Result<Vec<Retention>, Sto
         .collect())
 }
 
-/// Closed reports last changed before `before` that still hold any contact detail, oldest first.
+/// Closed reports last changed before `before` that still hold any contact detail, oldest first, at most
+/// `limit`.
 pub fn closed_with_contact(
     conn: &mut AnyConnection,
     jurisdiction_id: &str,
     before: NaiveDateTime,
+    limit: i64,
 ) -> Result<Vec<i64>, StoreError> {
     Ok(requests::table
         .filter(requests::jurisdiction_id.eq(jurisdiction_id))
@@ -54,17 +54,20 @@ pub fn closed_with_contact(
                 .or(requests::account_id.is_not_null()),
         )
         .order((requests::updated_at, requests::id))
+        .limit(limit)
         .select(requests::id)
         .load(conn)?)
 }
 
-/// Stored photos of reports hidden or rejected by staff and last changed before `before`.
+/// Photos (stored files and links a client gave) of reports hidden or rejected by staff and last changed
+/// before `before`, with whether their report is public now; at most `limit`.
 pub fn withdrawn_photos(
     conn: &mut AnyConnection,
     jurisdiction_id: &str,
     before: NaiveDateTime,
-) -> Result<Vec<MediaRow>, StoreError> {
-    Ok(request_media::table
+    limit: i64,
+) -> Result<Vec<(MediaRow, bool)>, StoreError> {
+    let rows: Vec<(MediaRow, bool, String)> = request_media::table
         .inner_join(requests::table.on(requests::id.eq(request_media::request_id)))
         .filter(requests::jurisdiction_id.eq(jurisdiction_id))
         .filter(
@@ -73,10 +76,18 @@ pub fn withdrawn_photos(
                 .or(requests::detailed_status.eq("rejected")),
         )
         .filter(requests::updated_at.lt(before))
-        .filter(request_media::file_name.is_not_null())
         .order((request_media::request_id, request_media::position))
-        .select(MediaRow::as_select())
-        .load(conn)?)
+        .limit(limit)
+        .select((
+            MediaRow::as_select(),
+            requests::hidden,
+            requests::moderation_state,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(m, hidden, state)| (m, !hidden && state == "published"))
+        .collect())
 }
 
 /// Removes every contact detail of these reports. Their `updated_datetime` stays: nothing public changed.
@@ -106,40 +117,49 @@ pub fn delete_media(conn: &mut AnyConnection, ids: &[String]) -> Result<(), Stor
     Ok(())
 }
 
-/// A report a person's erasure touches: its id, description and free-text answers.
+/// A report a person's erasure touches: its id, contact values, description and answers.
 pub struct Touched {
     pub id: i64,
+    pub email: Option<String>,
+    pub phone: Option<String>,
     pub description: Option<String>,
     pub answers: Vec<(String, i32, String)>,
 }
 
-/// Reports whose e-mail is `email` (case-insensitively), or whose phone `matches`.
-pub fn reports_of(
+/// The ids of reports whose e-mail or phone `matches`. Addresses and numbers are compared in Rust (case
+/// folded beyond ASCII; numbers digit by digit, written in many ways), so every stored one is read: erasure
+/// is rare, and a scan of two columns is its price. Run as a read, outside the write transaction.
+pub fn candidates(
     conn: &mut AnyConnection,
-    email: Option<&str>,
-    matches: impl Fn(&str) -> bool,
-) -> Result<Vec<Touched>, StoreError> {
-    let ids: Vec<i64> = match email {
-        Some(e) => requests::table
-            .filter(lower(requests::email).eq(e.to_lowercase()))
-            .select(requests::id)
-            .load(conn)?,
-        // Phone numbers are written in many ways (+62 812…, 0812-…): compared digit by digit here, so every
-        // stored number is read. Erasure is rare; a scan of one column is its price.
-        None => requests::table
-            .filter(requests::phone.is_not_null())
-            .select((requests::id, requests::phone))
-            .load::<(i64, Option<String>)>(conn)?
-            .into_iter()
-            .filter(|(_, p)| p.as_deref().is_some_and(&matches))
-            .map(|(id, _)| id)
-            .collect(),
-    };
+    matches: impl Fn(Option<&str>, Option<&str>) -> bool,
+) -> Result<Vec<i64>, StoreError> {
+    let rows: Vec<(i64, Option<String>, Option<String>)> = requests::table
+        .filter(
+            requests::email
+                .is_not_null()
+                .or(requests::phone.is_not_null()),
+        )
+        .select((requests::id, requests::email, requests::phone))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, e, p)| matches(e.as_deref(), p.as_deref()))
+        .map(|(id, ..)| id)
+        .collect())
+}
+
+/// These reports as the transaction sees them.
+pub fn touched(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<Touched>, StoreError> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
-        let rows: Vec<(i64, Option<String>)> = requests::table
+        let rows: Vec<(i64, Option<String>, Option<String>, Option<String>)> = requests::table
             .filter(requests::id.eq_any(chunk))
-            .select((requests::id, requests::description))
+            .select((
+                requests::id,
+                requests::email,
+                requests::phone,
+                requests::description,
+            ))
             .order(requests::id)
             .load(conn)?;
         let answers: Vec<(i64, String, i32, String)> = request_attributes::table
@@ -151,9 +171,11 @@ pub fn reports_of(
                 request_attributes::value,
             ))
             .load(conn)?;
-        for (id, description) in rows {
+        for (id, email, phone, description) in rows {
             out.push(Touched {
                 id,
+                email,
+                phone,
                 description,
                 answers: answers
                     .iter()
@@ -166,15 +188,14 @@ pub fn reports_of(
     Ok(out)
 }
 
-/// Replaces a report's description and moves `updated_datetime`, so that copies kept by sync take it again.
+/// Replaces a report's description (the caller moves `updated_datetime`).
 pub fn replace_description(
     conn: &mut AnyConnection,
     id: i64,
     text: &str,
-    now: NaiveDateTime,
 ) -> Result<(), StoreError> {
     diesel::update(requests::table.find(id))
-        .set((requests::description.eq(text), requests::updated_at.eq(now)))
+        .set(requests::description.eq(text))
         .execute(conn)?;
     Ok(())
 }

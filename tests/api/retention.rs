@@ -114,10 +114,12 @@ async fn retention_removes_contact_details_and_photos_on_the_calendar(app: TestA
     let still_open = app.post_flood(&CONTACT).await;
     let (hidden, photo) = post_light_with_photo(&app).await;
     let (shown, kept_photo) = post_light_with_photo(&app).await;
+    let (rejected, rejected_photo) = post_light_with_photo(&app).await;
     app.staff_user("admin", "admin", &[]).await;
     let t = token(&app.sign_in("admin").await);
     set_status(&app, &t, &closed_long_ago, "fixed").await;
     set_status(&app, &t, &closed_lately, "fixed").await;
+    set_status(&app, &t, &rejected, "rejected").await;
     let (code, _) = app
         .call(
             "POST",
@@ -130,7 +132,7 @@ async fn retention_removes_contact_details_and_photos_on_the_calendar(app: TestA
     // The clock the test controls: the demo city keeps contact details 365 days after closing and photos
     // of hidden reports 30 days.
     app.sql(&format!(
-        "UPDATE requests SET updated_at = '2024-01-01 00:00:00' WHERE id IN ({closed_long_ago}, {still_open}, {hidden}, {shown})"
+        "UPDATE requests SET updated_at = '2024-01-01 00:00:00' WHERE id IN ({closed_long_ago}, {still_open}, {hidden}, {shown}, {rejected})"
     ))
     .await;
     app.sql(&format!(
@@ -150,7 +152,7 @@ async fn retention_removes_contact_details_and_photos_on_the_calendar(app: TestA
         "{dry}"
     );
     assert!(
-        dry.contains("would remove: contact details of 1 report(s), 1 photo(s)"),
+        dry.contains("would remove: contact details of 1 report(s), 2 photo(s)"),
         "{dry}"
     );
     assert!(
@@ -161,7 +163,7 @@ async fn retention_removes_contact_details_and_photos_on_the_calendar(app: TestA
 
     let applied = cli(&app, &["retention", "--apply"]);
     assert!(
-        applied.contains("removed: contact details of 1 report(s), 1 photo(s)"),
+        applied.contains("removed: contact details of 1 report(s), 2 photo(s)"),
         "{applied}"
     );
     assert!(!has_contact(&app.stored(&closed_long_ago).await));
@@ -194,6 +196,16 @@ async fn retention_removes_contact_details_and_photos_on_the_calendar(app: TestA
         .get_json(&format!("/open311/v2/requests/{shown}.json"))
         .await;
     assert!(shown_now[0]["media_url"].is_string());
+    // A rejected report stays public without its photo; its time moves, so that copies look again.
+    assert!(!media.join(&rejected_photo).exists());
+    let rejected_now = app
+        .get_json(&format!("/open311/v2/requests/{rejected}.json"))
+        .await;
+    assert!(rejected_now[0]["media_url"].is_null(), "{rejected_now}");
+    assert!(!rejected_now[0]["updated_datetime"]
+        .as_str()
+        .unwrap()
+        .starts_with("2024"));
 
     // Audited by report, without the values removed.
     let log = audit(&app, &t).await;
@@ -207,7 +219,7 @@ async fn retention_removes_contact_details_and_photos_on_the_calendar(app: TestA
             )
         })
         .collect();
-    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert_eq!(entries.len(), 3, "{entries:?}");
     assert!(entries.contains(&(
         "contact details removed".into(),
         format!("request {closed_long_ago}")
@@ -274,6 +286,8 @@ async fn erasure_removes_a_person_from_every_report(app: TestApp) {
         .await;
     assert_eq!(code, 403);
 
+    let before = app.stored(&with_text).await.updated_at;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let (code, erased) = app
         .call(
             "POST",
@@ -309,6 +323,13 @@ async fn erasure_removes_a_person_from_every_report(app: TestApp) {
         public[0]["description"],
         civic311::app::privacy::REMOVED_TEXT
     );
+    // Its time moved, to a whole second as every stamp (the change feed's cursor counts on it); the
+    // report whose text stayed did not change in public.
+    let after = app.stored(&with_text).await.updated_at;
+    assert!(after > before);
+    assert_eq!(chrono::Timelike::nanosecond(&after), 0);
+    let plain_row = app.stored(&plain).await;
+    assert_eq!(plain_row.updated_at, plain_row.requested_at);
     let public = app
         .get_json(&format!("/open311/v2/requests/{plain}.json"))
         .await;

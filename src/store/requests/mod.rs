@@ -78,6 +78,9 @@ pub struct PublicRow {
     pub long: Option<f64>,
     pub channel: Option<String>,
     pub duplicate_of: Option<i64>,
+    /// The point public answers show (the spatial filters test it too).
+    pub public_lat: Option<f64>,
+    pub public_long: Option<f64>,
 }
 
 // `treat_none_as_default_value = false`: a `None` is bound as NULL instead of leaving the column out, so that
@@ -492,51 +495,50 @@ pub struct SyncPosition {
 #[derive(Debug, Clone)]
 pub struct SyncFilter {
     pub jurisdiction_id: String,
-    pub service_codes: Option<Vec<String>>,
     pub after: SyncPosition,
     pub until: NaiveDateTime,
-    pub area: Option<Area>,
     pub limit: i64,
 }
 
-/// Reports changed after a position, in (`updated_at`, `id`) order, with whether each is public now. Hidden
-/// and held reports are among them, so that a copy learns to drop a report that staff took down; the caller
-/// shows them as withdrawn, without their content. One statement: whether a row is public and what it
-/// shows come from the same snapshot.
+/// Reports changed after a position, in (`updated_at`, `id`) order, with whether each is public now. Reports
+/// that staff hid after publication are among them, so that a copy learns to drop them; the caller shows
+/// them as withdrawn, without their content. Reports held for review have never been public and are not
+/// listed at all. One statement: whether a row is public and what it shows come from the same snapshot.
 pub fn changed_since(
     conn: &mut AnyConnection,
     f: &SyncFilter,
 ) -> Result<Vec<(PublicRow, bool)>, StoreError> {
-    let rows: Vec<(PublicRow, bool, String)> = per_backend!(conn, |c| {
-        let mut q = requests::table
-            .filter(requests::jurisdiction_id.eq(f.jurisdiction_id.clone()))
-            // Both halves of the position test, written so that the (jurisdiction, updated_at, id) index
-            // bounds the scan.
-            .filter(requests::updated_at.ge(f.after.updated_at))
-            .filter(
-                requests::updated_at
-                    .gt(f.after.updated_at)
-                    .or(requests::id.gt(f.after.id)),
-            )
-            .filter(requests::updated_at.le(f.until))
-            .into_boxed();
-        if let Some(codes) = &f.service_codes {
-            q = q.filter(requests::service_code.eq_any(codes.clone()));
-        }
-        q = within_area!(q, f.area);
-        q.order((requests::updated_at.asc(), requests::id.asc()))
-            .limit(f.limit)
-            .select((
-                PublicRow::as_select(),
-                requests::hidden,
-                requests::moderation_state,
-            ))
-            .load(c)
-    })?;
+    let rows: Vec<(PublicRow, bool)> = per_backend!(conn, |c| requests::table
+        .filter(requests::jurisdiction_id.eq(f.jurisdiction_id.clone()))
+        // Both halves of the position test, written so that the (jurisdiction, updated_at, id) index bounds
+        // the scan.
+        .filter(requests::updated_at.ge(f.after.updated_at))
+        .filter(
+            requests::updated_at
+                .gt(f.after.updated_at)
+                .or(requests::id.gt(f.after.id)),
+        )
+        .filter(requests::updated_at.le(f.until))
+        .filter(requests::moderation_state.eq("published"))
+        .order((requests::updated_at.asc(), requests::id.asc()))
+        .limit(f.limit)
+        .select((PublicRow::as_select(), requests::hidden))
+        .load(c))?;
     Ok(rows
         .into_iter()
-        .map(|(row, hidden, state)| (row, !hidden && state == "published"))
+        .map(|(row, hidden)| (row, !hidden))
         .collect())
+}
+
+/// The latest `updated_at` of any report of a jurisdiction, public or not.
+pub fn latest_change(
+    conn: &mut AnyConnection,
+    jurisdiction_id: &str,
+) -> Result<Option<NaiveDateTime>, StoreError> {
+    Ok(per_backend!(conn, |c| requests::table
+        .filter(requests::jurisdiction_id.eq(jurisdiction_id))
+        .select(diesel::dsl::max(requests::updated_at))
+        .first(c))?)
 }
 
 /// How many public requests match the filter, paging aside.
@@ -776,12 +778,22 @@ pub fn fill_public_points(conn: &mut AnyConnection) -> Result<usize, StoreError>
 }
 
 /// Forgets the public points of a service's reports, after its precision changed (`fill_public_points`
-/// makes them again).
+/// makes them again), and moves their `updated_datetime`: the point they show changes, and copies kept by
+/// the change feed must take the new one.
+///
+/// On PostgreSQL the table is locked against writers first, until the import commits: a report being
+/// stored at this moment (with a point from the old grid) is waited for and reset with the others, and one
+/// stored after it finds the new grid (`public_point_in_tx`). SQLite runs one write at a time anyway.
 pub fn reset_public_points(
     conn: &mut AnyConnection,
     jurisdiction_id: &str,
     service_code: &str,
+    now: NaiveDateTime,
 ) -> Result<(), StoreError> {
+    if let AnyConnection::Postgres(c) = conn {
+        use diesel::connection::SimpleConnection;
+        c.batch_execute("LOCK TABLE requests IN SHARE ROW EXCLUSIVE MODE")?;
+    }
     diesel::update(
         requests::table
             .filter(requests::jurisdiction_id.eq(jurisdiction_id))
@@ -790,8 +802,39 @@ pub fn reset_public_points(
     .set((
         requests::public_lat.eq(None::<f64>),
         requests::public_long.eq(None::<f64>),
+        requests::updated_at.eq(now),
     ))
     .execute(conn)?;
+    Ok(())
+}
+
+/// A service's grid as the transaction sees it (`None`: exact, or no such service).
+pub fn service_precision(
+    conn: &mut AnyConnection,
+    jurisdiction_id: &str,
+    service_code: &str,
+) -> Result<Option<f64>, StoreError> {
+    use crate::store::schema::services;
+    Ok(per_backend!(conn, |c| services::table
+        .find((jurisdiction_id, service_code))
+        .select(services::public_precision_m)
+        .first::<Option<f64>>(c)
+        .optional())?
+    .flatten())
+}
+
+/// Sets a report's public point.
+pub fn set_public_point(
+    conn: &mut AnyConnection,
+    id: i64,
+    point: Option<(f64, f64)>,
+) -> Result<(), StoreError> {
+    diesel::update(requests::table.find(id))
+        .set((
+            requests::public_lat.eq(point.map(|p| p.0)),
+            requests::public_long.eq(point.map(|p| p.1)),
+        ))
+        .execute(conn)?;
     Ok(())
 }
 
