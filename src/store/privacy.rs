@@ -148,17 +148,18 @@ pub fn candidates(
         .collect())
 }
 
+/// A report's e-mail, phone and description.
+type Texts = (Option<String>, Option<String>, Option<String>);
+
 /// These reports as the transaction sees them.
 pub fn touched(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<Touched>, StoreError> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
-        let rows: Vec<(i64, Option<String>, Option<String>, Option<String>)> = requests::table
+        let rows: Vec<(i64, Texts)> = requests::table
             .filter(requests::id.eq_any(chunk))
             .select((
                 requests::id,
-                requests::email,
-                requests::phone,
-                requests::description,
+                (requests::email, requests::phone, requests::description),
             ))
             .order(requests::id)
             .load(conn)?;
@@ -171,7 +172,7 @@ pub fn touched(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<Touched>, St
                 request_attributes::value,
             ))
             .load(conn)?;
-        for (id, email, phone, description) in rows {
+        for (id, (email, phone, description)) in rows {
             out.push(Touched {
                 id,
                 email,
