@@ -586,6 +586,71 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The database URL as the command line takes it.
+    pub fn database_url_arg(&self) -> String {
+        match &self.database_url {
+            DatabaseUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
+            DatabaseUrl::Postgres(u) => u.clone(),
+        }
+    }
+
+    /// Runs `civic311 ARGS` on this app's database and data directory; answers its standard output, and
+    /// fails the test if it fails.
+    pub fn run_cli(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_civic311"))
+            .args(args)
+            .env("CIVIC311_DATABASE_URL", self.database_url_arg())
+            .env("CIVIC311_DATA_DIR", &self.data_dir)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "civic311 {args:?}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
+    /// Posts a street-light report with a photo; answers its id and the stored photo's file name.
+    pub async fn post_light_with_photo(&self) -> (String, String) {
+        use reqwest::multipart::{Form, Part};
+        let form = Form::new()
+            .text("api_key", DEMO_KEY)
+            .text("service_code", "LIGHT")
+            .text("address_string", "Jl. Merdeka")
+            .text("attribute[STATE]", "dark")
+            .part(
+                "media",
+                Part::bytes(jpeg_with_gps())
+                    .file_name("lamp.jpg")
+                    .mime_str("image/jpeg")
+                    .unwrap(),
+            );
+        let resp = self
+            .client
+            .post(self.url("/open311/v2/requests.json"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let ack: Value = resp.json().await.unwrap();
+        let id = ack[0]["service_request_id"].as_str().unwrap().to_string();
+        let report = self
+            .get_json(&format!("/open311/v2/requests/{id}.json"))
+            .await;
+        let file = report[0]["media_url"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        (id, file)
+    }
+
     pub async fn stored(&self, id: &str) -> civic311::store::requests::RequestRow {
         let id: i64 = id.parse().unwrap();
         self.store

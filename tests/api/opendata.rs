@@ -119,6 +119,17 @@ async fn geojson_and_csv_list_what_json_lists(app: TestApp) {
             .map(|r| r["lat"].as_f64().zip(r["long"].as_f64()))
             .collect();
 
+        let xml = app
+            .get_xml(&format!("/open311/v2/requests.xml{filter}"))
+            .await;
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let xml_ids: Vec<String> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("service_request_id"))
+            .map(|n| n.text().unwrap().to_string())
+            .collect();
+        assert_eq!(xml_ids, ids, "{filter}");
+
         let (status, kind, body) =
             text(&app, &format!("/open311/v2/requests.geojson{filter}")).await;
         assert_eq!(
@@ -602,42 +613,23 @@ async fn a_whole_export_streams_every_report_once(app: TestApp) {
     // civic311 export writes the same reports to a file.
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("reports.csv");
-    let url = match &app.database_url {
-        civic311::config::DatabaseUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
-        civic311::config::DatabaseUrl::Postgres(u) => u.clone(),
-    };
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_civic311"))
-        .args(["export", "--format", "csv", "--output"])
-        .arg(&out)
-        .env("CIVIC311_DATABASE_URL", &url)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    app.run_cli(&[
+        "export",
+        "--format",
+        "csv",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
     let written = std::fs::read_to_string(&out).unwrap();
     assert_eq!(ids_of_csv(&written).await, ids);
     assert!(!dir.path().join("reports.csv.partial").exists());
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_civic311"))
-        .args([
-            "export",
-            "--format",
-            "geojson",
-            "--since",
-            "2025-01-01T00:00:00Z",
-        ])
-        .env("CIVIC311_DATABASE_URL", &url)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let fs = features(&serde_json::from_slice(&run.stdout).unwrap());
+    let stdout = app.run_cli(&[
+        "export",
+        "--format",
+        "geojson",
+        "--since",
+        "2025-01-01T00:00:00Z",
+    ]);
+    let fs = features(&serde_json::from_str(&stdout).unwrap());
     assert_eq!(fs.len(), 2048 - 100, "changed since 2025");
 }

@@ -290,6 +290,68 @@ async fn a_dumping_report_is_public_on_a_grid_and_exact_for_staff(app: TestApp) 
     );
     assert!(!xml.contains("Kebon Sirih"), "{xml}");
 
+    // GeoJSON and CSV, paged and streamed, and the command-line export: the same point on the grid.
+    let export =
+        |format: &str| app.run_cli(&["export", "--format", format, "--service-code", "DUMPING"]);
+    let mut geojsons = Vec::new();
+    for path in [
+        "requests.geojson?service_code=DUMPING",
+        "requests.geojson?service_code=DUMPING&all=true",
+    ] {
+        geojsons.push(
+            app.get(&format!("/open311/v2/{path}"))
+                .await
+                .text()
+                .await
+                .unwrap(),
+        );
+    }
+    geojsons.push(export("geojson"));
+    for body in &geojsons {
+        assert!(!body.contains("Kebon Sirih"), "{body}");
+        let doc: Value = serde_json::from_str(body).unwrap();
+        for f in doc["features"].as_array().unwrap() {
+            let c = &f["geometry"]["coordinates"];
+            assert_eq!(
+                (c[1].as_f64().unwrap(), c[0].as_f64().unwrap()),
+                public,
+                "{f}"
+            );
+        }
+    }
+    let mut csvs = Vec::new();
+    for path in [
+        "requests.csv?service_code=DUMPING",
+        "requests.csv?service_code=DUMPING&all=true",
+    ] {
+        csvs.push(
+            app.get(&format!("/open311/v2/{path}"))
+                .await
+                .text()
+                .await
+                .unwrap(),
+        );
+    }
+    csvs.push(export("csv"));
+    for body in &csvs {
+        assert!(!body.contains("Kebon Sirih"), "{body}");
+        let mut reader = csv::Reader::from_reader(body.as_bytes());
+        let header = reader.headers().unwrap().clone();
+        let at = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let mut rows = 0;
+        for r in reader.records() {
+            let r = r.unwrap();
+            let p = (
+                r[at("lat")].parse::<f64>().unwrap(),
+                r[at("long")].parse::<f64>().unwrap(),
+            );
+            assert_eq!(p, public);
+            assert_eq!(&r[at("address")], "");
+            rows += 1;
+        }
+        assert_eq!(rows, 2);
+    }
+
     // Staff, and the department's e-mail, have the exact point and the address.
     let t = token(&app.sign_in("moderator").await);
     let (_, staff) = app

@@ -4,36 +4,13 @@
 
 use crate::both_backends;
 use crate::helpers::*;
-use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
-use std::process::Command;
 
 both_backends!(
     retention_removes_contact_details_and_photos_on_the_calendar,
     erasure_removes_a_person_from_every_report,
     erasure_at_the_command_line_matches_a_phone_however_written,
 );
-
-fn cli(app: &TestApp, args: &[&str]) -> String {
-    let url = match &app.database_url {
-        civic311::config::DatabaseUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
-        civic311::config::DatabaseUrl::Postgres(u) => u.clone(),
-    };
-    let out = Command::new(env!("CARGO_BIN_EXE_civic311"))
-        .args(args)
-        .env("CIVIC311_DATABASE_URL", url)
-        .env("CIVIC311_DATA_DIR", &app.data_dir)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "civic311 {args:?}: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
 
 const CONTACT: [(&str, &str); 6] = [
     ("email", "Siti.Rahma@mail.example"),
@@ -71,50 +48,14 @@ async fn audit(app: &TestApp, admin: &str) -> Vec<Value> {
     body.as_array().unwrap().clone()
 }
 
-async fn post_light_with_photo(app: &TestApp) -> (String, String) {
-    let form = Form::new()
-        .text("api_key", DEMO_KEY)
-        .text("service_code", "LIGHT")
-        .text("address_string", "Jl. Merdeka")
-        .text("attribute[STATE]", "dark")
-        .part(
-            "media",
-            Part::bytes(jpeg_with_gps())
-                .file_name("lamp.jpg")
-                .mime_str("image/jpeg")
-                .unwrap(),
-        );
-    let resp = app
-        .client
-        .post(app.url("/open311/v2/requests.json"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let ack: Value = resp.json().await.unwrap();
-    let id = ack[0]["service_request_id"].as_str().unwrap().to_string();
-    let report = app
-        .get_json(&format!("/open311/v2/requests/{id}.json"))
-        .await;
-    let file = report[0]["media_url"]
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
-    (id, file)
-}
-
 async fn retention_removes_contact_details_and_photos_on_the_calendar(app: TestApp) {
     app.expect_deliveries(&["cancelled"]);
     let closed_long_ago = app.post_flood(&CONTACT).await;
     let closed_lately = app.post_flood(&CONTACT).await;
     let still_open = app.post_flood(&CONTACT).await;
-    let (hidden, photo) = post_light_with_photo(&app).await;
-    let (shown, kept_photo) = post_light_with_photo(&app).await;
-    let (rejected, rejected_photo) = post_light_with_photo(&app).await;
+    let (hidden, photo) = app.post_light_with_photo().await;
+    let (shown, kept_photo) = app.post_light_with_photo().await;
+    let (rejected, rejected_photo) = app.post_light_with_photo().await;
     app.staff_user("admin", "admin", &[]).await;
     let t = token(&app.sign_in("admin").await);
     set_status(&app, &t, &closed_long_ago, "fixed").await;
@@ -142,7 +83,7 @@ async fn retention_removes_contact_details_and_photos_on_the_calendar(app: TestA
     .await;
     let media = civic311::media::media_dir(&app.data_dir);
 
-    let dry = cli(&app, &["retention", "--dry-run"]);
+    let dry = app.run_cli(&["retention", "--dry-run"]);
     assert!(
         dry.contains(&format!("request {closed_long_ago}: contact details")),
         "{dry}"
@@ -161,7 +102,7 @@ async fn retention_removes_contact_details_and_photos_on_the_calendar(app: TestA
     );
     assert!(media.join(&photo).exists());
 
-    let applied = cli(&app, &["retention", "--apply"]);
+    let applied = app.run_cli(&["retention", "--apply"]);
     assert!(
         applied.contains("removed: contact details of 1 report(s), 2 photo(s)"),
         "{applied}"
@@ -229,7 +170,7 @@ async fn retention_removes_contact_details_and_photos_on_the_calendar(app: TestA
     assert!(!text.contains("siti") && !text.contains("3456"), "{text}");
 
     // A second pass finds nothing more.
-    let again = cli(&app, &["retention", "--apply"]);
+    let again = app.run_cli(&["retention", "--apply"]);
     assert!(
         again.contains("removed: contact details of 0 report(s), 0 photo(s)"),
         "{again}"
@@ -361,10 +302,7 @@ async fn erasure_at_the_command_line_matches_a_phone_however_written(app: TestAp
         .await;
     let b = app.post_flood(&[("phone", "+62-812-3456-7890")]).await;
     let other = app.post_flood(&[("phone", "0812 3456 7891")]).await;
-    let out = cli(
-        &app,
-        &["erase", "--phone", "+62 812 3456 7890", "--by", "dpo"],
-    );
+    let out = app.run_cli(&["erase", "--phone", "+62 812 3456 7890", "--by", "dpo"]);
     assert!(out.contains("erased from 2 report(s)"), "{out}");
     for id in [&a, &b] {
         let row = app.stored(id).await;

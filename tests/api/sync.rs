@@ -3,7 +3,6 @@
 
 use crate::both_backends;
 use crate::helpers::*;
-use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 
 both_backends!(
@@ -15,33 +14,7 @@ both_backends!(
 
 /// Every public GET route of the route table, with real values for its parameters.
 async fn public_gets(app: &TestApp) -> Vec<String> {
-    let form = Form::new()
-        .text("api_key", DEMO_KEY)
-        .text("service_code", "LIGHT")
-        .text("address_string", "Jl. Merdeka")
-        .text("attribute[STATE]", "dark")
-        .part(
-            "media",
-            Part::bytes(jpeg_with_gps())
-                .file_name("lamp.jpg")
-                .mime_str("image/jpeg")
-                .unwrap(),
-        );
-    let resp = app
-        .client
-        .post(app.url("/open311/v2/requests.json"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let ack: Value = resp.json().await.unwrap();
-    let id = ack[0]["service_request_id"].as_str().unwrap().to_string();
-    let report = app
-        .get_json(&format!("/open311/v2/requests/{id}.json"))
-        .await;
-    let media_url = report[0]["media_url"].as_str().unwrap();
-    let file_name = media_url.rsplit('/').next().unwrap().to_string();
+    let (id, file_name) = app.post_light_with_photo().await;
     let mut paths = Vec::new();
     for route in civic311::http::ROUTES {
         if route.path.starts_with("/staff/")
