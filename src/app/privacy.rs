@@ -194,24 +194,23 @@ pub enum Subject {
 }
 
 impl Subject {
-    /// A subject from what an administrator typed, or why it cannot be one.
+    /// A subject from what an administrator typed, or why it cannot be one. Exactly one of the two; a
+    /// value that is given must be valid (an empty one is a mistake, not an absence).
     pub fn parse(email: Option<&str>, phone: Option<&str>) -> Result<Subject, ApiError> {
-        let email = email.map(str::trim).filter(|s| !s.is_empty());
-        let phone = phone.map(str::trim).filter(|s| !s.is_empty());
         match (email, phone) {
-            (Some(e), None) if e.contains('@') && e.len() <= 254 => {
-                Ok(Subject::Email(e.to_lowercase()))
+            (Some(e), None) if e.contains('@') && e.chars().count() <= 254 => {
+                Ok(Subject::Email(e.trim().to_lowercase()))
             }
             (Some(_), None) => Err(ApiError::invalid(
                 "email",
-                "email must be an e-mail address",
+                "email must be an e-mail address (at most 254 characters)",
             )),
-            (None, Some(p)) if digits(p).len() >= 6 && p.len() <= 40 => {
-                Ok(Subject::Phone(p.to_string()))
+            (None, Some(p)) if digits(p).len() >= 6 && p.chars().count() <= 40 => {
+                Ok(Subject::Phone(p.trim().to_string()))
             }
             (None, Some(_)) => Err(ApiError::invalid(
                 "phone",
-                "phone must be a phone number of at least 6 digits",
+                "phone must be a phone number of at least 6 digits (at most 40 characters)",
             )),
             _ => Err(ApiError::invalid(
                 "email",
@@ -421,7 +420,9 @@ mod tests {
         for (email, phone) in [
             (None, None),
             (Some("x"), None),
+            (Some(""), Some("0812345678")),
             (None, Some("12")),
+            (None, Some("   ")),
             (Some("a@b"), Some("0812345678")),
         ] {
             assert!(Subject::parse(email, phone).is_err(), "{email:?} {phone:?}");

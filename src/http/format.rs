@@ -3,7 +3,8 @@
 use super::render::{self, Document, Node};
 use crate::error::ApiError;
 use actix_web::body::{BodySize, MessageBody};
-use actix_web::http::{header, StatusCode};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -136,15 +137,16 @@ impl Format {
 const SLICE: usize = 64 * 1024;
 
 /// A public 200 answer, ready to be sent again: its bytes with the validators a client revalidates it by
-/// (`super::conditional` turns a match into a 304).
+/// (`super::conditional` turns a match into a 304). The validators are kept as header values, made once:
+/// a cached answer is sent again without formatting a date or hashing its body.
 #[derive(Clone)]
 pub struct Answer {
     pub content_type: &'static str,
     pub body: Bytes,
     /// A strong validator made from the bytes themselves, so that two processes (or a restarted one) give
     /// the same answer the same tag, and any change of a byte changes it.
-    pub etag: String,
-    pub last_modified: Option<DateTime<Utc>>,
+    pub etag: HeaderValue,
+    pub last_modified: Option<HeaderValue>,
 }
 
 impl Answer {
@@ -157,7 +159,7 @@ impl Answer {
             content_type,
             etag: etag_of(&body),
             body,
-            last_modified,
+            last_modified: last_modified.map(http_date),
         }
     }
 
@@ -167,7 +169,7 @@ impl Answer {
     pub fn respond(&self) -> HttpResponse {
         let mut r = HttpResponse::Ok();
         r.content_type(self.content_type);
-        validators(&mut r, &self.etag, self.last_modified);
+        validators(&mut r, self.etag.clone(), self.last_modified.clone());
         let body = self.body.clone();
         if body.len() <= SLICE {
             r.body(body)
@@ -185,30 +187,35 @@ impl Answer {
 /// §4.2.2), and a citizen would not see the status of their report change.
 pub fn validators(
     r: &mut actix_web::HttpResponseBuilder,
-    etag: &str,
-    last_modified: Option<DateTime<Utc>>,
+    etag: HeaderValue,
+    last_modified: Option<HeaderValue>,
 ) {
     r.insert_header((header::ETAG, etag));
     if let Some(t) = last_modified {
-        r.insert_header((header::LAST_MODIFIED, http_date(t)));
+        r.insert_header((header::LAST_MODIFIED, t));
     }
-    r.insert_header((header::CACHE_CONTROL, "no-cache"));
+    r.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-cache")));
 }
 
 /// A strong entity tag of a body: a 64-bit SipHash with fixed keys and the length. It is compared only
 /// with a tag the same URL gave before, so a collision would need two versions of one answer with the same
 /// length and hash; a cryptographic digest would cost a large page several times as much.
-pub fn etag_of(body: &[u8]) -> String {
+pub fn etag_of(body: &[u8]) -> HeaderValue {
     use std::hash::Hasher;
     // `new` has fixed keys: every process of one build gives a body the same tag.
     let mut h = std::hash::DefaultHasher::new();
     h.write(body);
-    format!("\"{:016x}-{:x}\"", h.finish(), body.len())
+    let tag = format!("\"{:016x}-{:x}\"", h.finish(), body.len());
+    // Hex digits and quotes only.
+    HeaderValue::from_str(&tag).unwrap_or_else(|_| HeaderValue::from_static("\"\""))
 }
 
-/// An IMF-fixdate (RFC 9110 §5.6.7).
-pub fn http_date(t: DateTime<Utc>) -> String {
-    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+/// An IMF-fixdate (RFC 9110 §5.6.7), written by actix's own date formatter (chrono's `format` parses its
+/// pattern on every call).
+pub fn http_date(t: DateTime<Utc>) -> HeaderValue {
+    let date = header::HttpDate::from(std::time::SystemTime::from(t));
+    header::TryIntoHeaderValue::try_into_value(date)
+        .unwrap_or_else(|_| HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"))
 }
 
 struct Sliced {

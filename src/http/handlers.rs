@@ -71,16 +71,18 @@ macro_rules! with_format_cached {
 
 type Cache = web::Data<super::cache::ResponseCache>;
 
-pub async fn discovery(req: HttpRequest, state: State) -> HttpResponse {
-    with_format!(req, "discovery", |fmt| {
+// The catalogue's documents change only by import; they are served from the answer cache like the lists
+// (every one of them is asked for by every app at start-up).
+pub async fn discovery(req: HttpRequest, state: State, cache: Cache) -> HttpResponse {
+    with_format_cached!(req, state, cache, "discovery", |fmt| {
         let q = query(&req)?;
         let d = app::discovery(&state, q.get("jurisdiction_id")).await?;
         Ok(Dated(wire::discovery(&d), Some(d.changeset)))
     })
 }
 
-pub async fn services(req: HttpRequest, state: State) -> HttpResponse {
-    with_format!(req, "services", |fmt| {
+pub async fn services(req: HttpRequest, state: State, cache: Cache) -> HttpResponse {
+    with_format_cached!(req, state, cache, "services", |fmt| {
         let q = query(&req)?;
         let j = q.get("jurisdiction_id");
         Ok(Dated(
@@ -90,8 +92,8 @@ pub async fn services(req: HttpRequest, state: State) -> HttpResponse {
     })
 }
 
-pub async fn service_definition(req: HttpRequest, state: State) -> HttpResponse {
-    with_format!(req, "service_definition", |fmt| {
+pub async fn service_definition(req: HttpRequest, state: State, cache: Cache) -> HttpResponse {
+    with_format_cached!(req, state, cache, "service_definition", |fmt| {
         let q = query(&req)?;
         let code = path_id(&req, "service_code", "service_code")?;
         let j = q.get("jurisdiction_id");
@@ -294,7 +296,11 @@ pub async fn media(req: HttpRequest, state: State) -> HttpResponse {
         Ok(bytes) => {
             let mut r = HttpResponse::Ok();
             r.content_type(content_type);
-            super::format::validators(&mut r, &super::format::etag_of(&bytes), modified);
+            super::format::validators(
+                &mut r,
+                super::format::etag_of(&bytes),
+                modified.map(super::format::http_date),
+            );
             // Not immutable: staff may hide a report and its photos; caches must let go within minutes.
             r.insert_header((header::CACHE_CONTROL, "public, max-age=300"))
                 .insert_header(("X-Content-Type-Options", "nosniff"))
