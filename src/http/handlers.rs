@@ -219,8 +219,10 @@ pub async fn token(req: HttpRequest, state: State) -> HttpResponse {
     with_format!(req, "service_requests", |fmt| {
         let q = query(&req)?;
         let token = path_id(&req, "token", "token")?;
-        Ok(wire::token(
-            &app::resolve_token(&state, q.get("jurisdiction_id"), token).await?,
+        // A token's answer changes when staff publish its report, with no time of its own to say so.
+        Ok(Dated(
+            wire::token(&app::resolve_token(&state, q.get("jurisdiction_id"), token).await?),
+            Some(chrono::Utc::now()),
         ))
     })
 }
@@ -362,6 +364,10 @@ pub async fn list_updates(req: HttpRequest, state: State) -> HttpResponse {
             q.get("end_date"),
         )
         .await?;
-        Ok(wire::updates(&rows, offset))
+        // Its window ends now by default, and a report leaving the public list takes its updates along.
+        Ok(Dated(
+            wire::updates(&rows, offset),
+            Some(chrono::Utc::now()),
+        ))
     })
 }

@@ -370,6 +370,40 @@ impl TestApp {
     }
 }
 
+/// Every public GET route of the route table (`/health` aside), in each of its formats, with its path
+/// parameters replaced by `values` (`("{service_code}", "FLOOD")`, …). A route with a parameter that
+/// `values` does not name fails the test, so that a new public route cannot be left out of the tests that
+/// walk them all.
+pub fn public_get_paths(values: &[(&str, &str)]) -> Vec<String> {
+    let mut paths = Vec::new();
+    for route in civic311::http::ROUTES {
+        if route.path.starts_with("/staff/")
+            || route.path == "/health"
+            || !route.methods.iter().any(|(m, _)| *m == "GET")
+        {
+            continue;
+        }
+        let formats: &[&str] = if route.path.contains("{format}") {
+            &["json", "xml"]
+        } else {
+            &[""]
+        };
+        for format in formats {
+            let mut path = route.path.replace("{format}", format);
+            for (param, value) in values {
+                path = path.replace(param, value);
+            }
+            assert!(
+                !path.contains('{'),
+                "a public route these tests do not know: {}",
+                route.path
+            );
+            paths.push(path);
+        }
+    }
+    paths
+}
+
 /// `base` with `extra` added; a name in `extra` replaces that name's value in `base`.
 fn form<'a>(base: &[(&'a str, &'a str)], extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     let mut out: Vec<_> = base
