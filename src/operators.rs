@@ -241,9 +241,11 @@ pub async fn export(
             std::fs::File::open(&partial)?.sync_all()?;
             std::fs::rename(&partial, path)
                 .with_context(|| format!("renaming {} to {}", partial.display(), path.display()))?;
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::File::open(dir)?.sync_all()?;
-            }
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            std::fs::File::open(dir)?.sync_all()?;
             eprintln!("{written} reports written to {}", path.display());
             Ok(())
         }

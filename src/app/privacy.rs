@@ -59,9 +59,6 @@ pub async fn retention(
 ) -> Result<Removed, StoreError> {
     let media = crate::media::media_dir(&state.data_dir);
     let photos = media.is_dir();
-    if !photos {
-        tracing::warn!(dir = %media.display(), "retention: no media folder here, photos are left for a process started with the server's data directory");
-    }
     if !apply {
         return state
             .store
@@ -171,9 +168,23 @@ fn select(
                 limit,
             )?);
         }
-        if let Some(days) = j.media_days.filter(|_| photos) {
+        if let Some(days) = j.media_days {
             let before = now - TimeDelta::days(i64::from(days));
-            for (m, public) in pv::withdrawn_photos(conn, &j.jurisdiction_id, before, limit)? {
+            let mut found = pv::withdrawn_photos(conn, &j.jurisdiction_id, before, limit)?;
+            // A full batch may end inside one report's photos: its last report waits for the next batch
+            // whole, so that no report is left with part of its photos (and a new time that would hold the
+            // rest back another period).
+            if found.len() as i64 == limit {
+                let last = found.last().map(|(m, _)| m.request_id);
+                if found.iter().any(|(m, _)| Some(m.request_id) != last) {
+                    found.retain(|(m, _)| Some(m.request_id) != last);
+                }
+            }
+            for (m, public) in found {
+                // Without the media folder, links go but stored files stay for a process that has it.
+                if m.file_name.is_some() && !photos {
+                    continue;
+                }
                 removed.photos.push(RemovedPhoto {
                     request_id: m.request_id,
                     media_id: m.id,
@@ -300,7 +311,7 @@ pub async fn erase_by(
 ) -> Result<Erased, StoreError> {
     let wanted = subject.clone();
     let candidates = store
-        .read(move |conn| pv::candidates(conn, |e, p| wanted.holds(e, p)))
+        .read(move |conn| pv::candidates(conn, i64::MIN, |e, p| wanted.holds(e, p)))
         .await?;
     store
         .write(move |conn| {
@@ -327,7 +338,11 @@ fn erase_in(
     secret: &[u8],
     candidates: &[i64],
 ) -> Result<Erased, StoreError> {
-    let touched: Vec<pv::Touched> = pv::touched(conn, candidates)?
+    // Reports stored since the scan are looked at here, in the transaction.
+    let after = candidates.iter().copied().max().unwrap_or(i64::MIN);
+    let mut ids = candidates.to_vec();
+    ids.extend(pv::candidates(conn, after, |e, p| subject.holds(e, p))?);
+    let touched: Vec<pv::Touched> = pv::touched(conn, &ids)?
         .into_iter()
         .filter(|t| subject.holds(t.email.as_deref(), t.phone.as_deref()))
         .collect();

@@ -80,16 +80,20 @@ impl PublicRequest {
         // back; the zipcode names an area and stays.
         // The stored public point is the one the spatial filters test, so it is the one shown; computed here
         // only for a row stored before it existed and not yet filled.
-        let (lat, long, address, address_id) = match (precision_m, row.lat.zip(row.long)) {
-            (Some(m), Some((lat, long))) => {
-                let (lat, long) = row
-                    .public_lat
-                    .zip(row.public_long)
-                    .unwrap_or_else(|| crate::domain::coarsen(lat, long, m));
+        // A stored point other than the exact one is coarse too, whatever this process's catalogue says: it
+        // may not have seen yet the import (by another process) that gave the service its grid.
+        let stored = row.public_lat.zip(row.public_long);
+        let exact = row.lat.zip(row.long);
+        let coarse = precision_m.is_some() || (stored.is_some() && stored != exact);
+        let (lat, long, address, address_id) = match (coarse, exact) {
+            (true, Some((lat, long))) => {
+                let (lat, long) = stored.unwrap_or_else(|| {
+                    crate::domain::coarsen(lat, long, precision_m.unwrap_or(0.0))
+                });
                 (Some(lat), Some(long), None, None)
             }
-            (Some(_), None) => (None, None, None, None),
-            (None, _) => (row.lat, row.long, row.address, row.address_id),
+            (true, None) => (None, None, None, None),
+            (false, _) => (row.lat, row.long, row.address, row.address_id),
         };
         let attributes = defs
             .iter()

@@ -334,27 +334,10 @@ pub struct Page {
     /// A large page's turn: kept until the answer has been written from it, so that no more than
     /// `LARGE_PAGES_AT_ONCE` large pages are in memory at once.
     pub turn: Option<tokio::sync::OwnedSemaphorePermit>,
-    /// When what the page shows may last have changed (`Last-Modified`), see `list_changed`.
+    /// `Last-Modified`: now. A list can change without any report it shows changing (a report hidden or
+    /// closed leaves it, the window moves with the clock), and a change stamped a moment ago may commit after
+    /// a later one has been read: no earlier time is sure. Clients revalidate lists by their `ETag`.
     pub changed: DateTime<Utc>,
-}
-
-/// A list can change without any of the reports it shows changing: a report is hidden or closed and leaves
-/// it, the catalogue renames a service. So its time is that of the latest change of any report of the
-/// jurisdiction, or of its catalogue; and a list whose window moves with the clock (the default window,
-/// `timeperiod`, a start date without an end) changes as time passes, so its time is now.
-fn list_changed(
-    conn: &mut AnyConnection,
-    catalog: &JurisdictionCatalog,
-    moving_window: bool,
-    now: DateTime<Utc>,
-) -> Result<DateTime<Utc>, StoreError> {
-    if moving_window {
-        return Ok(now);
-    }
-    let reports = rq::latest_change(conn, &catalog.jurisdiction.id)?;
-    Ok(reports
-        .max(catalog.changeset)
-        .map_or(DateTime::<Utc>::UNIX_EPOCH, |t| t.and_utc()))
 }
 
 /// GET requests.
@@ -362,7 +345,6 @@ pub async fn list_requests(state: &AppState, q: ListQuery) -> Result<Page, ApiEr
     let j = super::catalog::jurisdiction(state, q.jurisdiction_id.as_deref()).await?;
     let now = Utc::now();
     let filter = build_filter(&q, j.jurisdiction.id.clone(), now)?;
-    let moving_window = filter.requested_to == naive(now);
     let (st, offset_minutes) = (state.clone(), j.jurisdiction.utc_offset_minutes);
     // A large page is several megabytes while it is materialised and written; with every reader thread
     // making one for a crowd of clients at once, the server's memory would follow the crowd. The core is
@@ -373,14 +355,14 @@ pub async fn list_requests(state: &AppState, q: ListQuery) -> Result<Page, ApiEr
     } else {
         None
     };
-    let (list, changed) = state
+    let list = state
         .store
         .read(move |conn| {
-            let changed = list_changed(conn, &j, moving_window, now)?;
             let rows = rq::list_public(conn, &filter)?;
-            Ok((project(conn, &st, &j, rows)?, changed))
+            project(conn, &st, &j, rows)
         })
         .await?;
+    let changed = now;
     Ok(Page {
         offset_minutes,
         list,
@@ -600,7 +582,11 @@ impl Cursor {
             Some(_) => return None,
             None => (time, 0u32),
         };
-        if !secs.bytes().all(|b| b.is_ascii_digit()) || !id.bytes().all(|b| b.is_ascii_digit()) {
+        // As the API describes it: seconds without leading zeros, up to eleven digits; an id up to eighteen.
+        let digits = |s: &str, most: usize| {
+            (1..=most).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+        };
+        if !digits(secs, 11) || secs.starts_with('0') || !digits(id, 18) {
             return None;
         }
         let secs: i64 = secs.parse().ok().filter(|s| *s <= CURSOR_MAX_SECS)?;
@@ -627,7 +613,7 @@ impl std::fmt::Display for Cursor {
 /// One change in a sync page.
 pub enum SyncItem {
     Report(Box<PublicRequest>),
-    /// A report that is not public now (hidden by staff, or held for review): a copy must drop it.
+    /// A report that staff took down after it was published: a copy must drop it.
     Withdrawn {
         id: i64,
         updated: DateTime<Utc>,
@@ -655,7 +641,7 @@ pub struct SyncPage {
 /// Parameters that a sync page does not take. Its order and window are its own; a status filter would hide
 /// a report's leaving that status from a copy that had it; and a service or area filter would tell, through
 /// which withdrawn reports it lets through, where and what a report no longer public was.
-const NOT_WITH_CURSOR: [&str; 12] = [
+const NOT_WITH_CURSOR: [&str; 13] = [
     "service_request_id",
     "service_code",
     "status",
@@ -668,6 +654,7 @@ const NOT_WITH_CURSOR: [&str; 12] = [
     "bbox",
     "lat",
     "long",
+    "radius",
 ];
 
 /// GET requests with `cursor`: every change after the cursor, oldest first, reports that left the public
@@ -687,7 +674,8 @@ pub async fn sync_requests(state: &AppState, q: ListQuery) -> Result<SyncPage, A
         q.page.is_some(),
         q.bbox.is_some(),
         q.lat.is_some(),
-        q.long.is_some() || q.radius.is_some(),
+        q.long.is_some(),
+        q.radius.is_some(),
     ];
     for (name, _) in NOT_WITH_CURSOR.iter().zip(given).filter(|(_, g)| *g) {
         problems.push(Problem::new(
@@ -993,6 +981,9 @@ mod tests {
             "+5-3",
             "253402300800-1",
             "99999999999999999999-1",
+            "0-5",
+            "05-3",
+            "1-1234567890123456789",
         ] {
             assert!(Cursor::parse(bad).is_none(), "{bad}");
         }

@@ -232,6 +232,12 @@ fn csv_row(r: &PublicRequest, off: i32, codes: &[String]) -> Vec<String> {
 pub async fn requests_bulk(req: HttpRequest, state: State) -> HttpResponse {
     let result = async {
         let q = query(&req)?;
+        if q.get("cursor").is_some() {
+            return Err(ApiError::invalid(
+                "cursor",
+                "the change feed (cursor) is served as requests.json and requests.xml",
+            ));
+        }
         let mut list = list_query(&q);
         let bulk = Bulk::of(req.path(), &state, &q, &list).await?;
         if q.get("all").is_some_and(|v| v.eq_ignore_ascii_case("true")) {

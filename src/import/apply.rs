@@ -25,7 +25,7 @@ pub(super) fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<(Summary, i
         }
         count(current.is_some(), changed);
     }
-    let mut precision_changed = false;
+    let mut regridded: Vec<(String, String)> = Vec::new();
     for (row, attrs) in &plan.services {
         let current = catalog::service_row(conn, &row.jurisdiction_id, &row.code)?;
         let current_attrs = catalog::attribute_rows(conn, &row.jurisdiction_id, &row.code)?;
@@ -43,19 +43,20 @@ pub(super) fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<(Summary, i
                 .is_some_and(|c| c.public_precision_m != row.public_precision_m)
             {
                 // Its reports' public points move to the new grid (or to the exact point).
-                crate::store::requests::reset_public_points(
-                    conn,
-                    &row.jurisdiction_id,
-                    &row.code,
-                    row.updated_at,
-                )?;
-                precision_changed = true;
+                crate::store::requests::reset_public_points(conn, &row.jurisdiction_id, &row.code)?;
+                regridded.push((row.jurisdiction_id.clone(), row.code.clone()));
             }
         }
         count(current.is_some(), changed);
     }
-    if precision_changed {
+    if !regridded.is_empty() {
         crate::store::requests::fill_public_points(conn)?;
+        // Stamped now, at the end of the transaction: the change feed takes a change as settled a few
+        // seconds after its time, so the time must not run ahead of the commit by the import's own work.
+        let now = crate::app::now();
+        for (jurisdiction, code) in &regridded {
+            crate::store::requests::touch_public_of_service(conn, jurisdiction, code, now)?;
+        }
     }
     routing::apply(conn, &plan.routing, &mut count)?;
     for (j, rows) in &plan.statuses {

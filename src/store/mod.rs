@@ -223,10 +223,12 @@ impl Store {
             .load(std::sync::atomic::Ordering::Acquire)
     }
 
-    /// See `catalog_epoch`: call after a committed change to the catalogue.
+    /// See `catalog_epoch`: call after a committed change to the catalogue. It moves the data epoch too:
+    /// rendered answers name services and follow their grids, so the answer cache must let go of them.
     pub fn catalog_changed(&self) {
         self.catalog_epoch
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.data_changed();
     }
 
     pub fn data_epoch(&self) -> u64 {

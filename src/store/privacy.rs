@@ -126,17 +126,18 @@ pub struct Touched {
     pub answers: Vec<(String, i32, String)>,
 }
 
-/// The ids of reports whose e-mail or phone `matches`. Addresses and numbers are compared in Rust (case
+/// The ids of reports after `after` whose e-mail or phone `matches`. Addresses and numbers are compared in Rust (case
 /// folded beyond ASCII; numbers digit by digit, written in many ways), so every stored one is read, ten
 /// thousand at a time so that memory stays flat on a large city: erasure is rare, and a scan of two
 /// columns is its price. Run as a read, outside the write transaction.
 pub fn candidates(
     conn: &mut AnyConnection,
+    after: i64,
     matches: impl Fn(Option<&str>, Option<&str>) -> bool,
 ) -> Result<Vec<i64>, StoreError> {
     const SLICE: i64 = 10_000;
     let mut found = Vec::new();
-    let mut after = i64::MIN;
+    let mut after = after;
     loop {
         let rows: Vec<(i64, Option<String>, Option<String>)> = requests::table
             .filter(requests::id.gt(after))

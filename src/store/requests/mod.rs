@@ -530,17 +530,6 @@ pub fn changed_since(
         .collect())
 }
 
-/// The latest `updated_at` of any report of a jurisdiction, public or not.
-pub fn latest_change(
-    conn: &mut AnyConnection,
-    jurisdiction_id: &str,
-) -> Result<Option<NaiveDateTime>, StoreError> {
-    Ok(per_backend!(conn, |c| requests::table
-        .filter(requests::jurisdiction_id.eq(jurisdiction_id))
-        .select(diesel::dsl::max(requests::updated_at))
-        .first(c))?)
-}
-
 /// How many public requests match the filter, paging aside.
 pub fn count_public(conn: &mut AnyConnection, f: &RequestFilter) -> Result<i64, StoreError> {
     Ok(per_backend!(conn, |c| public_conditions!(f)
@@ -778,21 +767,23 @@ pub fn fill_public_points(conn: &mut AnyConnection) -> Result<usize, StoreError>
 }
 
 /// Forgets the public points of a service's reports, after its precision changed (`fill_public_points`
-/// makes them again), and moves their `updated_datetime`: the point they show changes, and copies kept by
-/// the change feed must take the new one.
+/// makes them again; `touch_public_of_service` then tells copies).
 ///
 /// On PostgreSQL the table is locked against writers first, until the import commits: a report being
 /// stored at this moment (with a point from the old grid) is waited for and reset with the others, and one
-/// stored after it finds the new grid (`public_point_in_tx`). SQLite runs one write at a time anyway.
+/// stored after it finds the new grid (intake reads it again in its transaction). SQLite runs one write at
+/// a time anyway. The wait is bounded: an import that cannot have the lock within ten seconds fails (and
+/// changes nothing) rather than hold every report waiting behind it.
 pub fn reset_public_points(
     conn: &mut AnyConnection,
     jurisdiction_id: &str,
     service_code: &str,
-    now: NaiveDateTime,
 ) -> Result<(), StoreError> {
     if let AnyConnection::Postgres(c) = conn {
         use diesel::connection::SimpleConnection;
-        c.batch_execute("LOCK TABLE requests IN SHARE ROW EXCLUSIVE MODE")?;
+        c.batch_execute(
+            "SET LOCAL lock_timeout = '10s'; LOCK TABLE requests IN SHARE ROW EXCLUSIVE MODE",
+        )?;
     }
     diesel::update(
         requests::table
@@ -802,8 +793,28 @@ pub fn reset_public_points(
     .set((
         requests::public_lat.eq(None::<f64>),
         requests::public_long.eq(None::<f64>),
-        requests::updated_at.eq(now),
     ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Moves `updated_datetime` of a service's public, located reports (their public point changed), so that
+/// copies kept by the change feed take the new point. Hidden and held reports are left alone: moving them
+/// would list them as withdrawn beside their service's reports, and say which service they were.
+pub fn touch_public_of_service(
+    conn: &mut AnyConnection,
+    jurisdiction_id: &str,
+    service_code: &str,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    diesel::update(
+        requests::table
+            .filter(requests::jurisdiction_id.eq(jurisdiction_id))
+            .filter(requests::service_code.eq(service_code))
+            .filter(requests::lat.is_not_null())
+            .filter(public()),
+    )
+    .set(requests::updated_at.eq(now))
     .execute(conn)?;
     Ok(())
 }

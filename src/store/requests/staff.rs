@@ -150,6 +150,10 @@ pub fn set_hidden(
     diesel::update(requests::table.find(id))
         .set((requests::hidden.eq(hidden), requests::updated_at.eq(now)))
         .execute(conn)?;
+    // Its duplicates name it as their master only while it is public: what they show changes too.
+    diesel::update(requests::table.filter(requests::duplicate_of.eq(id)))
+        .set(requests::updated_at.eq(now))
+        .execute(conn)?;
     Ok(())
 }
 
