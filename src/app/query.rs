@@ -551,9 +551,6 @@ pub const SYNC_SETTLE_SECS: i64 = 5;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor(SyncPosition);
 
-/// The last second a cursor may name (9999-12-31T23:59:59Z): later times do not sort as times in SQLite.
-const CURSOR_MAX_SECS: i64 = 253_402_300_799;
-
 impl Cursor {
     pub fn start() -> Cursor {
         Cursor(SyncPosition {
@@ -582,14 +579,15 @@ impl Cursor {
             Some(_) => return None,
             None => (time, 0u32),
         };
-        // As the API describes it: seconds without leading zeros, up to eleven digits; an id up to eighteen.
+        // As the API describes it: seconds without leading zeros, up to eleven digits (before the year 9999,
+        // past which SQLite's text times would not sort as times); an id up to eighteen.
         let digits = |s: &str, most: usize| {
             (1..=most).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
         };
         if !digits(secs, 11) || secs.starts_with('0') || !digits(id, 18) {
             return None;
         }
-        let secs: i64 = secs.parse().ok().filter(|s| *s <= CURSOR_MAX_SECS)?;
+        let secs: i64 = secs.parse().ok()?;
         let id: i64 = id.parse().ok()?;
         Some(Cursor::at(DateTime::from_timestamp(secs, nanos)?, id))
     }
@@ -618,15 +616,6 @@ pub enum SyncItem {
         id: i64,
         updated: DateTime<Utc>,
     },
-}
-
-impl SyncItem {
-    pub fn updated(&self) -> DateTime<Utc> {
-        match self {
-            SyncItem::Report(r) => r.updated,
-            SyncItem::Withdrawn { updated, .. } => *updated,
-        }
-    }
 }
 
 pub struct SyncPage {
