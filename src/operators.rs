@@ -177,6 +177,7 @@ pub async fn export(
                         state,
                         query.jurisdiction_id.as_deref(),
                         only,
+                        query.locale.as_deref(),
                     )
                     .await
                     .map_err(fail)?;

@@ -34,11 +34,98 @@ pub struct JurisdictionCatalog {
     pub listed: Vec<(Service, bool)>,
     /// Every service by code, inactive ones included.
     pub services: HashMap<String, CachedService>,
+    /// The status vocabulary: its own, or the default one.
+    pub statuses: Vec<CachedStatus>,
+    /// The languages it speaks: its own first, then those its files translate into.
+    pub languages: Vec<String>,
+    /// The language of this copy's texts (a translated copy's locale, or the jurisdiction's language).
+    pub locale: String,
+}
+
+/// A detailed status with its name and meaning in the copy's language.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachedStatus {
+    pub code: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub closed: bool,
 }
 
 impl JurisdictionCatalog {
     pub fn active_service(&self, code: &str) -> Option<&CachedService> {
         self.services.get(code).filter(|s| s.active)
+    }
+
+    pub fn status(&self, code: &str) -> Option<&CachedStatus> {
+        self.statuses.iter().find(|s| s.code == code)
+    }
+
+    /// A copy with every text in `locale` where the files translate it, and in the jurisdiction's own
+    /// language where they do not.
+    fn translated(&self, locale: &str, texts: &HashMap<(String, String), String>) -> Self {
+        let t = |scope: &str, item: &str| texts.get(&(scope.to_string(), item.to_string())).cloned();
+        let services = self
+            .services
+            .iter()
+            .map(|(code, s)| {
+                let scope = format!("service:{code}");
+                let mut service = s.service.clone();
+                service.name = t(&scope, "name").unwrap_or(service.name);
+                service.description = t(&scope, "description").or(service.description);
+                service.group = t(&scope, "group").or(service.group);
+                service.service_notice = t(&scope, "service_notice").or(service.service_notice);
+                let attributes = s
+                    .attributes
+                    .iter()
+                    .map(|a| {
+                        let mut a = a.clone();
+                        let item = |what: &str| format!("attr.{}.{what}", a.code);
+                        a.description = t(&scope, &item("description")).unwrap_or(a.description);
+                        a.datatype_description =
+                            t(&scope, &item("datatype_description")).or(a.datatype_description);
+                        a.label = t(&scope, &item("label")).or(a.label);
+                        for v in &mut a.values {
+                            if let Some(name) = t(&scope, &format!("value.{}.{}", a.code, v.key)) {
+                                v.name = name;
+                            }
+                        }
+                        a
+                    })
+                    .collect();
+                (
+                    code.clone(),
+                    CachedService {
+                        service,
+                        active: s.active,
+                        attributes,
+                    },
+                )
+            })
+            .collect::<HashMap<_, _>>();
+        let listed = self
+            .listed
+            .iter()
+            .map(|(s, has)| (services[&s.code].service.clone(), *has))
+            .collect();
+        let statuses = self
+            .statuses
+            .iter()
+            .map(|s| CachedStatus {
+                name: t("statuses", &format!("{}.name", s.code)).unwrap_or(s.name.clone()),
+                description: t("statuses", &format!("{}.description", s.code))
+                    .or(s.description.clone()),
+                ..s.clone()
+            })
+            .collect();
+        Self {
+            jurisdiction: self.jurisdiction.clone(),
+            changeset: self.changeset,
+            listed,
+            services,
+            statuses,
+            languages: self.languages.clone(),
+            locale: locale.to_string(),
+        }
     }
 }
 
@@ -47,6 +134,8 @@ impl JurisdictionCatalog {
 pub struct Catalog {
     /// Sorted by id.
     pub jurisdictions: Vec<Arc<JurisdictionCatalog>>,
+    /// Translated copies by (jurisdiction id, locale), made once per import.
+    translated: HashMap<(String, String), Arc<JurisdictionCatalog>>,
 }
 
 impl Catalog {
@@ -69,6 +158,17 @@ impl Catalog {
         let mut jurisdictions = s.jurisdictions;
         jurisdictions.sort_by(|a, b| a.id.cmp(&b.id));
         let mut out = Vec::with_capacity(jurisdictions.len());
+        let mut translated = HashMap::new();
+        // (jurisdiction, locale) → (scope, item) → text
+        let mut texts: HashMap<(String, String), HashMap<(String, String), String>> = HashMap::new();
+        for t in s.translations {
+            texts
+                .entry((t.jurisdiction_id, t.locale))
+                .or_default()
+                .insert((t.scope, t.item), t.text);
+        }
+        let mut status_rows = s.statuses;
+        status_rows.sort_by_key(|r| r.position);
         for j in jurisdictions {
             let mut listed = Vec::new();
             let mut by_code = HashMap::new();
@@ -92,19 +192,86 @@ impl Catalog {
                     },
                 );
             }
-            out.push(Arc::new(JurisdictionCatalog {
+            let own: Vec<CachedStatus> = status_rows
+                .iter()
+                .filter(|r| r.jurisdiction_id == j.id)
+                .map(|r| CachedStatus {
+                    code: r.code.clone(),
+                    name: r.name.clone(),
+                    description: r.description.clone(),
+                    closed: r.closed,
+                })
+                .collect();
+            let statuses = if own.is_empty() {
+                crate::domain::DEFAULT_STATUSES
+                    .iter()
+                    .map(|(code, name, closed)| CachedStatus {
+                        code: code.to_string(),
+                        name: name.to_string(),
+                        description: None,
+                        closed: *closed,
+                    })
+                    .collect()
+            } else {
+                own
+            };
+            let language = j.language.clone();
+            let mut languages = vec![language.clone()];
+            let mut others: Vec<&String> = texts
+                .keys()
+                .filter(|(jid, l)| *jid == j.id && *l != language)
+                .map(|(_, l)| l)
+                .collect();
+            others.sort();
+            languages.extend(others.into_iter().cloned());
+            let base = JurisdictionCatalog {
                 jurisdiction: j.into(),
                 changeset,
                 listed,
                 services: by_code,
-            }));
+                statuses,
+                languages: languages.clone(),
+                locale: language,
+            };
+            for l in languages.iter().skip(1) {
+                if let Some(t) = texts.get(&(base.jurisdiction.id.clone(), l.clone())) {
+                    translated.insert(
+                        (base.jurisdiction.id.clone(), l.clone()),
+                        Arc::new(base.translated(l, t)),
+                    );
+                }
+            }
+            out.push(Arc::new(base));
         }
-        Ok(Self { jurisdictions: out })
+        Ok(Self {
+            jurisdictions: out,
+            translated,
+        })
     }
 
     /// The jurisdiction a request is about (spec §2.5, D17).
     pub fn pick(&self, requested: Option<&str>) -> Result<Arc<JurisdictionCatalog>, ApiError> {
         super::pick_jurisdiction(&self.jurisdictions, |j| &j.jurisdiction.id, requested).cloned()
+    }
+
+    /// The jurisdiction a request is about, its texts in `locale` (CitySDK's `locale`: `id`, `en_GB`) where
+    /// translated and in its own language elsewhere.
+    pub fn pick_in(
+        &self,
+        requested: Option<&str>,
+        locale: Option<&str>,
+    ) -> Result<Arc<JurisdictionCatalog>, ApiError> {
+        let base = self.pick(requested)?;
+        let Some(want) = locale.map(crate::domain::i18n::primary).filter(|l| !l.is_empty()) else {
+            return Ok(base);
+        };
+        let found = base
+            .languages
+            .iter()
+            .skip(1)
+            .find(|l| crate::domain::i18n::primary(l) == want)
+            .and_then(|l| self.translated.get(&(base.jurisdiction.id.clone(), l.clone())));
+        Ok(found.cloned().unwrap_or(base))
     }
 }
 
@@ -204,8 +371,12 @@ pub async fn discovery(
 pub async fn services(
     state: &AppState,
     jurisdiction_id: Option<&str>,
+    locale: Option<&str>,
 ) -> Result<Vec<(Service, bool)>, ApiError> {
-    Ok(jurisdiction(state, jurisdiction_id).await?.listed.clone())
+    Ok(jurisdiction_in(state, jurisdiction_id, locale)
+        .await?
+        .listed
+        .clone())
 }
 
 /// When a jurisdiction's catalogue (services, definitions) last changed, for `Last-Modified`.
@@ -224,8 +395,9 @@ pub async fn service_definition(
     state: &AppState,
     jurisdiction_id: Option<&str>,
     code: &str,
+    locale: Option<&str>,
 ) -> Result<(Service, Vec<AttributeDef>), ApiError> {
-    let j = jurisdiction(state, jurisdiction_id).await?;
+    let j = jurisdiction_in(state, jurisdiction_id, locale).await?;
     let s = j
         .active_service(code)
         .ok_or_else(|| ApiError::NotFound("service_code not found".into()))?;
@@ -238,4 +410,17 @@ pub async fn jurisdiction(
     jurisdiction_id: Option<&str>,
 ) -> Result<Arc<JurisdictionCatalog>, ApiError> {
     state.catalog.get(&state.store).await?.pick(jurisdiction_id)
+}
+
+/// The same in a locale (see `Catalog::pick_in`).
+pub async fn jurisdiction_in(
+    state: &AppState,
+    jurisdiction_id: Option<&str>,
+    locale: Option<&str>,
+) -> Result<Arc<JurisdictionCatalog>, ApiError> {
+    state
+        .catalog
+        .get(&state.store)
+        .await?
+        .pick_in(jurisdiction_id, locale)
 }

@@ -32,6 +32,10 @@ impl Principal {
                         .as_ref()
                         .is_some_and(|d| self.departments.contains(d))
             }
+            Role::Intake => {
+                self.jurisdiction_id.as_deref() == Some(r.jurisdiction_id.as_str())
+                    && r.entered_by.as_deref() == Some(self.user_id.as_str())
+            }
         }
     }
 }

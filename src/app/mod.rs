@@ -9,6 +9,7 @@ mod public;
 mod query;
 mod routing;
 pub mod staff;
+pub mod status;
 mod submit;
 pub mod updates;
 
@@ -22,7 +23,10 @@ pub use query::{
     ListQuery, Page, SyncItem, SyncPage, TokenLookup, LARGE_PAGES_AT_ONCE, SYNC_SETTLE_SECS,
 };
 pub use routing::{reroute, RoutingCache};
-pub use submit::{authenticate, submit_request, AppKey, KeyCache, PhotoUpload, Submitted};
+pub use submit::{
+    authenticate, submit, submit_request, AppKey, Entered, KeyCache, PhotoUpload, Source, Submitted,
+    STAFF_INTAKE_KEY, WEB_PAGE_KEY,
+};
 
 use crate::domain::Jurisdiction;
 use crate::error::ApiError;

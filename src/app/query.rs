@@ -40,6 +40,8 @@ pub struct ListQuery {
     pub radius: Option<String>,
     /// The whole result, streamed a page at a time (`export`): no 1,000-report cap, no default window.
     pub all: bool,
+    /// CitySDK's `locale`: service names and attribute questions in this language where translated.
+    pub locale: Option<String>,
 }
 
 /// The widest circle a list may be asked for: a metropolitan region.
@@ -342,7 +344,8 @@ pub struct Page {
 
 /// GET requests.
 pub async fn list_requests(state: &AppState, q: ListQuery) -> Result<Page, ApiError> {
-    let j = super::catalog::jurisdiction(state, q.jurisdiction_id.as_deref()).await?;
+    let j = super::catalog::jurisdiction_in(state, q.jurisdiction_id.as_deref(), q.locale.as_deref())
+        .await?;
     let now = Utc::now();
     let filter = build_filter(&q, j.jurisdiction.id.clone(), now)?;
     let (st, offset_minutes) = (state.clone(), j.jurisdiction.utc_offset_minutes);
@@ -378,8 +381,9 @@ pub async fn get_request(
     state: &AppState,
     jurisdiction_id: Option<&str>,
     id: &str,
+    locale: Option<&str>,
 ) -> Result<(i32, PublicRequest, DateTime<Utc>), ApiError> {
-    let j = super::catalog::jurisdiction(state, jurisdiction_id).await?;
+    let j = super::catalog::jurisdiction_in(state, jurisdiction_id, locale).await?;
     let offset = j.jurisdiction.utc_offset_minutes;
     let catalog_changed = j.changeset.map(|t| t.and_utc());
     let not_found = || ApiError::no_request(id);
@@ -478,7 +482,8 @@ const EXPORT_PAGE: i64 = 1000;
 
 /// Checks an export's filters (those of the list, with `all`) and prepares it; nothing is read yet.
 pub async fn export(state: &AppState, q: ListQuery) -> Result<Export, ApiError> {
-    let j = super::catalog::jurisdiction(state, q.jurisdiction_id.as_deref()).await?;
+    let j = super::catalog::jurisdiction_in(state, q.jurisdiction_id.as_deref(), q.locale.as_deref())
+        .await?;
     let q = ListQuery { all: true, ..q };
     let mut filter = build_filter(&q, j.jurisdiction.id.clone(), Utc::now())?;
     filter.limit = EXPORT_PAGE;
@@ -649,7 +654,8 @@ const NOT_WITH_CURSOR: [&str; 13] = [
 /// GET requests with `cursor`: every change after the cursor, oldest first, reports that left the public
 /// list among them as withdrawn, so that a copy kept by following the cursor is the public list exactly.
 pub async fn sync_requests(state: &AppState, q: ListQuery) -> Result<SyncPage, ApiError> {
-    let j = super::catalog::jurisdiction(state, q.jurisdiction_id.as_deref()).await?;
+    let j = super::catalog::jurisdiction_in(state, q.jurisdiction_id.as_deref(), q.locale.as_deref())
+        .await?;
     let mut problems = Vec::new();
     let given = [
         q.service_request_ids.is_some(),

@@ -23,6 +23,8 @@ pub struct PhotoUpload {
 #[derive(Debug, Clone)]
 pub struct Submitted {
     pub id: i64,
+    /// The short code a reporter quotes (`domain::refcode`).
+    pub reference_code: String,
     pub token: Option<String>,
     pub service_type: ServiceType,
     pub service_notice: Option<String>,
@@ -97,6 +99,59 @@ pub async fn authenticate(state: &AppState, api_key: &str) -> Result<AppKey, Api
     usable(row)
 }
 
+/// Where a report comes from: the key it is stored under, the channel public answers show, and, for a
+/// report typed in by staff, who did and when the citizen saw the problem.
+#[derive(Debug, Clone)]
+pub struct Source {
+    key_id: String,
+    channel: String,
+    entered: Option<Entered>,
+}
+
+/// A report entered on someone's behalf (`POST /staff/v1/requests`).
+#[derive(Debug, Clone)]
+pub struct Entered {
+    pub by: super::identity::Principal,
+    /// When the citizen observed or wrote it (`requested_datetime`); the entry time is kept beside it.
+    pub observed_at: Option<chrono::DateTime<Utc>>,
+    /// The reporter's answer to whether the city may contact them.
+    pub consent: Option<bool>,
+}
+
+impl Source {
+    /// An app, by its key: the channel is the key's name, as before this existed.
+    pub fn app(key: &AppKey) -> Self {
+        Self {
+            key_id: key.row.id.clone(),
+            channel: key.row.name.clone(),
+            entered: None,
+        }
+    }
+
+    /// The server's own web page, under its key of its own.
+    pub fn web(key: &AppKey) -> Self {
+        Self {
+            key_id: key.row.id.clone(),
+            channel: "web".into(),
+            entered: None,
+        }
+    }
+
+    /// Staff typing in a paper form, a phone call, a walk-in or a volunteer's report.
+    pub fn assisted(channel: &str, entered: Entered) -> Self {
+        Self {
+            key_id: STAFF_INTAKE_KEY.into(),
+            channel: channel.into(),
+            entered: Some(entered),
+        }
+    }
+}
+
+/// The key row reports typed in by staff are stored under (made by the migration; no client can present it).
+pub const STAFF_INTAKE_KEY: &str = "staff-intake";
+/// The key row of the server's web page.
+pub const WEB_PAGE_KEY: &str = "web-page";
+
 #[tracing::instrument(skip_all, fields(service_code = %new.service_code))]
 pub async fn submit_request(
     state: &AppState,
@@ -104,11 +159,27 @@ pub async fn submit_request(
     new: NewRequest,
     photos: Vec<PhotoUpload>,
 ) -> Result<Submitted, ApiError> {
+    submit(state, Source::app(key), new, photos).await
+}
+
+pub async fn submit(
+    state: &AppState,
+    source: Source,
+    new: NewRequest,
+    photos: Vec<PhotoUpload>,
+) -> Result<Submitted, ApiError> {
     let catalog = super::catalog::jurisdiction(state, new.jurisdiction_id.as_deref()).await?;
     let jurisdiction = catalog.jurisdiction.clone();
+    if let Some(e) = &source.entered {
+        if e.by.jurisdiction_id.as_ref().is_some_and(|j| *j != jurisdiction.id) {
+            return Err(ApiError::NotAllowed(
+                "reports can be entered only for your own jurisdiction".into(),
+            ));
+        }
+    }
 
     if let Some(idem) = new.idempotency_key.clone() {
-        let key_id = key.row.id.clone();
+        let key_id = source.key_id.clone();
         if let Some(row) = state
             .store
             .read(move |conn| rq::find_idempotent(conn, &key_id, &idem))
@@ -134,6 +205,7 @@ pub async fn submit_request(
         .collect();
 
     let now = stamp();
+    let observed = source.entered.as_ref().and_then(|e| e.observed_at);
     let token = (service.service_type == ServiceType::Batch).then(|| auth::random_id(20));
     // Held for staff to publish: a batch service's reports (GeoReport's "batch": the token answers with the
     // id once published), a service that reviews everything, and any report whose public text looks as if
@@ -189,8 +261,8 @@ pub async fn submit_request(
         lat: new.location.map(|l| l.lat()),
         long: new.location.map(|l| l.long()),
         token: token.clone(),
-        api_key_id: key.row.id.clone(),
-        channel: Some(key.row.name.clone()),
+        api_key_id: source.key_id.clone(),
+        channel: Some(source.channel.clone()),
         email: new.contact.email.clone(),
         phone: new.contact.phone.clone(),
         first_name: new.contact.first_name.clone(),
@@ -211,12 +283,22 @@ pub async fn submit_request(
         },
         public_lat: shown_at.map(|p| p.0),
         public_long: shown_at.map(|p| p.1),
+        entered_at: None,
+        entered_by: source.entered.as_ref().map(|e| e.by.user_id.clone()),
+        contact_consent: source.entered.as_ref().and_then(|e| e.consent),
     };
-    let (mail_domain, channel) = (state.mail_domain.clone(), key.row.name.clone());
+    let mail_domain = state.mail_domain.clone();
+    // The history names who acted: the app's key, or the staff member who typed it in.
+    let actor = match &source.entered {
+        Some(e) => e.by.username.clone(),
+        None => source.channel.clone(),
+    };
+    let by = source.entered.as_ref().map(|e| e.by.clone());
     let external: Vec<String> = new.media_urls.clone();
     let idem = new.idempotency_key.clone();
-    let key_id = key.row.id.clone();
+    let key_id = source.key_id.clone();
     let expected_hours = service.expected_hours;
+    let row_channel = source.channel.clone();
     let result: Result<_, StoreError> = state
         .store
         .write(move |conn| {
@@ -224,8 +306,9 @@ pub async fn submit_request(
             // a few seconds after its time, so the time must not run ahead of the commit by a queue's wait.
             let now = stamp();
             let mut row = row;
-            row.requested_at = now.naive_utc();
+            row.requested_at = observed.unwrap_or(now).naive_utc();
             row.updated_at = now.naive_utc();
+            row.entered_at = observed.map(|_| now.naive_utc());
             row.expected_at =
                 expected_hours.map(|h| (now + TimeDelta::hours(i64::from(h))).naive_utc());
             let jurisdiction_id = row.jurisdiction_id.clone();
@@ -250,7 +333,7 @@ pub async fn submit_request(
                     events: vec![outbox::event(
                         id,
                         at,
-                        &channel,
+                        &actor,
                         "created",
                         Some(routed.trace.reason.clone()),
                     )],
@@ -296,6 +379,15 @@ pub async fn submit_request(
                     idempotency: idem.map(|k| (key_id, k, at)),
                 },
             )?;
+            if let Some(p) = &by {
+                super::audit::record(
+                    conn,
+                    super::audit::Actor::Staff(p),
+                    "enter report",
+                    Some(format!("request {id}")),
+                    Some(format!("channel {row_channel}")),
+                )?;
+            }
             Ok(id)
         })
         .await;
@@ -311,6 +403,7 @@ pub async fn submit_request(
             tracing::info!(service_request_id = id, "request stored");
             Ok(Submitted {
                 id,
+                reference_code: domain::refcode::encode(id),
                 token,
                 service_type: service.service_type,
                 service_notice: service.service_notice.clone(),
@@ -319,7 +412,7 @@ pub async fn submit_request(
         // Two attempts with the same key raced: the other one committed first, so answer with its report.
         Err(e) if e.is_unique_violation() && new.idempotency_key.is_some() => {
             let (key_id, idem) = (
-                key.row.id.clone(),
+                source.key_id.clone(),
                 new.idempotency_key.clone().unwrap_or_default(),
             );
             match state
@@ -363,6 +456,7 @@ fn replay(catalog: &super::JurisdictionCatalog, row: RequestRow) -> Result<Submi
         })?;
     Ok(Submitted {
         id: row.id,
+        reference_code: domain::refcode::encode(row.id),
         token: row.token,
         service_type,
         service_notice: row.service_notice,

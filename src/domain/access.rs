@@ -10,6 +10,9 @@ pub enum Role {
     Dispatcher,
     /// Only reports routed to the member's departments.
     Staff,
+    /// Enters reports on citizens' behalf (paper forms, phone calls, walk-ins, volunteers) for one
+    /// jurisdiction, and sees only the reports it entered; no triage.
+    Intake,
 }
 
 impl Role {
@@ -18,6 +21,7 @@ impl Role {
             "admin" => Some(Role::Admin),
             "dispatcher" => Some(Role::Dispatcher),
             "staff" => Some(Role::Staff),
+            "intake" => Some(Role::Intake),
             _ => None,
         }
     }
@@ -27,10 +31,16 @@ impl Role {
             Role::Admin => "admin",
             Role::Dispatcher => "dispatcher",
             Role::Staff => "staff",
+            Role::Intake => "intake",
         }
     }
 
-    pub const CHOICES: &'static str = "admin, dispatcher or staff";
+    pub const CHOICES: &'static str = "admin, dispatcher, staff or intake";
+
+    /// Whether this role may type in a report on a citizen's behalf.
+    pub fn may_enter_reports(self) -> bool {
+        matches!(self, Role::Admin | Role::Dispatcher | Role::Intake)
+    }
 }
 
 /// What an API key is for: `production` (a published app), `test` (an app under test), `backoffice` (a city
@@ -74,7 +84,7 @@ mod tests {
 
     #[test]
     fn every_role_and_kind_reads_back_what_it_writes() {
-        for r in [Role::Admin, Role::Dispatcher, Role::Staff] {
+        for r in [Role::Admin, Role::Dispatcher, Role::Staff, Role::Intake] {
             assert_eq!(Role::parse(r.as_str()), Some(r));
             assert!(Role::CHOICES.contains(r.as_str()));
         }

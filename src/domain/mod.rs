@@ -2,6 +2,8 @@
 //! its rules were checked, so later layers never re-validate.
 
 mod access;
+pub mod i18n;
+pub mod refcode;
 pub mod attributes;
 mod datetime;
 mod location;
@@ -121,6 +123,8 @@ pub struct Jurisdiction {
     pub near_meters: f64,
     /// The licence its open data is published under (named in discovery and the data dictionary).
     pub data_license: String,
+    /// The language its own texts are written in (ISO 639-1): what `locale` falls back to.
+    pub language: String,
 }
 
 /// Open data is published under this licence unless the jurisdiction names another.

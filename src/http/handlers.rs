@@ -86,7 +86,7 @@ pub async fn services(req: HttpRequest, state: State, cache: Cache) -> HttpRespo
         let q = query(&req)?;
         let j = q.get("jurisdiction_id");
         Ok(Dated(
-            wire::services(&app::services(&state, j).await?),
+            wire::services(&app::services(&state, j, q.get("locale")).await?),
             app::catalog_changed(&state, j).await?,
         ))
     })
@@ -97,7 +97,7 @@ pub async fn service_definition(req: HttpRequest, state: State, cache: Cache) ->
         let q = query(&req)?;
         let code = path_id(&req, "service_code", "service_code")?;
         let j = q.get("jurisdiction_id");
-        let (service, attributes) = app::service_definition(&state, j, code).await?;
+        let (service, attributes) = app::service_definition(&state, j, code, q.get("locale")).await?;
         Ok(Dated(
             wire::service_definition(&service, &attributes),
             app::catalog_changed(&state, j).await?,
@@ -131,6 +131,7 @@ pub(super) fn list_query(q: &Params) -> ListQuery {
         long: owned("long"),
         radius: owned("radius"),
         all: false,
+        locale: owned("locale"),
     }
 }
 
@@ -204,7 +205,7 @@ pub async fn get_request(req: HttpRequest, state: State, cache: Cache) -> HttpRe
         let q = query(&req)?;
         let id = path_id(&req, "service_request_id", "service_request_id")?;
         let (offset_minutes, r, changed) =
-            app::get_request(&state, q.get("jurisdiction_id"), id).await?;
+            app::get_request(&state, q.get("jurisdiction_id"), id, q.get("locale")).await?;
         Ok(wire::Requests {
             list: vec![r],
             offset_minutes,

@@ -20,6 +20,8 @@ pub const MAX_PARTS: usize = 200;
 /// An uploaded file part, already on disk (not yet checked): a POST holds only a chunk of it in memory.
 pub struct Upload {
     pub file: tempfile::TempPath,
+    /// A scan of a paper form (`scan` parts, staff intake only) rather than a photo of the problem.
+    pub scan: bool,
 }
 
 /// What a POST carried, whatever its encoding.
@@ -29,6 +31,14 @@ pub struct RequestForm {
     pub uploads: Vec<Upload>,
     pub bearer: Option<String>,
     pub idempotency_header: Option<String>,
+}
+
+/// Which file parts a multipart body may carry besides photos (`media`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Files {
+    Photos,
+    /// Staff intake: also `scan` parts, scans of the paper form.
+    PhotosAndScans,
 }
 
 pub struct Limits {
@@ -180,6 +190,15 @@ impl RequestForm {
         payload: web::Payload,
         limits: &Limits,
     ) -> Result<Self, ApiError> {
+        Self::read_with(req, payload, limits, Files::Photos).await
+    }
+
+    pub async fn read_with(
+        req: &HttpRequest,
+        payload: web::Payload,
+        limits: &Limits,
+        files: Files,
+    ) -> Result<Self, ApiError> {
         let query = Params::parse(req.query_string().as_bytes(), "query string")?;
         let content_type = req
             .headers()
@@ -200,7 +219,7 @@ impl RequestForm {
             }
             "application/json" => (json_params(&read_body(req, payload, MAX_FORM_BYTES).await?)?, Vec::new()),
             "multipart/form-data" => {
-                read_multipart(req.headers(), payload.into_inner(), limits).await?
+                read_multipart(req.headers(), payload.into_inner(), limits, files).await?
             }
             other => {
                 return Err(ApiError::UnsupportedMediaType(format!(
@@ -326,6 +345,14 @@ fn json_params(body: &[u8]) -> Result<Params, ApiError> {
     let Value::Object(map) = value else {
         return Err(ApiError::invalid("body", "the JSON body must be an object"));
     };
+    object_params(&map)
+}
+
+/// The fields of one JSON object, as `json_params` reads them.
+pub(crate) fn object_params(
+    map: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Params, ApiError> {
+    use serde_json::Value;
     let scalar = |field: &str, v: &Value| -> Result<Option<String>, ApiError> {
         match v {
             Value::Null => Ok(None),
@@ -339,7 +366,7 @@ fn json_params(body: &[u8]) -> Result<Params, ApiError> {
         }
     };
     let mut pairs = Vec::new();
-    for (key, v) in &map {
+    for (key, v) in map {
         match (key.as_str(), v) {
             ("attribute" | "attributes", Value::Object(attrs)) => {
                 for (code, v) in attrs {
@@ -421,6 +448,7 @@ pub(crate) async fn read_multipart<S>(
     headers: &header::HeaderMap,
     payload: S,
     limits: &Limits,
+    files: Files,
 ) -> Result<(Params, Vec<Upload>), ApiError>
 where
     S: futures_util::Stream<Item = Result<bytes::Bytes, actix_web::error::PayloadError>>
@@ -457,14 +485,16 @@ where
         if text_bytes > MAX_FORM_BYTES {
             return Err(text_too_large());
         }
-        let is_media = name == "media" || name == "media[]";
+        let is_scan = files == Files::PhotosAndScans && (name == "scan" || name == "scan[]");
+        let is_media = name == "media" || name == "media[]" || is_scan;
         let is_file = is_media
             || disposition
                 .as_ref()
                 .and_then(|d| d.get_filename())
                 .is_some();
         if is_media {
-            if let Some(upload) = spool(&mut field, &name, limits, &multipart_error).await? {
+            if let Some(mut upload) = spool(&mut field, &name, limits, &multipart_error).await? {
+                upload.scan = is_scan;
                 if uploads.len() == limits.max_photos {
                     return Err(ApiError::TooLarge(format!(
                         "at most {} photos are accepted with one report",
@@ -543,7 +573,10 @@ async fn spool(
         file.write_all(&chunk).await.map_err(io)?;
     }
     file.flush().await.map_err(io)?;
-    Ok((len > 0).then_some(Upload { file: path }))
+    Ok((len > 0).then_some(Upload {
+        file: path,
+        scan: false,
+    }))
 }
 
 #[cfg(test)]

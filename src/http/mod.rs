@@ -11,6 +11,7 @@ pub mod opendata;
 pub(crate) mod params;
 pub mod render;
 mod staff;
+mod status;
 mod wire;
 
 pub use cache::ResponseCache;
@@ -61,6 +62,11 @@ pub enum Handler {
     StaffUpdateUser,
     StaffErase,
     Dictionary,
+    StaffEnter,
+    StaffAddScan,
+    StaffScan,
+    Status,
+    SmsInbound,
 }
 
 pub struct Route {
@@ -129,6 +135,15 @@ pub const ROUTES: &[Route] = &[
         path: "/open311/v2/servicerequestupdates.{format}",
         methods: &[("GET", Handler::ListUpdates), ("POST", Handler::PostUpdate)],
     },
+    // A report's status by its reference code, in one SMS (docs/INTAKE.md).
+    Route {
+        path: "/status/{code}",
+        methods: &[("GET", Handler::Status)],
+    },
+    Route {
+        path: "/sms/inbound",
+        methods: &[("POST", Handler::SmsInbound)],
+    },
     Route {
         path: "/health",
         methods: &[("GET", Handler::Health)],
@@ -147,7 +162,15 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         path: "/staff/v1/requests",
-        methods: &[("GET", Handler::StaffList)],
+        methods: &[("GET", Handler::StaffList), ("POST", Handler::StaffEnter)],
+    },
+    Route {
+        path: "/staff/v1/requests/{id}/scans",
+        methods: &[("POST", Handler::StaffAddScan)],
+    },
+    Route {
+        path: "/staff/v1/requests/{id}/scans/{scan_id}",
+        methods: &[("GET", Handler::StaffScan)],
     },
     Route {
         path: "/staff/v1/requests/{id}",
@@ -245,9 +268,13 @@ pub async fn guard(
     let path = req.path();
     let bucket = if path.starts_with("/staff/") || path == "/health" {
         None
-    } else if req.method() == Method::POST {
+    } else if req.method() == Method::POST && path != "/sms/inbound" {
         Some(Bucket::Post)
-    } else if req.method() == Method::GET || req.method() == Method::HEAD {
+    } else if req.method() == Method::GET
+        || req.method() == Method::HEAD
+        || path == "/sms/inbound"
+    {
+        // An SMS status question is a read, whoever relays it.
         Some(Bucket::Read)
     } else {
         None
@@ -363,6 +390,11 @@ fn to_route(method: &str, handler: Handler) -> actix_web::Route {
         Handler::StaffUpdateUser => route.to(staff::update_user),
         Handler::StaffErase => route.to(staff::erase),
         Handler::Dictionary => route.to(dictionary::dictionary),
+        Handler::StaffEnter => route.to(staff::enter),
+        Handler::StaffAddScan => route.to(staff::add_scan),
+        Handler::StaffScan => route.to(staff::scan),
+        Handler::Status => route.to(status::status),
+        Handler::SmsInbound => route.to(status::sms),
     }
 }
 

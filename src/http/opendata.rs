@@ -179,7 +179,7 @@ impl Bulk {
         }
         let codes = match list.service_codes.as_deref() {
             Some([only]) => {
-                match app::service_definition(state, list.jurisdiction_id.as_deref(), only).await {
+                match app::service_definition(state, list.jurisdiction_id.as_deref(), only, list.locale.as_deref()).await {
                     Ok((_, defs)) => defs
                         .into_iter()
                         .filter(|d| d.variable)

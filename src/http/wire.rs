@@ -118,6 +118,8 @@ pub fn post_ack(s: &Submitted) -> Node {
     }
     members.push(("service_notice", Node::opt_text(s.service_notice.clone())));
     members.push(("account_id", Node::Null));
+    // An extension: the short code the reporter can read out or text to ask about the report.
+    members.push(("reference_code", Node::text(&s.reference_code)));
     Node::List("request", vec![Node::Object(members)])
 }
 
@@ -247,6 +249,7 @@ fn request<E: Encoder>(e: &mut E, r: &PublicRequest, off: i32, extensions: bool)
 
         e.begin_object("extended_attributes");
         e.opt_text("channel", r.channel.as_deref());
+        e.text("reference_code", &crate::domain::refcode::encode(r.id));
         e.bool("duplicate", r.duplicate_of.is_some());
         match r.duplicate_of {
             Some(master) => e.text(

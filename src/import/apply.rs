@@ -67,6 +67,16 @@ pub(super) fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<(Summary, i
         }
         count(!current.is_empty(), !same);
     }
+    for ((j, scope), rows) in &plan.translations {
+        let current = catalog::translations(conn, j, scope)?;
+        if current != *rows {
+            catalog::replace_translations(conn, j, scope, rows)?;
+            // The answers these texts appear in changed: their Last-Modified must move.
+            catalog::touch(conn, j, scope.strip_prefix("service:"), crate::app::now())?;
+            // Counted as a change of its own: a service whose texts alone changed was "unchanged" above.
+            count(true, true);
+        }
+    }
     for KeyPlan {
         name,
         hash,

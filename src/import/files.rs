@@ -31,6 +31,49 @@ pub(super) struct StatusDef {
     pub(super) name: String,
     /// Whether the status means the report is closed (fixed, not responsible, …).
     pub(super) closed: bool,
+    /// What the status means to the citizen who asks.
+    #[serde(default)]
+    pub(super) description: Option<String>,
+    #[serde(default)]
+    pub(super) translations: std::collections::BTreeMap<String, StatusTranslation>,
+}
+
+/// A status's name and meaning in another language.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StatusTranslation {
+    #[serde(default)]
+    pub(super) name: Option<String>,
+    #[serde(default)]
+    pub(super) description: Option<String>,
+}
+
+/// A service's texts in another language.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ServiceTranslation {
+    #[serde(default)]
+    pub(super) name: Option<String>,
+    #[serde(default)]
+    pub(super) description: Option<String>,
+    #[serde(default)]
+    pub(super) group: Option<String>,
+    #[serde(default)]
+    pub(super) service_notice: Option<String>,
+}
+
+/// An attribute's texts in another language; `values` by key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AttributeTranslation {
+    #[serde(default)]
+    pub(super) description: Option<String>,
+    #[serde(default)]
+    pub(super) datatype_description: Option<String>,
+    #[serde(default)]
+    pub(super) label: Option<String>,
+    #[serde(default)]
+    pub(super) values: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,6 +101,9 @@ pub(super) struct JurisdictionDef {
     /// The open data's licence, as an SPDX id or a URL (default CC-BY-4.0).
     #[serde(default)]
     pub(super) data_license: Option<String>,
+    /// The language of its own texts (ISO 639-1); `en` when left out.
+    #[serde(default)]
+    pub(super) language: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,6 +138,8 @@ pub(super) struct ServiceDef {
     pub(super) moderation: Option<String>,
     #[serde(default)]
     pub(super) attributes: Vec<AttributeDefFile>,
+    #[serde(default)]
+    pub(super) translations: std::collections::BTreeMap<String, ServiceTranslation>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,6 +166,8 @@ pub(super) struct AttributeDefFile {
     pub(super) unit: Option<String>,
     #[serde(default)]
     pub(super) label: Option<String>,
+    #[serde(default)]
+    pub(super) translations: std::collections::BTreeMap<String, AttributeTranslation>,
 }
 
 #[derive(Debug, Deserialize)]

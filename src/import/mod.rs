@@ -52,6 +52,8 @@ struct Plan {
     routing: routing::Plan,
     /// Vocabularies replace a jurisdiction's statuses as a whole.
     statuses: std::collections::BTreeMap<String, Vec<catalog::StatusRow>>,
+    /// Translations replace what a service or a vocabulary had, by (jurisdiction, scope).
+    translations: std::collections::BTreeMap<(String, String), Vec<catalog::TranslationRow>>,
 }
 
 /// Reads every `*.toml` file under `dir` (sorted, recursively), validates the whole set and applies it.

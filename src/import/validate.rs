@@ -47,6 +47,39 @@ pub(super) fn resolve_jurisdiction(
 
 pub(super) type Parsed = (String, PathBuf, CityFile);
 
+/// A language tag as the files may use it: ISO 639-1 (`id`), optionally with a region (`en_GB`).
+pub(super) fn valid_locale(l: &str) -> bool {
+    let (lang, region) = l.split_once('_').unwrap_or((l, ""));
+    (2..=3).contains(&lang.len())
+        && lang.chars().all(|c| c.is_ascii_lowercase())
+        && (region.is_empty() || (region.len() == 2 && region.chars().all(|c| c.is_ascii_uppercase())))
+}
+
+/// Collects one translated text, refusing empty and over-long ones.
+fn translated(
+    out: &mut Vec<catalog::TranslationRow>,
+    problems: &mut Vec<String>,
+    at: &str,
+    (jurisdiction, scope, locale): (&str, &str, &str),
+    item: String,
+    text: Option<&String>,
+) {
+    let Some(text) = text else { return };
+    if text.trim().is_empty() || text.chars().count() > 2000 {
+        problems.push(format!(
+            "{at}: the {locale} text of {item} must be 1 to 2000 characters"
+        ));
+        return;
+    }
+    out.push(catalog::TranslationRow {
+        jurisdiction_id: jurisdiction.to_string(),
+        scope: scope.to_string(),
+        locale: locale.to_string(),
+        item,
+        text: text.clone(),
+    });
+}
+
 pub(super) fn validate(
     files: &[Parsed],
     existing: &[String],
@@ -92,7 +125,13 @@ pub(super) fn validate(
                 contact_retention_days: j.contact_retention_days,
                 media_retention_days: j.media_retention_days,
                 data_license: j.data_license.clone(),
+                language: j.language.clone().unwrap_or_else(|| "en".into()),
             });
+            if j.language.as_deref().is_some_and(|l| !valid_locale(l)) {
+                problems.push(format!(
+                    "{at}: language must be an ISO 639-1 code such as id or en"
+                ));
+            }
             for (name, days) in [
                 ("contact_retention_days", j.contact_retention_days),
                 ("media_retention_days", j.media_retention_days),
@@ -123,6 +162,8 @@ pub(super) fn validate(
         .chain(existing.iter().cloned())
         .collect();
     let mut services: Vec<(ServiceRow, Vec<AttributeRow>)> = Vec::new();
+    let mut translations: std::collections::BTreeMap<(String, String), Vec<catalog::TranslationRow>> =
+        Default::default();
     for (file, _, f) in files {
         for (i, s) in f.services.iter().enumerate() {
             let at = format!("{file}: services[{i}] ({})", s.code);
@@ -245,6 +286,48 @@ pub(super) fn validate(
                 });
             }
             attrs.sort_by(|a, b| a.code.cmp(&b.code));
+            let scope = format!("service:{}", s.code);
+            let mut texts = Vec::new();
+            for (locale, t) in &s.translations {
+                if !valid_locale(locale) {
+                    problems.push(format!("{at}: translations.{locale}: not a language code such as id or en"));
+                }
+                let key = (jurisdiction.as_str(), scope.as_str(), locale.as_str());
+                for (item, text) in [
+                    ("name", &t.name),
+                    ("description", &t.description),
+                    ("group", &t.group),
+                    ("service_notice", &t.service_notice),
+                ] {
+                    translated(&mut texts, &mut problems, &at, key, item.into(), text.as_ref());
+                }
+            }
+            for a in &s.attributes {
+                for (locale, t) in &a.translations {
+                    let at = format!("{at}: attributes ({}): translations.{locale}", a.code);
+                    if !valid_locale(locale) {
+                        problems.push(format!("{at}: not a language code such as id or en"));
+                    }
+                    let key = (jurisdiction.as_str(), scope.as_str(), locale.as_str());
+                    for (item, text) in [
+                        ("description", &t.description),
+                        ("datatype_description", &t.datatype_description),
+                        ("label", &t.label),
+                    ] {
+                        let item = format!("attr.{}.{item}", a.code);
+                        translated(&mut texts, &mut problems, &at, key, item, text.as_ref());
+                    }
+                    for (value, text) in &t.values {
+                        if !a.values.iter().any(|v| v.key == *value) {
+                            problems.push(format!("{at}: values.{value} is not one of the attribute's values"));
+                        }
+                        let item = format!("value.{}.{value}", a.code);
+                        translated(&mut texts, &mut problems, &at, key, item, Some(text));
+                    }
+                }
+            }
+            texts.sort();
+            translations.insert((jurisdiction.clone(), scope), texts);
             let keywords = s
                 .keywords
                 .iter()
@@ -385,12 +468,27 @@ pub(super) fn validate(
                 problems.push(format!("{at}: status {} is defined twice", s.code));
             }
             let position = set.len() as i32;
+            let texts = translations
+                .entry((j.clone(), "statuses".to_string()))
+                .or_default();
+            for (locale, t) in &s.translations {
+                if !valid_locale(locale) {
+                    problems.push(format!("{at}: translations.{locale}: not a language code such as id or en"));
+                }
+                let key = (j.as_str(), "statuses", locale.as_str());
+                for (item, text) in [("name", &t.name), ("description", &t.description)] {
+                    let item = format!("{}.{item}", s.code);
+                    translated(texts, &mut problems, &at, key, item, text.as_ref());
+                }
+            }
+            texts.sort();
             set.push(catalog::StatusRow {
                 jurisdiction_id: j,
                 code: s.code.clone(),
                 name: s.name.clone(),
                 closed: s.closed,
                 position,
+                description: s.description.clone(),
             });
         }
     }
@@ -408,6 +506,7 @@ pub(super) fn validate(
             keys,
             routing,
             statuses,
+            translations,
         })
     } else {
         Err(ImportError::Invalid(problems))

@@ -24,6 +24,8 @@ pub struct JurisdictionRow {
     pub media_retention_days: Option<i32>,
     /// The licence of the open data; `None`: `domain::DEFAULT_DATA_LICENSE`.
     pub data_license: Option<String>,
+    /// The language its own texts are written in (ISO 639-1).
+    pub language: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
@@ -80,6 +82,7 @@ impl From<JurisdictionRow> for Jurisdiction {
             data_license: r
                 .data_license
                 .unwrap_or_else(|| crate::domain::DEFAULT_DATA_LICENSE.to_string()),
+            language: r.language,
         }
     }
 }
@@ -340,6 +343,74 @@ pub struct StatusRow {
     pub name: String,
     pub closed: bool,
     pub position: i32,
+    /// What the status means, for the citizen who asks (the SMS answer, the web page).
+    pub description: Option<String>,
+}
+
+/// One translated text of a jurisdiction's catalogue. `scope` is what an import replaces as a whole
+/// (`service:CODE`, `statuses`); `item` names the text within it (`name`, `attr.DEPTH.description`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::translations, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct TranslationRow {
+    pub jurisdiction_id: String,
+    pub scope: String,
+    pub locale: String,
+    pub item: String,
+    pub text: String,
+}
+
+/// The translations of one scope, sorted.
+pub fn translations(
+    conn: &mut AnyConnection,
+    jurisdiction_id: &str,
+    scope: &str,
+) -> Result<Vec<TranslationRow>, StoreError> {
+    use super::schema::translations as t;
+    let mut rows: Vec<TranslationRow> = t::table
+        .filter(t::jurisdiction_id.eq(jurisdiction_id))
+        .filter(t::scope.eq(scope))
+        .select(TranslationRow::as_select())
+        .load(conn)?;
+    rows.sort();
+    Ok(rows)
+}
+
+/// Moves a service's change time (or the jurisdiction's, for `None`), when only its translations changed.
+pub fn touch(
+    conn: &mut AnyConnection,
+    jurisdiction_id: &str,
+    service_code: Option<&str>,
+    at: NaiveDateTime,
+) -> Result<(), StoreError> {
+    match service_code {
+        Some(code) => diesel::update(
+            services::table
+                .filter(services::jurisdiction_id.eq(jurisdiction_id))
+                .filter(services::code.eq(code)),
+        )
+        .set(services::updated_at.eq(at))
+        .execute(conn)?,
+        None => diesel::update(jurisdictions::table.find(jurisdiction_id))
+            .set(jurisdictions::updated_at.eq(at))
+            .execute(conn)?,
+    };
+    Ok(())
+}
+
+pub fn replace_translations(
+    conn: &mut AnyConnection,
+    jurisdiction_id: &str,
+    scope: &str,
+    rows: &[TranslationRow],
+) -> Result<(), StoreError> {
+    use super::schema::translations as t;
+    diesel::delete(
+        t::table
+            .filter(t::jurisdiction_id.eq(jurisdiction_id))
+            .filter(t::scope.eq(scope)),
+    )
+    .execute(conn)?;
+    super::insert_rows!(conn, t::table, rows)
 }
 
 /// A jurisdiction's own status vocabulary, in its order (empty when it uses the default one).
@@ -397,6 +468,8 @@ pub struct Snapshot {
     pub jurisdictions: Vec<JurisdictionRow>,
     pub services: Vec<ServiceRow>,
     pub attributes: Vec<AttributeRow>,
+    pub translations: Vec<TranslationRow>,
+    pub statuses: Vec<StatusRow>,
 }
 
 pub fn snapshot(conn: &mut AnyConnection) -> Result<Snapshot, StoreError> {
@@ -408,6 +481,12 @@ pub fn snapshot(conn: &mut AnyConnection) -> Result<Snapshot, StoreError> {
         services: services::table.select(ServiceRow::as_select()).load(conn)?,
         attributes: service_attributes::table
             .select(AttributeRow::as_select())
+            .load(conn)?,
+        translations: super::schema::translations::table
+            .select(TranslationRow::as_select())
+            .load(conn)?,
+        statuses: super::schema::jurisdiction_statuses::table
+            .select(StatusRow::as_select())
             .load(conn)?,
     })
 }

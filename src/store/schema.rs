@@ -14,6 +14,7 @@ diesel::table! {
         contact_retention_days -> Nullable<Integer>,
         media_retention_days -> Nullable<Integer>,
         data_license -> Nullable<Text>,
+        language -> Text,
     }
 }
 
@@ -106,6 +107,31 @@ diesel::table! {
         duplicate_of -> Nullable<BigInt>,
         public_lat -> Nullable<Double>,
         public_long -> Nullable<Double>,
+        entered_at -> Nullable<Timestamp>,
+        entered_by -> Nullable<Text>,
+        contact_consent -> Nullable<Bool>,
+    }
+}
+
+diesel::table! {
+    request_scans (id) {
+        id -> Text,
+        request_id -> BigInt,
+        file_name -> Text,
+        content_type -> Text,
+        byte_size -> BigInt,
+        uploaded_by -> Text,
+        uploaded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    translations (jurisdiction_id, scope, locale, item) {
+        jurisdiction_id -> Text,
+        scope -> Text,
+        locale -> Text,
+        item -> Text,
+        text -> Text,
     }
 }
 
@@ -227,6 +253,7 @@ diesel::table! {
         name -> Text,
         closed -> Bool,
         position -> Integer,
+        description -> Nullable<Text>,
     }
 }
 
@@ -308,4 +335,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     jurisdiction_statuses,
     request_areas,
     catalog_version,
+    request_scans,
+    translations,
 );

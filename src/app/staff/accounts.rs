@@ -57,7 +57,7 @@ fn check_scope(
     if role != Role::Admin && jurisdiction.is_none() {
         return Err(ApiError::invalid(
             fields.0,
-            "dispatchers and staff belong to a jurisdiction (jurisdiction_id; --jurisdiction at the command line)",
+            "dispatchers, staff and intake clerks belong to a jurisdiction (jurisdiction_id; --jurisdiction at the command line)",
         ));
     }
     if role == Role::Staff && departments.is_empty() {

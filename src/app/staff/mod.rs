@@ -4,6 +4,7 @@
 //! that does it. Answers are the views of `views`, never store rows.
 
 pub mod accounts;
+pub mod intake;
 pub mod keys;
 pub mod sessions;
 pub mod triage;

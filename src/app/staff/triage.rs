@@ -46,10 +46,13 @@ pub async fn list(
         Role::Admin => (None, None),
         Role::Dispatcher => (p.jurisdiction_id.clone(), None),
         Role::Staff => (p.jurisdiction_id.clone(), Some(p.departments.clone())),
+        Role::Intake => (p.jurisdiction_id.clone(), None),
     };
+    let entered_by = (p.role == Role::Intake).then(|| p.user_id.clone());
     let query = StaffFilter {
         jurisdiction_id,
         departments,
+        entered_by,
         statuses: f.statuses,
         detailed_statuses: f.detailed_statuses,
         service_codes: f.service_codes,
@@ -94,6 +97,7 @@ pub async fn get(state: &AppState, p: &Principal, id: i64) -> Result<ReportDetai
                 &dl::of_request(conn, id)?,
                 &dl::events_of(conn, id)?,
                 rq::count_duplicates(conn, id)?,
+                super::intake::scans_of(conn, id)?,
             ))
         })
         .await
@@ -186,6 +190,13 @@ impl InScope {
             + 'static,
     ) -> Result<T, ApiError> {
         let (p, id) = (self.p, self.request.id);
+        // Intake clerks see what they typed in; what happens to it next is for dispatchers and departments.
+        if p.role == Role::Intake {
+            return Err(ApiError::NotAllowed(
+                "the intake role enters reports; triage needs the dispatcher, staff or administrator role"
+                    .into(),
+            ));
+        }
         state
             .store
             .write(move |conn| -> Result<_, ApiError> {

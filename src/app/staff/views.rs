@@ -33,6 +33,11 @@ pub struct ReportSummary {
     pub channel: Option<String>,
     pub priority: i32,
     pub duplicate_of: Option<i64>,
+    /// When staff typed it in, for a report entered on someone's behalf (`requested_at` is the citizen's).
+    pub entered_at: Option<NaiveDateTime>,
+    /// The staff account that typed it in.
+    pub entered_by: Option<String>,
+    pub contact_consent: Option<bool>,
 }
 
 impl From<&RequestRow> for ReportSummary {
@@ -58,6 +63,9 @@ impl From<&RequestRow> for ReportSummary {
             channel: r.channel.clone(),
             priority: r.priority,
             duplicate_of: r.duplicate_of,
+            entered_at: r.entered_by.as_ref().map(|_| r.entered_at.unwrap_or(r.requested_at)),
+            entered_by: r.entered_by.clone(),
+            contact_consent: r.contact_consent,
         }
     }
 }
@@ -82,6 +90,8 @@ pub struct ReportDetail {
     pub duplicates: i64,
     pub deliveries: Vec<DeliveryInfo>,
     pub history: Vec<HistoryEntry>,
+    /// Scans of the paper form it was typed in from.
+    pub scans: Vec<super::intake::ScanInfo>,
 }
 
 impl ReportDetail {
@@ -90,6 +100,7 @@ impl ReportDetail {
         deliveries: &[DeliveryRow],
         events: &[EventRow],
         duplicates: i64,
+        scans: Vec<super::intake::ScanInfo>,
     ) -> Self {
         Self {
             summary: r.into(),
@@ -105,6 +116,7 @@ impl ReportDetail {
                 .as_deref()
                 .and_then(|t| serde_json::from_str(t).ok()),
             duplicates,
+            scans,
             deliveries: deliveries
                 .iter()
                 .map(|d| DeliveryInfo {

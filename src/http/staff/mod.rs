@@ -3,12 +3,14 @@
 //! the body is read), call one use case in `app::staff`, and answer with a document of `wire`.
 
 mod accounts;
+mod intake;
 mod keys;
 mod sessions;
 mod triage;
 mod wire;
 
 pub use accounts::{audit, create_user, disable_user, enable_user, erase, update_user, users};
+pub use intake::{add_scan, enter, scan};
 pub use keys::{api_keys, create_api_key, revoke_api_key};
 pub use sessions::{refresh, sign_in, sign_out};
 pub use triage::{
@@ -135,8 +137,11 @@ fn id_of(req: &HttpRequest) -> Result<i64, ApiError> {
     report_id(raw)
 }
 
+/// A report's number, or its reference code (staff told a code over the phone look it up directly).
 fn report_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse().map_err(|_| ApiError::no_request(raw))
+    raw.parse()
+        .or_else(|_| crate::domain::refcode::decode(raw))
+        .map_err(|_| ApiError::no_request(raw))
 }
 
 /// The `{id}` of a user or key route.

@@ -61,6 +61,14 @@ pub struct Report<'a> {
     channel: Option<&'a str>,
     priority: i32,
     duplicate_of: Option<String>,
+    reference_code: String,
+    /// For a report typed in by staff: when, and by which account (`requested_datetime` is the citizen's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entered_datetime: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entered_by: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contact_consent: Option<bool>,
 }
 
 impl<'a> From<&'a ReportSummary> for Report<'a> {
@@ -86,6 +94,10 @@ impl<'a> From<&'a ReportSummary> for Report<'a> {
             channel: r.channel.as_deref(),
             priority: r.priority,
             duplicate_of: r.duplicate_of.map(|m| m.to_string()),
+            reference_code: crate::domain::refcode::encode(r.id),
+            entered_datetime: r.entered_at.map(utc),
+            entered_by: r.entered_by.as_deref(),
+            contact_consent: r.contact_consent,
         }
     }
 }
@@ -158,6 +170,31 @@ pub struct ReportDetail<'a> {
     duplicates: i64,
     deliveries: Vec<Delivery<'a>>,
     history: Vec<History<'a>>,
+    scans: Vec<Scan<'a>>,
+}
+
+/// A scan of the paper form, downloaded at `url` (staff only; every download is audited).
+#[derive(Serialize)]
+pub struct Scan<'a> {
+    id: &'a str,
+    content_type: &'a str,
+    byte_size: i64,
+    uploaded_by: &'a str,
+    uploaded_datetime: String,
+    url: String,
+}
+
+impl<'a> Scan<'a> {
+    pub fn of(report: i64, s: &'a crate::app::staff::intake::ScanInfo) -> Self {
+        Scan {
+            id: &s.id,
+            content_type: &s.content_type,
+            byte_size: s.byte_size,
+            uploaded_by: &s.uploaded_by,
+            uploaded_datetime: format_w3c(s.uploaded_at, 0),
+            url: format!("/staff/v1/requests/{report}/scans/{}", s.id),
+        }
+    }
 }
 
 impl<'a> From<&'a DetailView> for ReportDetail<'a> {
@@ -176,6 +213,7 @@ impl<'a> From<&'a DetailView> for ReportDetail<'a> {
             duplicates: v.duplicates,
             deliveries: v.deliveries.iter().map(Delivery::from).collect(),
             history: v.history.iter().map(History::from).collect(),
+            scans: v.scans.iter().map(|s| Scan::of(v.summary.id, s)).collect(),
         }
     }
 }

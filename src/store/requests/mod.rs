@@ -51,6 +51,11 @@ pub struct RequestRow {
     pub priority: i32,
     /// The master report when staff marked this one a duplicate.
     pub duplicate_of: Option<i64>,
+    /// When staff typed it in, for a report whose `requested_at` is the citizen's own time.
+    pub entered_at: Option<NaiveDateTime>,
+    /// The staff account that entered it on someone's behalf.
+    pub entered_by: Option<String>,
+    pub contact_consent: Option<bool>,
 }
 
 /// The columns a public answer is made of, and nothing else: the public read path never loads contact
@@ -120,6 +125,9 @@ pub struct NewRequestRow {
     /// The point public answers show (`domain::coarsen` for services published on a grid).
     pub public_lat: Option<f64>,
     pub public_long: Option<f64>,
+    pub entered_at: Option<NaiveDateTime>,
+    pub entered_by: Option<String>,
+    pub contact_consent: Option<bool>,
 }
 
 /// Rows with contact details print without them: a `{:?}` in a log line must not leak a reporter.
@@ -311,6 +319,36 @@ pub fn insert_attributes(
 
 pub fn insert_media(conn: &mut AnyConnection, rows: &[MediaRow]) -> Result<(), StoreError> {
     insert_rows!(conn, request_media::table, rows)
+}
+
+/// A scan of the paper form a report was typed in from: staff only, never in a public answer.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::request_scans, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct ScanRow {
+    pub id: String,
+    pub request_id: i64,
+    pub file_name: String,
+    pub content_type: String,
+    pub byte_size: i64,
+    pub uploaded_by: String,
+    pub uploaded_at: NaiveDateTime,
+}
+
+pub fn insert_scan(conn: &mut AnyConnection, row: &ScanRow) -> Result<(), StoreError> {
+    use super::schema::request_scans as s;
+    per_backend!(conn, |c| diesel::insert_into(s::table).values(row).execute(c))?;
+    Ok(())
+}
+
+/// A report's scans, oldest first.
+pub fn scans_of(conn: &mut AnyConnection, id: i64) -> Result<Vec<ScanRow>, StoreError> {
+    use super::schema::request_scans as s;
+    let mut rows: Vec<ScanRow> = s::table
+        .filter(s::request_id.eq(id))
+        .select(ScanRow::as_select())
+        .load(conn)?;
+    rows.sort_by(|a, b| (a.uploaded_at, &a.id).cmp(&(b.uploaded_at, &b.id)));
+    Ok(rows)
 }
 
 /// Records an idempotency key. A key already used by the same API key fails with a unique violation, which

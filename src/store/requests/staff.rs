@@ -13,6 +13,8 @@ pub struct StaffFilter {
     pub jurisdiction_id: Option<String>,
     /// Only reports routed to one of these departments (a staff member's scope).
     pub departments: Option<Vec<String>>,
+    /// Only reports this account typed in (an intake clerk's scope).
+    pub entered_by: Option<String>,
     pub statuses: Option<Vec<String>>,
     pub detailed_statuses: Option<Vec<String>>,
     pub service_codes: Option<Vec<String>>,
@@ -44,6 +46,9 @@ pub fn list_staff(
     }
     if let Some(d) = &f.departments {
         q = q.filter(requests::department_code.eq_any(d.clone()));
+    }
+    if let Some(u) = &f.entered_by {
+        q = q.filter(requests::entered_by.eq(u.clone()));
     }
     if let Some(s) = &f.statuses {
         q = q.filter(requests::status.eq_any(s.clone()));
