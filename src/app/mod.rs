@@ -14,7 +14,8 @@ mod submit;
 pub mod updates;
 
 pub use catalog::{
-    catalog_changed, discovery, jurisdiction as jurisdiction_catalog, service_definition, services,
+    catalog_changed, discovery, jurisdiction as jurisdiction_catalog,
+    jurisdiction_in as jurisdiction_catalog_in, service_definition, services,
     watch_catalog, CatalogCache, Discovery, JurisdictionCatalog,
 };
 pub use public::{PublicAttribute, PublicRequest};
@@ -24,7 +25,7 @@ pub use query::{
 };
 pub use routing::{reroute, RoutingCache};
 pub use submit::{
-    authenticate, submit, submit_request, AppKey, Entered, KeyCache, PhotoUpload, Source, Submitted,
+    authenticate, submit, submit_request, web_key, with_places, AppKey, Entered, KeyCache, PhotoUpload, Source, Submitted,
     STAFF_INTAKE_KEY, WEB_PAGE_KEY,
 };
 
@@ -149,6 +150,7 @@ mod tests {
             endpoint_type: "test".into(),
             near_meters: 0.0,
             data_license: crate::domain::DEFAULT_DATA_LICENSE.into(),
+            language: "en".into(),
         }
     }
 

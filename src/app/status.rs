@@ -29,6 +29,8 @@ pub struct StatusAnswer {
     /// All of it in at most 160 characters.
     pub text: String,
     pub language: &'static str,
+    /// When what it shows last changed: the report, or the catalogue that names its service and status.
+    pub changed: chrono::DateTime<chrono::Utc>,
 }
 
 /// Why a code gives no status, in words for the person who typed it.
@@ -176,6 +178,10 @@ pub async fn by_code(
         note,
         text,
         language: lang.code(),
+        changed: row
+            .updated_at
+            .max(j.changeset.unwrap_or(row.updated_at))
+            .and_utc(),
     })
 }
 

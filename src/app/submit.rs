@@ -152,6 +152,26 @@ pub const STAFF_INTAKE_KEY: &str = "staff-intake";
 /// The key row of the server's web page.
 pub const WEB_PAGE_KEY: &str = "web-page";
 
+/// The web page's own key; revoking it (`civic311 apikey revoke "civic311 web page"`) closes the page's form.
+pub async fn web_key(state: &AppState) -> Result<AppKey, ApiError> {
+    state
+        .store
+        .read(|conn| api_keys::active_by_id(conn, WEB_PAGE_KEY))
+        .await?
+        .map(|row| AppKey { row })
+        .ok_or(ApiError::Forbidden)
+}
+
+/// The places (the finest areas, such as kelurahan) someone without a map can say a problem is in.
+pub async fn with_places<T>(
+    state: &AppState,
+    jurisdiction_id: &str,
+    f: impl FnOnce(&[crate::routing::Place]) -> T,
+) -> Result<T, ApiError> {
+    let index = state.routing.index(&state.store, jurisdiction_id).await?;
+    Ok(f(index.areas.places()))
+}
+
 #[tracing::instrument(skip_all, fields(service_code = %new.service_code))]
 pub async fn submit_request(
     state: &AppState,

@@ -77,6 +77,24 @@ pub const FIELDS: [Field; 17] = [
     },
 ];
 
+/// What the open-data formats carry beyond GeoReport's fields, after them: in every CSV row and GeoJSON
+/// feature, and in JSON and XML as `extended_attributes` with `extensions=true`.
+pub const OPEN_DATA_FIELDS: [Field; 2] = [
+    field(
+        "channel",
+        "string",
+        "How the report arrived: the name of the app's key, web (the city's own page), or for a report \
+         staff typed in, paper, phone, walk_in, volunteer, sms, chat or email. A report typed in by staff \
+         has the citizen's own time as requested_datetime.",
+    ),
+    field(
+        "reference_code",
+        "string",
+        "The report's short reference code (seven characters with a check character), as the reporter \
+         quotes it: GET /status/{code}.",
+    ),
+];
+
 /// What `extensions=true` adds (§4.2), in JSON and XML and, as noted, in GeoJSON.
 const EXTENSIONS: [(&str, &str, &str); 4] = [
     (
@@ -89,7 +107,7 @@ const EXTENSIONS: [(&str, &str, &str); 4] = [
     (
         "extended_attributes",
         "object",
-        "channel (the app that sent the report), duplicate and parent_service_request_id, \
+        "channel and reference_code (as in CSV and GeoJSON), duplicate and parent_service_request_id, \
          detailed_status (the city's own status), media_urls (every photo). In GeoJSON: detailed_status.",
     ),
     (
@@ -165,6 +183,16 @@ pub async fn dictionary(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
                     },
                 })
             })
+            .chain(OPEN_DATA_FIELDS.iter().map(|f| {
+                json!({
+                    "name": f.name,
+                    "type": f.kind,
+                    "unit": f.unit,
+                    "description": f.meaning,
+                    "privacy": Value::Null,
+                    "in": ["csv", "geojson properties", "json and xml extended_attributes (extensions=true)"],
+                })
+            }))
             .collect();
         let services: Vec<Value> = j
             .listed

@@ -12,6 +12,7 @@ pub(crate) mod params;
 pub mod render;
 mod staff;
 mod status;
+mod page;
 mod wire;
 
 pub use cache::ResponseCache;
@@ -67,6 +68,10 @@ pub enum Handler {
     StaffScan,
     Status,
     SmsInbound,
+    WebHome,
+    WebReportPage,
+    WebReport,
+    WebLookup,
 }
 
 pub struct Route {
@@ -143,6 +148,19 @@ pub const ROUTES: &[Route] = &[
     Route {
         path: "/sms/inbound",
         methods: &[("POST", Handler::SmsInbound)],
+    },
+    // The plain web page for any phone (docs/INTAKE.md).
+    Route {
+        path: "/",
+        methods: &[("GET", Handler::WebHome)],
+    },
+    Route {
+        path: "/report",
+        methods: &[("GET", Handler::WebReportPage), ("POST", Handler::WebReport)],
+    },
+    Route {
+        path: "/lookup",
+        methods: &[("GET", Handler::WebLookup)],
     },
     Route {
         path: "/health",
@@ -395,6 +413,10 @@ fn to_route(method: &str, handler: Handler) -> actix_web::Route {
         Handler::StaffScan => route.to(staff::scan),
         Handler::Status => route.to(status::status),
         Handler::SmsInbound => route.to(status::sms),
+        Handler::WebHome => route.to(page::home),
+        Handler::WebReportPage => route.to(page::report_page),
+        Handler::WebReport => route.to(page::submit),
+        Handler::WebLookup => route.to(page::lookup),
     }
 }
 

@@ -60,6 +60,14 @@ fn feature(r: &PublicRequest, off: i32, with_extensions: bool) -> Value {
             properties.insert((*name).to_string(), value.unwrap_or(Value::Null));
         }
     }
+    properties.insert(
+        "channel".into(),
+        r.channel.clone().map_or(Value::Null, Value::String),
+    );
+    properties.insert(
+        "reference_code".into(),
+        Value::String(crate::domain::refcode::encode(r.id)),
+    );
     if with_extensions {
         properties.insert(
             "detailed_status".into(),
@@ -129,6 +137,7 @@ impl Bulk {
                 let header = FIELDS
                     .iter()
                     .map(|f| f.to_string())
+                    .chain(super::dictionary::OPEN_DATA_FIELDS.iter().map(|f| f.name.to_string()))
                     .chain(codes.iter().map(|c| format!("attribute[{c}]")));
                 csv_record(header)
             }
@@ -219,6 +228,8 @@ fn csv_row(r: &PublicRequest, off: i32, codes: &[String]) -> Vec<String> {
             Some(other) => other.to_string(),
         })
         .collect();
+    row.push(r.channel.as_deref().map_or_else(String::new, |c| defused(c).into_owned()));
+    row.push(crate::domain::refcode::encode(r.id));
     for code in codes {
         let answer = r.attributes.iter().find(|a| &a.code == code);
         row.push(answer.map_or_else(String::new, |a| defused(&a.values.join(";")).into_owned()));

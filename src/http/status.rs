@@ -49,6 +49,7 @@ fn header_of<'a>(req: &'a HttpRequest, name: header::HeaderName) -> Option<&'a s
 }
 
 fn answer(shape: Shape, result: Result<StatusAnswer, NoStatus>) -> HttpResponse {
+    let changed = result.as_ref().ok().map(|a| super::format::http_date(a.changed));
     let (code, language, text, doc) = match &result {
         Ok(a) => (
             200,
@@ -89,18 +90,20 @@ fn answer(shape: Shape, result: Result<StatusAnswer, NoStatus>) -> HttpResponse 
     res.insert_header((header::CONTENT_LANGUAGE, language))
         .insert_header((header::VARY, "Accept, Accept-Language"))
         .insert_header((header::CACHE_CONTROL, "no-cache"));
-    match shape {
-        Shape::Text => res.content_type("text/plain; charset=utf-8").body(text),
-        Shape::Json => res
-            .content_type("application/json; charset=utf-8")
-            .body(doc.to_string()),
+    let (content_type, body) = match shape {
+        Shape::Text => ("text/plain; charset=utf-8", text),
+        Shape::Json => ("application/json; charset=utf-8", doc.to_string()),
         Shape::TwiML => {
             let mut body = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Message>");
             super::render::escape_into(&mut body, &text);
             body.push_str("</Message></Response>");
-            res.content_type("application/xml; charset=utf-8").body(body)
+            ("application/xml; charset=utf-8", body)
         }
-    }
+    };
+    // Polled like the other public answers: revalidated by its bytes (a status changes with no date the
+    // answer could promise).
+    super::format::validators(&mut res, super::format::etag_of(body.as_bytes()), changed);
+    res.content_type(content_type).body(body)
 }
 
 /// `GET /status/{code}` (also `{code}.json` and `{code}.txt`).

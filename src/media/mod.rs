@@ -176,7 +176,7 @@ pub fn store(dir: &Path, file_name: &str, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A 1×1 JPEG carrying an EXIF segment with a fake GPS tag and a comment.

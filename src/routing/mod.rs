@@ -69,6 +69,19 @@ struct Indexed {
 pub struct AreaIndex {
     areas: Vec<Indexed>,
     tree: RTree<GeomWithData<Rectangle<[f64; 2]>, usize>>,
+    /// The finest layer's areas as places to pick from, made on first use.
+    places: std::sync::OnceLock<Vec<Place>>,
+}
+
+/// An area someone can say a problem is in when they cannot give a point: a kelurahan, a commune.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Place {
+    pub code: String,
+    /// Its name, with its parent's when it has one ("Gambir, Gambir").
+    pub label: String,
+    /// A point inside it (not its centroid, which may lie outside a crescent-shaped area).
+    pub lat: f64,
+    pub long: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,7 +138,63 @@ impl AreaIndex {
         Self {
             areas: indexed,
             tree: RTree::bulk_load(items),
+            places: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The areas of the finest level of the hierarchy (a layer whose areas have parents and are parents of
+    /// none), sorted by label; without a hierarchy, the largest layer.
+    pub fn places(&self) -> &[Place] {
+        self.places.get_or_init(|| {
+            use geo::InteriorPoint;
+            use std::collections::{HashMap, HashSet};
+            let by_code: HashMap<&str, &Area> =
+                self.areas.iter().map(|i| (i.area.code.as_str(), &i.area)).collect();
+            let parents: HashSet<&str> = self
+                .areas
+                .iter()
+                .filter_map(|i| i.area.parent_code.as_deref())
+                .filter_map(|c| by_code.get(c).map(|a| a.layer.as_str()))
+                .collect();
+            let mut sizes: HashMap<&str, (bool, usize)> = HashMap::new();
+            for i in &self.areas {
+                let e = sizes.entry(i.area.layer.as_str()).or_default();
+                e.0 |= i.area.parent_code.is_some();
+                e.1 += 1;
+            }
+            let layer = sizes
+                .iter()
+                .max_by_key(|(layer, (child, n))| (*child && !parents.contains(*layer), *n, std::cmp::Reverse(**layer)))
+                .map(|(l, _)| l.to_string());
+            let Some(layer) = layer else {
+                return Vec::new();
+            };
+            let mut places: Vec<Place> = self
+                .areas
+                .iter()
+                .filter(|i| i.area.layer == layer)
+                .filter_map(|i| {
+                    let p = i.area.geometry.interior_point()?;
+                    let parent = i
+                        .area
+                        .parent_code
+                        .as_deref()
+                        .and_then(|c| by_code.get(c))
+                        .map(|a| a.name.as_str());
+                    Some(Place {
+                        code: i.area.code.clone(),
+                        label: match parent {
+                            Some(p) => format!("{}, {p}", i.area.name),
+                            None => i.area.name.clone(),
+                        },
+                        lat: p.y(),
+                        long: p.x(),
+                    })
+                })
+                .collect();
+            places.sort_by(|a, b| (&a.label, &a.code).cmp(&(&b.label, &b.code)));
+            places
+        })
     }
 
     pub fn len(&self) -> usize {

@@ -72,6 +72,16 @@ pub fn find_active(
         .optional()?)
 }
 
+/// The active key with this id (the server's own keys, which no client can present).
+pub fn active_by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+    Ok(api_keys::table
+        .find(id)
+        .filter(api_keys::revoked_at.is_null())
+        .select(ApiKeyRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 pub fn by_name(conn: &mut AnyConnection, name: &str) -> Result<Option<ApiKeyRow>, StoreError> {
     Ok(api_keys::table
         .filter(api_keys::name.eq(name))

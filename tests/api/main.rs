@@ -13,6 +13,7 @@ mod delivery;
 mod durability;
 mod faults;
 mod get_requests;
+mod intake;
 mod keys;
 mod migrations;
 mod openapi;

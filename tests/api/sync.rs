@@ -15,11 +15,13 @@ both_backends!(
 /// Every public GET route of the route table, with real values for its parameters.
 async fn public_gets(app: &TestApp) -> Vec<String> {
     let (id, file_name) = app.post_light_with_photo().await;
+    let code = civic311::domain::refcode::encode(id.parse().unwrap());
     public_get_paths(&[
         ("{service_code}", "FLOOD"),
         ("{service_request_id}", id.as_str()),
         ("{file_name}", file_name.as_str()),
         ("{token}", "none"),
+        ("{code}", code.as_str()),
     ])
     .into_iter()
     // Tokens belong to batch services; the route answers 404 for an unknown one, and a 404 has no

@@ -25,5 +25,5 @@ CREATE INDEX request_scans_request ON request_scans (request_id);
 -- own web page have keys of their own, whose hashes match no key a client can present. Revoking the web
 -- page's key closes the page's form; its rate is that of each client address, not one quota for everyone.
 INSERT INTO api_keys (id, name, key_hash, kind, created_at, revoked_at, may_update, jurisdiction_id, published, rate_limit)
-VALUES ('staff-intake', 'civic311 staff intake', 'none:staff-intake', 'production', CURRENT_TIMESTAMP, NULL, 0, NULL, 0, 'off'),
-       ('web-page', 'civic311 web page', 'none:web-page', 'production', CURRENT_TIMESTAMP, NULL, 0, NULL, 0, 'off');
+VALUES ('staff-intake', 'civic311 staff intake', 'none:staff-intake', 'production', CURRENT_TIMESTAMP, NULL, false, NULL, false, 'off'),
+       ('web-page', 'civic311 web page', 'none:web-page', 'production', CURRENT_TIMESTAMP, NULL, false, NULL, false, 'off');

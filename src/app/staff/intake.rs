@@ -271,7 +271,8 @@ async fn store_scan(
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("scan task failed: {e}")))?
             .map_err(|e| ApiError::from_io(e, "storing a scan"))?;
     }
-    let at = now().and_utc();
+    // To the microsecond: scans are listed in the order they came, and a form's pages come within a second.
+    let at = chrono::Utc::now();
     let row = rq::ScanRow {
         id: scan_id.clone(),
         request_id: id,
@@ -407,7 +408,7 @@ mod tests {
             ScanKind::Pdf
         );
         assert!(check_scan(b"<html>".to_vec(), 1).is_err());
-        let jpeg = crate::media::tests_support::jpeg_with_exif();
+        let jpeg = crate::media::tests::jpeg_with_exif();
         assert!(matches!(
             check_scan(jpeg, 1).unwrap().1,
             ScanKind::Photo(crate::media::PhotoKind::Jpeg)

@@ -16,6 +16,8 @@ enum Access {
     Report,
     /// Administrators only: 403 for other roles.
     Admin,
+    /// Entering a report on someone's behalf: administrators, dispatchers and intake clerks (201).
+    Enter,
 }
 
 /// The policy of every staff route. A route missing here fails the matrix test.
@@ -33,7 +35,10 @@ fn policy(path: &str, method: &str) -> Option<Access> {
         | ("/staff/v1/requests/{id}/unhide", "POST")
         | ("/staff/v1/requests/{id}/publish", "POST")
         | ("/staff/v1/requests/{id}/priority", "POST")
-        | ("/staff/v1/requests/{id}/duplicate", "POST") => Access::Report,
+        | ("/staff/v1/requests/{id}/duplicate", "POST")
+        | ("/staff/v1/requests/{id}/scans", "POST")
+        | ("/staff/v1/requests/{id}/scans/{scan_id}", "GET") => Access::Report,
+        ("/staff/v1/requests", "POST") => Access::Enter,
         ("/staff/v1/users", "GET")
         | ("/staff/v1/users", "POST")
         | ("/staff/v1/users/{id}", "POST")
@@ -55,10 +60,32 @@ async fn authorization_matrix_over_every_staff_route(app: TestApp) {
     app.staff_user("rina", "dispatcher", &[]).await;
     app.staff_user("owner", "staff", &["SDA-JP"]).await;
     app.staff_user("other", "staff", &["PJU"]).await;
+    app.staff_user("clerk", "intake", &[]).await;
     let spare = app.staff_user("spare", "dispatcher", &[]).await;
     let report = app.post_flood(&[]).await; // routed to SDA-JP
     let master = app.post_flood(&[]).await;
     let admin_for_keys = token(&app.sign_in("admin").await);
+    // A scan to read back, and one the clerk entered (the only report an intake clerk sees).
+    let pdf = b"%PDF-1.4\n% matrix\n".to_vec();
+    let upload = |id: String, bearer: Option<String>| {
+        let (app, pdf) = (&app, pdf.clone());
+        async move {
+            let mut req = app
+                .client
+                .post(app.url(&format!("/staff/v1/requests/{id}/scans")))
+                .header("content-type", "application/pdf")
+                .body(pdf);
+            if let Some(b) = bearer {
+                req = req.bearer_auth(b);
+            }
+            let resp = req.send().await.unwrap();
+            (resp.status().as_u16(), resp.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (s, scan) = upload(report.clone(), Some(admin_for_keys.clone())).await;
+    assert_eq!(s, 201, "{scan}");
+    let scan_id = scan["id"].as_str().unwrap().to_string();
+    let paper = json!({"service_code": "LIGHT", "address_string": "Jl. Sabang", "attribute": {"STATE": "dark"}, "channel": "paper"});
 
     // Tokens that must all be refused: expired, wrong audience, tampered, signed with another key.
     let secret = std::fs::read(app.data_dir.join("secret.key")).unwrap();
@@ -97,6 +124,7 @@ async fn authorization_matrix_over_every_staff_route(app: TestApp) {
         Dispatcher,
         Owner,
         OtherDept,
+        Intake,
         Invalid,
     }
     let principals: Vec<(&str, Who, Option<String>)> = vec![
@@ -104,6 +132,7 @@ async fn authorization_matrix_over_every_staff_route(app: TestApp) {
         ("dispatcher", Who::Dispatcher, None),
         ("staff of the owning department", Who::Owner, None),
         ("staff of another department", Who::OtherDept, None),
+        ("intake clerk", Who::Intake, None),
         ("no token", Who::Invalid, None),
         ("expired token", Who::Invalid, Some(expired)),
         (
@@ -136,6 +165,7 @@ async fn authorization_matrix_over_every_staff_route(app: TestApp) {
             Who::Dispatcher => Some(token(&app.sign_in("rina").await)),
             Who::Owner => Some(token(&app.sign_in("owner").await)),
             Who::OtherDept => Some(token(&app.sign_in("other").await)),
+            Who::Intake => Some(token(&app.sign_in("clerk").await)),
             Who::Invalid => fixed.clone(),
         };
         for (path, method) in &ordered {
@@ -152,7 +182,7 @@ async fn authorization_matrix_over_every_staff_route(app: TestApp) {
                     .await;
                 path.replace("{id}", k["id"].as_str().unwrap())
             } else {
-                path.replace(
+                path.replace("{scan_id}", &scan_id).replace(
                     "{id}",
                     if path.starts_with("/staff/v1/users/") {
                         &spare
@@ -178,6 +208,7 @@ async fn authorization_matrix_over_every_staff_route(app: TestApp) {
                     Some(json!({"name": format!("key {}", civic311::auth::random_id(8))}))
                 }
                 ("/staff/v1/erasures", "POST") => Some(json!({"email": "nobody@mail.example"})),
+                ("/staff/v1/requests", "POST") => Some(paper.clone()),
                 ("/staff/v1/users/{id}", "POST") => {
                     Some(json!({"display_name": "Spare dispatcher"}))
                 }
@@ -186,18 +217,39 @@ async fn authorization_matrix_over_every_staff_route(app: TestApp) {
                 ),
                 _ => None,
             };
-            let (status, errors) = app.call(method, &concrete, bearer.as_deref(), body).await;
+            let (status, errors) = if path.ends_with("/scans") {
+                upload(report.clone(), bearer.clone()).await
+            } else if path.ends_with("{scan_id}") {
+                let mut req = app.client.get(app.url(&concrete));
+                if let Some(b) = &bearer {
+                    req = req.bearer_auth(b);
+                }
+                let resp = req.send().await.unwrap();
+                let status = resp.status().as_u16();
+                let bytes = resp.bytes().await.unwrap();
+                if status == 200 {
+                    assert_eq!(bytes.as_ref(), pdf.as_slice(), "{label}");
+                    (200, json!(null))
+                } else {
+                    (status, serde_json::from_slice(&bytes).unwrap())
+                }
+            } else {
+                app.call(method, &concrete, bearer.as_deref(), body).await
+            };
+            let created = if path.ends_with("/scans") { 201 } else { 200 };
             let expected = match (access, who) {
                 (Access::Public, _) => 401,
                 (_, Who::Invalid) => 401,
                 (Access::Staff, _) => 200,
-                (Access::Report, Who::OtherDept) => 404,
-                (Access::Report, _) => 200,
+                (Access::Report, Who::OtherDept | Who::Intake) => 404,
+                (Access::Report, _) => created,
                 (Access::Admin, Who::Admin) => 200,
                 (Access::Admin, _) => 403,
+                (Access::Enter, Who::Admin | Who::Dispatcher | Who::Intake) => 201,
+                (Access::Enter, _) => 403,
             };
             assert_eq!(status, expected, "{label}: {method} {concrete} → {errors}");
-            if status != 200 {
+            if status >= 400 {
                 assert_eq!(
                     json_errors(&errors)[0].0,
                     i64::from(status),
