@@ -172,12 +172,12 @@ enum UserAction {
     /// first line of standard input (never from a flag: flags show in process lists).
     Create {
         username: String,
-        /// admin, dispatcher or staff.
+        /// admin, dispatcher, staff or intake (enters paper and phone reports, docs/INTAKE.md).
         #[arg(long, default_value = "admin")]
         role: String,
         #[arg(long)]
         display_name: Option<String>,
-        /// The jurisdiction of a dispatcher or staff member.
+        /// The jurisdiction of a dispatcher, staff member or intake clerk.
         #[arg(long)]
         jurisdiction: Option<String>,
         /// A department of a staff member (repeatable).
@@ -405,6 +405,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let by = by.unwrap_or_else(crate::app::audit::operator_name);
             let erased = crate::app::privacy::erase_by(
                 &store,
+                &data.data_dir,
                 crate::app::privacy::By::Operator(by),
                 subject,
                 secret,
@@ -412,10 +413,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?;
             let ids: Vec<String> = erased.reports.iter().map(|i| i.to_string()).collect();
             println!(
-                "erased from {} report(s) [{}]; {} text(s) replaced; audited as person {}",
+                "erased from {} report(s) [{}]; {} text(s) replaced; {} scan(s) of paper forms removed; audited as person {}",
                 ids.len(),
                 ids.join(", "),
                 erased.texts_replaced,
+                erased.scans_removed,
                 erased.fingerprint
             );
             Ok(())

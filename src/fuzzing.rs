@@ -43,7 +43,12 @@ pub fn multipart(data: &[u8]) {
         Ok(bytes::Bytes::copy_from_slice(&body[at..])),
     ];
     let stream = futures_util::stream::iter(chunks);
-    let read = runtime.block_on(intake::read_multipart(&headers, stream, &limits, intake::Files::Photos));
+    let read = runtime.block_on(intake::read_multipart(
+        &headers,
+        stream,
+        &limits,
+        intake::Files::Photos,
+    ));
     if let Ok((params, uploads)) = read {
         assert!(uploads.len() <= limits.max_photos);
         let text: usize = params.0.iter().map(|(n, v)| n.len() + v.len()).sum();

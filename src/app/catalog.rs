@@ -63,7 +63,8 @@ impl JurisdictionCatalog {
     /// A copy with every text in `locale` where the files translate it, and in the jurisdiction's own
     /// language where they do not.
     fn translated(&self, locale: &str, texts: &HashMap<(String, String), String>) -> Self {
-        let t = |scope: &str, item: &str| texts.get(&(scope.to_string(), item.to_string())).cloned();
+        let t =
+            |scope: &str, item: &str| texts.get(&(scope.to_string(), item.to_string())).cloned();
         let services = self
             .services
             .iter()
@@ -160,7 +161,8 @@ impl Catalog {
         let mut out = Vec::with_capacity(jurisdictions.len());
         let mut translated = HashMap::new();
         // (jurisdiction, locale) → (scope, item) → text
-        let mut texts: HashMap<(String, String), HashMap<(String, String), String>> = HashMap::new();
+        let mut texts: HashMap<(String, String), HashMap<(String, String), String>> =
+            HashMap::new();
         for t in s.translations {
             texts
                 .entry((t.jurisdiction_id, t.locale))
@@ -262,7 +264,10 @@ impl Catalog {
         locale: Option<&str>,
     ) -> Result<Arc<JurisdictionCatalog>, ApiError> {
         let base = self.pick(requested)?;
-        let Some(want) = locale.map(crate::domain::i18n::primary).filter(|l| !l.is_empty()) else {
+        let Some(want) = locale
+            .map(crate::domain::i18n::primary)
+            .filter(|l| !l.is_empty())
+        else {
             return Ok(base);
         };
         let found = base
@@ -270,7 +275,10 @@ impl Catalog {
             .iter()
             .skip(1)
             .find(|l| crate::domain::i18n::primary(l) == want)
-            .and_then(|l| self.translated.get(&(base.jurisdiction.id.clone(), l.clone())));
+            .and_then(|l| {
+                self.translated
+                    .get(&(base.jurisdiction.id.clone(), l.clone()))
+            });
         Ok(found.cloned().unwrap_or(base))
     }
 }

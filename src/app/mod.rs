@@ -15,8 +15,8 @@ pub mod updates;
 
 pub use catalog::{
     catalog_changed, discovery, jurisdiction as jurisdiction_catalog,
-    jurisdiction_in as jurisdiction_catalog_in, service_definition, services,
-    watch_catalog, CatalogCache, Discovery, JurisdictionCatalog,
+    jurisdiction_in as jurisdiction_catalog_in, service_definition, services, watch_catalog,
+    CatalogCache, Discovery, JurisdictionCatalog,
 };
 pub use public::{PublicAttribute, PublicRequest};
 pub use query::{
@@ -25,8 +25,8 @@ pub use query::{
 };
 pub use routing::{reroute, RoutingCache};
 pub use submit::{
-    authenticate, submit, submit_request, web_key, with_places, AppKey, Entered, KeyCache, PhotoUpload, Source, Submitted,
-    STAFF_INTAKE_KEY, WEB_PAGE_KEY,
+    authenticate, submit, submit_request, web_key, with_places, AppKey, Entered, KeyCache,
+    PhotoUpload, Source, Submitted, STAFF_INTAKE_KEY, WEB_PAGE_KEY,
 };
 
 use crate::domain::Jurisdiction;

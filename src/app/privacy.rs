@@ -15,9 +15,11 @@ use chrono::{NaiveDateTime, TimeDelta};
 /// What a retention run removed (or, dry, would remove).
 #[derive(Debug, Default)]
 pub struct Removed {
-    /// Reports whose contact details went.
+    /// Reports whose contact details went (and the scans of their paper forms).
     pub contacts: Vec<i64>,
     pub photos: Vec<RemovedPhoto>,
+    /// Files of the scans removed with them (empty for a dry run).
+    pub scans: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -59,10 +61,12 @@ pub async fn retention(
 ) -> Result<Removed, StoreError> {
     let media = crate::media::media_dir(&state.data_dir);
     let photos = media.is_dir();
+    let scans_dir = super::staff::intake::scans_dir(&state.data_dir);
+    let scans = scans_dir.is_dir();
     if !apply {
         return state
             .store
-            .read(move |conn| select(conn, now, i64::MAX, photos))
+            .read(move |conn| select(conn, now, i64::MAX, photos, scans))
             .await;
     }
     let mut all = Removed::default();
@@ -70,8 +74,8 @@ pub async fn retention(
         let batch = state
             .store
             .write(move |conn| -> Result<_, StoreError> {
-                let removed = select(conn, now, RETENTION_BATCH, photos)?;
-                remove(conn, &removed)?;
+                let mut removed = select(conn, now, RETENTION_BATCH, photos, scans)?;
+                removed.scans = remove(conn, &removed, scans)?;
                 Ok(removed)
             })
             .await?;
@@ -86,19 +90,35 @@ pub async fn retention(
                 }
             }
         }
+        for file in &batch.scans {
+            if let Err(e) = std::fs::remove_file(scans_dir.join(file)) {
+                tracing::warn!(file = %file, error = %e, "retention: a scan's file could not be deleted");
+            }
+        }
         let done = batch.contacts.len() < RETENTION_BATCH as usize
             && batch.photos.len() < RETENTION_BATCH as usize;
         all.contacts.extend(batch.contacts);
         all.photos.extend(batch.photos);
+        all.scans.extend(batch.scans);
         if done {
             return Ok(all);
         }
     }
 }
 
-/// Removes what `select` found, in its transaction, and audits each removal.
-fn remove(conn: &mut AnyConnection, removed: &Removed) -> Result<(), StoreError> {
+/// Removes what `select` found, in its transaction, and audits each removal. Answers the files of the
+/// scans it removed (only when their folder is there: `scans`).
+fn remove(
+    conn: &mut AnyConnection,
+    removed: &Removed,
+    scans: bool,
+) -> Result<Vec<String>, StoreError> {
     pv::clear_contact(conn, &removed.contacts)?;
+    let scan_files = if scans {
+        pv::delete_scans(conn, &removed.contacts)?
+    } else {
+        Vec::new()
+    };
     let media_ids: Vec<String> = removed.photos.iter().map(|p| p.media_id.clone()).collect();
     pv::delete_media(conn, &media_ids)?;
     for id in &removed.contacts {
@@ -127,7 +147,7 @@ fn remove(conn: &mut AnyConnection, removed: &Removed) -> Result<(), StoreError>
             crate::store::requests::touch(conn, photo.request_id, super::now())?;
         }
     }
-    Ok(())
+    Ok(scan_files)
 }
 
 /// The retention job of `serve` and `worker`: a pass every `every`, the first a minute after start.
@@ -156,6 +176,7 @@ fn select(
     now: NaiveDateTime,
     limit: i64,
     photos: bool,
+    scans: bool,
 ) -> Result<Removed, StoreError> {
     let mut removed = Removed::default();
     for j in pv::retention_periods(conn)? {
@@ -166,6 +187,7 @@ fn select(
                 &j.jurisdiction_id,
                 before,
                 limit,
+                scans,
             )?);
         }
         if let Some(days) = j.media_days {
@@ -293,6 +315,8 @@ pub struct Erased {
     pub texts_replaced: usize,
     /// The audit log's fingerprint of the subject.
     pub fingerprint: String,
+    /// Scans of paper forms removed with the contact details.
+    pub scans_removed: usize,
 }
 
 /// What a replaced text says instead.
@@ -305,6 +329,7 @@ pub const REMOVED_TEXT: &str = "[removed: personal data]";
 /// again as it sees it.
 pub async fn erase_by(
     store: &crate::store::Store,
+    data_dir: &std::path::Path,
     by: By,
     subject: Subject,
     secret: Vec<u8>,
@@ -313,15 +338,31 @@ pub async fn erase_by(
     let candidates = store
         .read(move |conn| pv::candidates(conn, i64::MIN, |e, p| wanted.holds(e, p)))
         .await?;
-    store
+    let scans_dir = super::staff::intake::scans_dir(data_dir);
+    let scans = scans_dir.is_dir();
+    let (erased, files) = store
         .write(move |conn| {
             let actor = match &by {
                 By::Admin(admin) => Actor::Staff(admin),
                 By::Operator(name) => Actor::Operator(name),
             };
-            erase_in(conn, actor, &subject, &secret, &candidates)
+            let mut erased = erase_in(conn, actor, &subject, &secret, &candidates)?;
+            // The scans of the forms they wrote: their name and number are on them.
+            let files = if scans {
+                pv::delete_scans(conn, &erased.reports)?
+            } else {
+                Vec::new()
+            };
+            erased.scans_removed = files.len();
+            Ok::<_, StoreError>((erased, files))
         })
-        .await
+        .await?;
+    for file in &files {
+        if let Err(e) = std::fs::remove_file(scans_dir.join(file)) {
+            tracing::warn!(file = %file, error = %e, "erasure: a scan's file could not be deleted");
+        }
+    }
+    Ok(erased)
 }
 
 /// Who erases.
@@ -384,6 +425,7 @@ fn erase_in(
         reports: ids,
         texts_replaced,
         fingerprint,
+        scans_removed: 0,
     })
 }
 
@@ -391,6 +433,7 @@ fn erase_in(
 pub async fn erase(state: &AppState, admin: &Admin, subject: Subject) -> Result<Erased, ApiError> {
     Ok(erase_by(
         &state.store,
+        &state.data_dir,
         By::Admin(admin.clone()),
         subject,
         state.secret.clone(),

@@ -344,8 +344,9 @@ pub struct Page {
 
 /// GET requests.
 pub async fn list_requests(state: &AppState, q: ListQuery) -> Result<Page, ApiError> {
-    let j = super::catalog::jurisdiction_in(state, q.jurisdiction_id.as_deref(), q.locale.as_deref())
-        .await?;
+    let j =
+        super::catalog::jurisdiction_in(state, q.jurisdiction_id.as_deref(), q.locale.as_deref())
+            .await?;
     let now = Utc::now();
     let filter = build_filter(&q, j.jurisdiction.id.clone(), now)?;
     let (st, offset_minutes) = (state.clone(), j.jurisdiction.utc_offset_minutes);
@@ -482,8 +483,9 @@ const EXPORT_PAGE: i64 = 1000;
 
 /// Checks an export's filters (those of the list, with `all`) and prepares it; nothing is read yet.
 pub async fn export(state: &AppState, q: ListQuery) -> Result<Export, ApiError> {
-    let j = super::catalog::jurisdiction_in(state, q.jurisdiction_id.as_deref(), q.locale.as_deref())
-        .await?;
+    let j =
+        super::catalog::jurisdiction_in(state, q.jurisdiction_id.as_deref(), q.locale.as_deref())
+            .await?;
     let q = ListQuery { all: true, ..q };
     let mut filter = build_filter(&q, j.jurisdiction.id.clone(), Utc::now())?;
     filter.limit = EXPORT_PAGE;
@@ -654,8 +656,9 @@ const NOT_WITH_CURSOR: [&str; 13] = [
 /// GET requests with `cursor`: every change after the cursor, oldest first, reports that left the public
 /// list among them as withdrawn, so that a copy kept by following the cursor is the public list exactly.
 pub async fn sync_requests(state: &AppState, q: ListQuery) -> Result<SyncPage, ApiError> {
-    let j = super::catalog::jurisdiction_in(state, q.jurisdiction_id.as_deref(), q.locale.as_deref())
-        .await?;
+    let j =
+        super::catalog::jurisdiction_in(state, q.jurisdiction_id.as_deref(), q.locale.as_deref())
+            .await?;
     let mut problems = Vec::new();
     let given = [
         q.service_request_ids.is_some(),

@@ -119,9 +119,10 @@ pub async fn by_code(
         .await
         .map_err(|e| refuse(e, Text::NotFound))?;
     let language = language_of(&base, locale, accept);
-    let j: Arc<JurisdictionCatalog> = catalog::jurisdiction_in(state, Some(&row.jurisdiction_id), Some(&language))
-        .await
-        .map_err(|e| refuse(e, Text::NotFound))?;
+    let j: Arc<JurisdictionCatalog> =
+        catalog::jurisdiction_in(state, Some(&row.jurisdiction_id), Some(&language))
+            .await
+            .map_err(|e| refuse(e, Text::NotFound))?;
     let lang = Lang::of(&language);
     let offset = j.jurisdiction.utc_offset_minutes;
     let service_name = j
@@ -194,7 +195,9 @@ pub async fn sms(
 ) -> Result<StatusAnswer, NoStatus> {
     let words: Vec<&str> = message.split_whitespace().collect();
     let (keyword_locale, code) = match words.as_slice() {
-        [k, rest @ ..] if k.eq_ignore_ascii_case("status") && !rest.is_empty() => (None, rest.concat()),
+        [k, rest @ ..] if k.eq_ignore_ascii_case("status") && !rest.is_empty() => {
+            (None, rest.concat())
+        }
         [k, rest @ ..] if k.eq_ignore_ascii_case("cek") && !rest.is_empty() => {
             (Some("id"), rest.concat())
         }

@@ -191,7 +191,11 @@ pub async fn submit(
     let catalog = super::catalog::jurisdiction(state, new.jurisdiction_id.as_deref()).await?;
     let jurisdiction = catalog.jurisdiction.clone();
     if let Some(e) = &source.entered {
-        if e.by.jurisdiction_id.as_ref().is_some_and(|j| *j != jurisdiction.id) {
+        if e.by
+            .jurisdiction_id
+            .as_ref()
+            .is_some_and(|j| *j != jurisdiction.id)
+        {
             return Err(ApiError::NotAllowed(
                 "reports can be entered only for your own jurisdiction".into(),
             ));

@@ -120,9 +120,13 @@ pub fn text(lang: Lang, t: Text) -> &'static str {
         (Lang::Id, Since) => "sejak",
         (Lang::En, NotFound) => "No report has this reference code.",
         (Lang::Id, NotFound) => "Tidak ada laporan dengan kode ini.",
-        (Lang::En, Mistyped) => "This code has a mistyped character. Please check it and try again.",
+        (Lang::En, Mistyped) => {
+            "This code has a mistyped character. Please check it and try again."
+        }
         (Lang::Id, Mistyped) => "Kode ini salah ketik. Periksa dan coba lagi.",
-        (Lang::En, Usage) => "Send STATUS and your 7-character reference code, e.g. STATUS JK7Q3FX.",
+        (Lang::En, Usage) => {
+            "Send STATUS and your 7-character reference code, e.g. STATUS JK7Q3FX."
+        }
         (Lang::Id, Usage) => "Kirim STATUS dan kode laporan 7 karakter Anda, mis. STATUS JK7Q3FX.",
         (Lang::En, ReceiptIntro) => "Your report",
         (Lang::Id, ReceiptIntro) => "Laporan Anda",
@@ -153,7 +157,9 @@ pub fn text(lang: Lang, t: Text) -> &'static str {
         (Lang::En, Phone) => "Phone",
         (Lang::Id, Phone) => "Telepon",
         (Lang::En, ContactHint) => "Only the city's staff see these, to ask you about the report.",
-        (Lang::Id, ContactHint) => "Hanya petugas kota yang melihat ini, untuk menanyakan laporan Anda.",
+        (Lang::Id, ContactHint) => {
+            "Hanya petugas kota yang melihat ini, untuk menanyakan laporan Anda."
+        }
         (Lang::En, Send) => "Send the report",
         (Lang::Id, Send) => "Kirim laporan",
         (Lang::En, StatusHeading) => "Look up a report",
@@ -166,8 +172,12 @@ pub fn text(lang: Lang, t: Text) -> &'static str {
         (Lang::Id, Sent) => "Terima kasih: laporan Anda sudah diterima.",
         (Lang::En, YourCode) => "Your reference code",
         (Lang::Id, YourCode) => "Kode laporan Anda",
-        (Lang::En, KeepCode) => "Keep this code to look up the report here or by SMS (STATUS and the code).",
-        (Lang::Id, KeepCode) => "Simpan kode ini untuk mengecek laporan di sini atau lewat SMS (STATUS dan kodenya).",
+        (Lang::En, KeepCode) => {
+            "Keep this code to look up the report here or by SMS (STATUS and the code)."
+        }
+        (Lang::Id, KeepCode) => {
+            "Simpan kode ini untuk mengecek laporan di sini atau lewat SMS (STATUS dan kodenya)."
+        }
         (Lang::En, Problems) => "Please correct the following:",
         (Lang::Id, Problems) => "Mohon perbaiki:",
         (Lang::En, Required) => "required",
@@ -208,7 +218,14 @@ pub const SMS_CHARS: usize = 160;
 /// The status of a report in one SMS: code, service, status and the date it took it, then as much of the
 /// last public note as fits. Cut on a character boundary with `...` (ASCII: a `…` would force the whole
 /// message into UCS-2, where one SMS holds only 70 characters).
-pub fn status_sms(code: &str, service: &str, status: &str, date: &str, note: Option<&str>, lang: Lang) -> String {
+pub fn status_sms(
+    code: &str,
+    service: &str,
+    status: &str,
+    date: &str,
+    note: Option<&str>,
+    lang: Lang,
+) -> String {
     let head = format!(
         "{code}: {service} - {status} {} {date}.",
         text(lang, Text::Since)
@@ -258,12 +275,29 @@ mod tests {
     fn a_status_fits_one_sms_in_both_languages() {
         let long = "Pump crew on site; the water is going down slowly but the underpass stays closed until the morning because of mud and debris that must be cleared";
         for lang in [Lang::En, Lang::Id] {
-            let s = status_sms("JK7Q3FX", "Illegal dumping of household and building waste", "Sedang ditangani (in progress)", "2026-12-07", Some(long), lang);
+            let s = status_sms(
+                "JK7Q3FX",
+                "Illegal dumping of household and building waste",
+                "Sedang ditangani (in progress)",
+                "2026-12-07",
+                Some(long),
+                lang,
+            );
             assert!(s.chars().count() <= SMS_CHARS, "{} {s}", s.chars().count());
             assert!(s.starts_with("JK7Q3FX: "));
             assert!(s.ends_with("..."));
         }
-        let short = status_sms("JK7Q3FX", "Flooded street", "fixed", "2026-12-07", Some("Drain cleared."), Lang::En);
-        assert_eq!(short, "JK7Q3FX: Flooded street - fixed since 2026-12-07. Drain cleared.");
+        let short = status_sms(
+            "JK7Q3FX",
+            "Flooded street",
+            "fixed",
+            "2026-12-07",
+            Some("Drain cleared."),
+            Lang::En,
+        );
+        assert_eq!(
+            short,
+            "JK7Q3FX: Flooded street - fixed since 2026-12-07. Drain cleared."
+        );
     }
 }

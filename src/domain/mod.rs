@@ -2,11 +2,11 @@
 //! its rules were checked, so later layers never re-validate.
 
 mod access;
-pub mod i18n;
-pub mod refcode;
 pub mod attributes;
 mod datetime;
+pub mod i18n;
 mod location;
+pub mod refcode;
 mod request;
 mod screening;
 

@@ -145,7 +145,17 @@ mod tests {
 
     #[test]
     fn codes_round_trip_and_look_unrelated() {
-        for id in [0, 1, 2, 3, 99, 100_000, SPACE as i64 - 1, SPACE as i64, i64::MAX] {
+        for id in [
+            0,
+            1,
+            2,
+            3,
+            99,
+            100_000,
+            SPACE as i64 - 1,
+            SPACE as i64,
+            i64::MAX,
+        ] {
             let code = encode(id);
             assert_eq!(decode(&code), Ok(id), "{id} → {code}");
             assert_eq!(decode(&code.to_lowercase()), Ok(id));
@@ -153,7 +163,10 @@ mod tests {
         assert_eq!(encode(1).len(), 7);
         assert_eq!(encode(SPACE as i64).len(), 8);
         let (a, b) = (encode(1), encode(2));
-        assert!(a.chars().zip(b.chars()).filter(|(x, y)| x != y).count() >= 3, "{a} {b}");
+        assert!(
+            a.chars().zip(b.chars()).filter(|(x, y)| x != y).count() >= 3,
+            "{a} {b}"
+        );
         let split = format!("{}-{} ", &a[..3], &a[3..]);
         assert_eq!(decode(&split), Ok(1));
     }
@@ -187,7 +200,14 @@ mod tests {
     #[test]
     fn look_alikes_and_other_shapes_are_refused() {
         let code = encode(42);
-        for bad in ["", "ABC", "O0O0O0O", "1111111", "ÄÄÄÄÄÄÄ", "22222222222222222"] {
+        for bad in [
+            "",
+            "ABC",
+            "O0O0O0O",
+            "1111111",
+            "ÄÄÄÄÄÄÄ",
+            "22222222222222222",
+        ] {
             assert_eq!(decode(bad), Err(Bad::Shape), "{bad}");
         }
         assert!(!code.contains(['0', '1', 'I', 'L', 'O']));

@@ -97,7 +97,8 @@ pub async fn service_definition(req: HttpRequest, state: State, cache: Cache) ->
         let q = query(&req)?;
         let code = path_id(&req, "service_code", "service_code")?;
         let j = q.get("jurisdiction_id");
-        let (service, attributes) = app::service_definition(&state, j, code, q.get("locale")).await?;
+        let (service, attributes) =
+            app::service_definition(&state, j, code, q.get("locale")).await?;
         Ok(Dated(
             wire::service_definition(&service, &attributes),
             app::catalog_changed(&state, j).await?,

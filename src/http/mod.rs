@@ -8,11 +8,11 @@ mod format;
 mod handlers;
 pub(crate) mod intake;
 pub mod opendata;
+mod page;
 pub(crate) mod params;
 pub mod render;
 mod staff;
 mod status;
-mod page;
 mod wire;
 
 pub use cache::ResponseCache;
@@ -156,7 +156,10 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         path: "/report",
-        methods: &[("GET", Handler::WebReportPage), ("POST", Handler::WebReport)],
+        methods: &[
+            ("GET", Handler::WebReportPage),
+            ("POST", Handler::WebReport),
+        ],
     },
     Route {
         path: "/lookup",
@@ -288,9 +291,7 @@ pub async fn guard(
         None
     } else if req.method() == Method::POST && path != "/sms/inbound" {
         Some(Bucket::Post)
-    } else if req.method() == Method::GET
-        || req.method() == Method::HEAD
-        || path == "/sms/inbound"
+    } else if req.method() == Method::GET || req.method() == Method::HEAD || path == "/sms/inbound"
     {
         // An SMS status question is a read, whoever relays it.
         Some(Bucket::Read)

@@ -137,7 +137,11 @@ impl Bulk {
                 let header = FIELDS
                     .iter()
                     .map(|f| f.to_string())
-                    .chain(super::dictionary::OPEN_DATA_FIELDS.iter().map(|f| f.name.to_string()))
+                    .chain(
+                        super::dictionary::OPEN_DATA_FIELDS
+                            .iter()
+                            .map(|f| f.name.to_string()),
+                    )
                     .chain(codes.iter().map(|c| format!("attribute[{c}]")));
                 csv_record(header)
             }
@@ -188,7 +192,14 @@ impl Bulk {
         }
         let codes = match list.service_codes.as_deref() {
             Some([only]) => {
-                match app::service_definition(state, list.jurisdiction_id.as_deref(), only, list.locale.as_deref()).await {
+                match app::service_definition(
+                    state,
+                    list.jurisdiction_id.as_deref(),
+                    only,
+                    list.locale.as_deref(),
+                )
+                .await
+                {
                     Ok((_, defs)) => defs
                         .into_iter()
                         .filter(|d| d.variable)
@@ -228,7 +239,11 @@ fn csv_row(r: &PublicRequest, off: i32, codes: &[String]) -> Vec<String> {
             Some(other) => other.to_string(),
         })
         .collect();
-    row.push(r.channel.as_deref().map_or_else(String::new, |c| defused(c).into_owned()));
+    row.push(
+        r.channel
+            .as_deref()
+            .map_or_else(String::new, |c| defused(c).into_owned()),
+    );
     row.push(crate::domain::refcode::encode(r.id));
     for code in codes {
         let answer = r.attributes.iter().find(|a| &a.code == code);

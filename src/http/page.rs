@@ -120,14 +120,25 @@ async fn setting(
 }
 
 /// The same page in the city's other language (the first other one).
-fn switch_of(j: &app::JurisdictionCatalog, lang: &str, path_and_query: &str) -> Option<(String, String)> {
+fn switch_of(
+    j: &app::JurisdictionCatalog,
+    lang: &str,
+    path_and_query: &str,
+) -> Option<(String, String)> {
     let other = j.languages.iter().find(|l| l.as_str() != lang)?;
-    let sep = if path_and_query.contains('?') { '&' } else { '?' };
+    let sep = if path_and_query.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
     let label = match Lang::of(other) {
         Lang::Id => "Bahasa Indonesia",
         Lang::En => "English",
     };
-    Some((format!("{path_and_query}{sep}lang={}", other), label.to_string()))
+    Some((
+        format!("{path_and_query}{sep}lang={}", other),
+        label.to_string(),
+    ))
 }
 
 fn error_page(status: u16, lang: &str, e: &ApiError) -> HttpResponse {
@@ -219,7 +230,11 @@ fn home_page(j: &app::JurisdictionCatalog, lang: String) -> Page {
     Page {
         switch: switch_of(j, &lang, "/"),
         lang,
-        title: format!("{} - {}", i18n::text(l, Text::PageTitle), j.jurisdiction.name),
+        title: format!(
+            "{} - {}",
+            i18n::text(l, Text::PageTitle),
+            j.jurisdiction.name
+        ),
         body,
         changed: j.changeset.map(|t| t.and_utc()),
     }
@@ -338,7 +353,10 @@ fn report_form(
         switch: switch_of(
             j,
             lang,
-            &format!("/report?service={}&jurisdiction_id={}", s.code, j.jurisdiction.id),
+            &format!(
+                "/report?service={}&jurisdiction_id={}",
+                s.code, j.jurisdiction.id
+            ),
         ),
         lang: lang.to_string(),
         title: format!("{} - {}", s.name, j.jurisdiction.name),
@@ -354,14 +372,21 @@ fn attribute_field(out: &mut String, a: &AttributeDef, l: Lang, filled: &Filled)
         let _ = write!(out, "<p class=\"hint\">{}</p>", esc(&a.description));
         return;
     }
-    let id = format!("attr-{}", a.code.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
+    let id = format!(
+        "attr-{}",
+        a.code.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    );
     let name = format!("attribute[{}]", a.code);
     let need = if a.required {
         i18n::text(l, Text::Required)
     } else {
         i18n::text(l, Text::Optional)
     };
-    let required = if a.required { " required=\"required\"" } else { "" };
+    let required = if a.required {
+        " required=\"required\""
+    } else {
+        ""
+    };
     let hint = a
         .datatype_description
         .as_deref()
@@ -383,7 +408,11 @@ fn attribute_field(out: &mut String, a: &AttributeDef, l: Lang, filled: &Filled)
             if let Some(h) = &hint {
                 out.push_str(h);
             }
-            let field = if multi { format!("{name}[]") } else { name.clone() };
+            let field = if multi {
+                format!("{name}[]")
+            } else {
+                name.clone()
+            };
             for (i, v) in a.values.iter().enumerate() {
                 let checked = if filled.has(&field, &v.key) {
                     " checked=\"checked\""
@@ -524,7 +553,11 @@ pub async fn submit(
         let offset = j.jurisdiction.utc_offset_minutes;
         // Browsers send datetime-local without an offset; the city's own is meant.
         if let Some(service) = j.active_service(&service_code) {
-            for a in service.attributes.iter().filter(|a| a.datatype == Datatype::Datetime) {
+            for a in service
+                .attributes
+                .iter()
+                .filter(|a| a.datatype == Datatype::Datetime)
+            {
                 let name = format!("attribute[{}]", a.code);
                 for (n, v) in body.0.iter_mut() {
                     if *n == name {
@@ -534,17 +567,26 @@ pub async fn submit(
             }
         }
         // A place picked from the list locates the report at a point inside it and names it in the address.
-        if let Some(code) = body.get("place").filter(|c| !c.is_empty()).map(str::to_string) {
+        if let Some(code) = body
+            .get("place")
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+        {
             let place = app::with_places(&state, &j.jurisdiction.id, |places| {
                 places.iter().find(|p| p.code == code).cloned()
             })
             .await?
             .ok_or_else(|| ApiError::invalid("place", "choose an area from the list"))?;
-            let address = match body.get("address_string").map(str::trim).filter(|a| !a.is_empty()) {
+            let address = match body
+                .get("address_string")
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+            {
                 Some(a) => format!("{a}, {}", place.label),
                 None => place.label.clone(),
             };
-            body.0.retain(|(n, _)| n != "address_string" && n != "lat" && n != "long");
+            body.0
+                .retain(|(n, _)| n != "address_string" && n != "lat" && n != "long");
             body.0.push(("address_string".into(), address));
             body.0.push(("lat".into(), place.lat.to_string()));
             body.0.push(("long".into(), place.long.to_string()));
@@ -553,7 +595,12 @@ pub async fn submit(
             body.0.retain(|(n, _)| n != "lat" && n != "long");
         }
         // Contact fields the page does not offer are not taken from a crafted post either.
-        body.0.retain(|(n, _)| !matches!(n.as_str(), "device_id" | "account_id" | "media_url" | "media_url[]"));
+        body.0.retain(|(n, _)| {
+            !matches!(
+                n.as_str(),
+                "device_id" | "account_id" | "media_url" | "media_url[]"
+            )
+        });
         let raw = RequestForm {
             body,
             query: Params(Vec::new()),
@@ -616,13 +663,18 @@ pub async fn lookup(req: HttpRequest, state: State) -> HttpResponse {
         return Page {
             switch: switch_of(&j, &lang, "/lookup"),
             lang: lang.clone(),
-            title: format!("{} - {}", i18n::text(l, Text::StatusHeading), j.jurisdiction.name),
+            title: format!(
+                "{} - {}",
+                i18n::text(l, Text::StatusHeading),
+                j.jurisdiction.name
+            ),
             body,
             changed: j.changeset.map(|t| t.and_utc()),
         }
         .render(200);
     }
-    let result: Result<StatusAnswer, NoStatus> = status::by_code(&state, &code, Some(&lang), None).await;
+    let result: Result<StatusAnswer, NoStatus> =
+        status::by_code(&state, &code, Some(&lang), None).await;
     let status = match &result {
         Ok(a) => {
             if q.get("sent") == Some("1") {
@@ -657,7 +709,12 @@ pub async fn lookup(req: HttpRequest, state: State) -> HttpResponse {
                 body,
                 "<dt>{}</dt><dd id=\"updated\">{}</dd>",
                 esc(i18n::text(l, Text::LastChange)),
-                esc(a.updated_datetime.get(..16).unwrap_or(&a.updated_datetime).replace('T', " ").as_str()),
+                esc(a
+                    .updated_datetime
+                    .get(..16)
+                    .unwrap_or(&a.updated_datetime)
+                    .replace('T', " ")
+                    .as_str()),
             );
             if let Some(n) = &a.note {
                 let _ = write!(
@@ -696,7 +753,11 @@ pub async fn lookup(req: HttpRequest, state: State) -> HttpResponse {
             ),
         ),
         lang: lang.clone(),
-        title: format!("{} - {}", i18n::text(l, Text::StatusHeading), j.jurisdiction.name),
+        title: format!(
+            "{} - {}",
+            i18n::text(l, Text::StatusHeading),
+            j.jurisdiction.name
+        ),
         body,
         changed: result.as_ref().ok().map(|a| a.changed),
     }
@@ -709,8 +770,17 @@ mod tests {
 
     #[test]
     fn a_browser_datetime_gets_the_city_offset() {
-        assert_eq!(with_offset("2026-01-15T06:30", 420), "2026-01-15T06:30:00+07:00");
-        assert_eq!(with_offset("2026-01-15T06:30", -330), "2026-01-15T06:30:00-05:30");
-        assert_eq!(with_offset("2026-01-15T06:30:00Z", 420), "2026-01-15T06:30:00Z");
+        assert_eq!(
+            with_offset("2026-01-15T06:30", 420),
+            "2026-01-15T06:30:00+07:00"
+        );
+        assert_eq!(
+            with_offset("2026-01-15T06:30", -330),
+            "2026-01-15T06:30:00-05:30"
+        );
+        assert_eq!(
+            with_offset("2026-01-15T06:30:00Z", 420),
+            "2026-01-15T06:30:00Z"
+        );
     }
 }

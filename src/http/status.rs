@@ -44,12 +44,15 @@ fn shape(req: &HttpRequest, q: &Params, path_json: bool) -> Shape {
     }
 }
 
-fn header_of<'a>(req: &'a HttpRequest, name: header::HeaderName) -> Option<&'a str> {
+fn header_of(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
 fn answer(shape: Shape, result: Result<StatusAnswer, NoStatus>) -> HttpResponse {
-    let changed = result.as_ref().ok().map(|a| super::format::http_date(a.changed));
+    let changed = result
+        .as_ref()
+        .ok()
+        .map(|a| super::format::http_date(a.changed));
     let (code, language, text, doc) = match &result {
         Ok(a) => (
             200,
@@ -84,8 +87,7 @@ fn answer(shape: Shape, result: Result<StatusAnswer, NoStatus>) -> HttpResponse 
     // A TwiML reply is always 200: the gateway sends it to the citizen whatever it says.
     let status = if shape == Shape::TwiML { 200 } else { code };
     let mut res = HttpResponse::build(
-        actix_web::http::StatusCode::from_u16(status)
-            .unwrap_or(actix_web::http::StatusCode::OK),
+        actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::OK),
     );
     res.insert_header((header::CONTENT_LANGUAGE, language))
         .insert_header((header::VARY, "Accept, Accept-Language"))
@@ -94,7 +96,8 @@ fn answer(shape: Shape, result: Result<StatusAnswer, NoStatus>) -> HttpResponse 
         Shape::Text => ("text/plain; charset=utf-8", text),
         Shape::Json => ("application/json; charset=utf-8", doc.to_string()),
         Shape::TwiML => {
-            let mut body = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Message>");
+            let mut body =
+                String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Message>");
             super::render::escape_into(&mut body, &text);
             body.push_str("</Message></Response>");
             ("application/xml; charset=utf-8", body)
@@ -140,8 +143,11 @@ pub async fn sms(req: HttpRequest, state: State, payload: web::Payload) -> HttpR
         Ok(b) => b,
         Err(e) => return Format::Json.error(&e),
     };
-    let is_json = header_of(&req, header::CONTENT_TYPE)
-        .is_some_and(|c| c.trim().to_ascii_lowercase().starts_with("application/json"));
+    let is_json = header_of(&req, header::CONTENT_TYPE).is_some_and(|c| {
+        c.trim()
+            .to_ascii_lowercase()
+            .starts_with("application/json")
+    });
     let fields = if is_json {
         match serde_json::from_slice::<serde_json::Value>(&body) {
             Ok(serde_json::Value::Object(m)) => super::intake::object_params(&m),

@@ -52,7 +52,8 @@ pub(super) fn valid_locale(l: &str) -> bool {
     let (lang, region) = l.split_once('_').unwrap_or((l, ""));
     (2..=3).contains(&lang.len())
         && lang.chars().all(|c| c.is_ascii_lowercase())
-        && (region.is_empty() || (region.len() == 2 && region.chars().all(|c| c.is_ascii_uppercase())))
+        && (region.is_empty()
+            || (region.len() == 2 && region.chars().all(|c| c.is_ascii_uppercase())))
 }
 
 /// Collects one translated text, refusing empty and over-long ones.
@@ -162,8 +163,10 @@ pub(super) fn validate(
         .chain(existing.iter().cloned())
         .collect();
     let mut services: Vec<(ServiceRow, Vec<AttributeRow>)> = Vec::new();
-    let mut translations: std::collections::BTreeMap<(String, String), Vec<catalog::TranslationRow>> =
-        Default::default();
+    let mut translations: std::collections::BTreeMap<
+        (String, String),
+        Vec<catalog::TranslationRow>,
+    > = Default::default();
     for (file, _, f) in files {
         for (i, s) in f.services.iter().enumerate() {
             let at = format!("{file}: services[{i}] ({})", s.code);
@@ -290,7 +293,9 @@ pub(super) fn validate(
             let mut texts = Vec::new();
             for (locale, t) in &s.translations {
                 if !valid_locale(locale) {
-                    problems.push(format!("{at}: translations.{locale}: not a language code such as id or en"));
+                    problems.push(format!(
+                        "{at}: translations.{locale}: not a language code such as id or en"
+                    ));
                 }
                 let key = (jurisdiction.as_str(), scope.as_str(), locale.as_str());
                 for (item, text) in [
@@ -299,7 +304,14 @@ pub(super) fn validate(
                     ("group", &t.group),
                     ("service_notice", &t.service_notice),
                 ] {
-                    translated(&mut texts, &mut problems, &at, key, item.into(), text.as_ref());
+                    translated(
+                        &mut texts,
+                        &mut problems,
+                        &at,
+                        key,
+                        item.into(),
+                        text.as_ref(),
+                    );
                 }
             }
             for a in &s.attributes {
@@ -319,7 +331,9 @@ pub(super) fn validate(
                     }
                     for (value, text) in &t.values {
                         if !a.values.iter().any(|v| v.key == *value) {
-                            problems.push(format!("{at}: values.{value} is not one of the attribute's values"));
+                            problems.push(format!(
+                                "{at}: values.{value} is not one of the attribute's values"
+                            ));
                         }
                         let item = format!("value.{}.{value}", a.code);
                         translated(&mut texts, &mut problems, &at, key, item, Some(text));
@@ -473,7 +487,9 @@ pub(super) fn validate(
                 .or_default();
             for (locale, t) in &s.translations {
                 if !valid_locale(locale) {
-                    problems.push(format!("{at}: translations.{locale}: not a language code such as id or en"));
+                    problems.push(format!(
+                        "{at}: translations.{locale}: not a language code such as id or en"
+                    ));
                 }
                 let key = (j.as_str(), "statuses", locale.as_str());
                 for (item, text) in [("name", &t.name), ("description", &t.description)] {

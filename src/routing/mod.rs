@@ -148,8 +148,11 @@ impl AreaIndex {
         self.places.get_or_init(|| {
             use geo::InteriorPoint;
             use std::collections::{HashMap, HashSet};
-            let by_code: HashMap<&str, &Area> =
-                self.areas.iter().map(|i| (i.area.code.as_str(), &i.area)).collect();
+            let by_code: HashMap<&str, &Area> = self
+                .areas
+                .iter()
+                .map(|i| (i.area.code.as_str(), &i.area))
+                .collect();
             let parents: HashSet<&str> = self
                 .areas
                 .iter()
@@ -164,7 +167,13 @@ impl AreaIndex {
             }
             let layer = sizes
                 .iter()
-                .max_by_key(|(layer, (child, n))| (*child && !parents.contains(*layer), *n, std::cmp::Reverse(**layer)))
+                .max_by_key(|(layer, (child, n))| {
+                    (
+                        *child && !parents.contains(*layer),
+                        *n,
+                        std::cmp::Reverse(**layer),
+                    )
+                })
                 .map(|(l, _)| l.to_string());
             let Some(layer) = layer else {
                 return Vec::new();

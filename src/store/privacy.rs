@@ -1,7 +1,7 @@
 //! Queries of the retention job and of erasure: who still holds contact details, and removing them.
 
 use super::requests::MediaRow;
-use super::schema::{jurisdictions, request_attributes, request_media, requests};
+use super::schema::{jurisdictions, request_attributes, request_media, request_scans, requests};
 use super::{AnyConnection, StoreError};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -39,21 +39,30 @@ pub fn closed_with_contact(
     jurisdiction_id: &str,
     before: NaiveDateTime,
     limit: i64,
+    with_scans: bool,
 ) -> Result<Vec<i64>, StoreError> {
-    Ok(requests::table
+    let contact = requests::email
+        .is_not_null()
+        .or(requests::phone.is_not_null())
+        .or(requests::first_name.is_not_null())
+        .or(requests::last_name.is_not_null())
+        .or(requests::device_id_hash.is_not_null())
+        .or(requests::account_id.is_not_null());
+    let mut q = requests::table
         .filter(requests::jurisdiction_id.eq(jurisdiction_id))
         .filter(requests::status.eq("closed"))
         .filter(requests::updated_at.lt(before))
-        .filter(
-            requests::email
-                .is_not_null()
-                .or(requests::phone.is_not_null())
-                .or(requests::first_name.is_not_null())
-                .or(requests::last_name.is_not_null())
-                .or(requests::device_id_hash.is_not_null())
-                .or(requests::account_id.is_not_null()),
+        .into_boxed::<super::requests::Db>();
+    // A scan of a paper form is contact data too (a name, a number, a signature): a report holding only
+    // scans is looked at when their folder is there to delete them from.
+    q = if with_scans {
+        q.filter(
+            contact.or(requests::id.eq_any(request_scans::table.select(request_scans::request_id))),
         )
-        .order((requests::updated_at, requests::id))
+    } else {
+        q.filter(contact)
+    };
+    Ok(q.order((requests::updated_at, requests::id))
         .limit(limit)
         .select(requests::id)
         .load(conn)?)
@@ -107,6 +116,22 @@ pub fn clear_contact(conn: &mut AnyConnection, ids: &[i64]) -> Result<usize, Sto
             .execute(conn)?;
     }
     Ok(n)
+}
+
+/// Deletes the scans of these reports; answers their files, to delete once the transaction commits.
+pub fn delete_scans(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<String>, StoreError> {
+    let mut files = Vec::new();
+    for chunk in ids.chunks(500) {
+        files.extend(
+            request_scans::table
+                .filter(request_scans::request_id.eq_any(chunk))
+                .select(request_scans::file_name)
+                .load::<String>(conn)?,
+        );
+        diesel::delete(request_scans::table.filter(request_scans::request_id.eq_any(chunk)))
+            .execute(conn)?;
+    }
+    Ok(files)
 }
 
 pub fn delete_media(conn: &mut AnyConnection, ids: &[String]) -> Result<(), StoreError> {

@@ -16,6 +16,7 @@ both_backends!(
     an_sms_gateway_gets_the_same_answer,
     every_open311_get_honours_locale,
     an_idempotency_key_is_per_clerk,
+    scans_go_with_the_contact_details_by_retention_and_erasure,
 );
 
 /// A clerk of the district office with the intake role, signed in.
@@ -60,11 +61,18 @@ fn two_days_ago() -> (String, chrono::DateTime<chrono::FixedOffset>) {
     (t.to_rfc3339(), t)
 }
 
-async fn a_paper_report_is_routed_mailed_and_open_data_with_its_channel_and_observed_time(app: TestApp) {
+async fn a_paper_report_is_routed_mailed_and_open_data_with_its_channel_and_observed_time(
+    app: TestApp,
+) {
     let (clerk_id, tok) = clerk(&app, "kelurahan-gambir").await;
     let (observed, at) = two_days_ago();
     let (status, ack) = app
-        .call("POST", "/staff/v1/requests", Some(&tok), Some(paper_form(&observed)))
+        .call(
+            "POST",
+            "/staff/v1/requests",
+            Some(&tok),
+            Some(paper_form(&observed)),
+        )
         .await;
     assert_eq!(status, 201, "{ack}");
     let id = ack["service_request_id"].as_str().unwrap().to_string();
@@ -75,7 +83,10 @@ async fn a_paper_report_is_routed_mailed_and_open_data_with_its_channel_and_obse
         id
     );
     let receipt = ack["receipt"].as_str().unwrap();
-    assert!(receipt.contains(code) && receipt.contains("Flooded street"), "{receipt}");
+    assert!(
+        receipt.contains(code) && receipt.contains("Flooded street"),
+        "{receipt}"
+    );
 
     // Routed and e-mailed like an app report.
     let row = app.stored(&id).await;
@@ -95,13 +106,22 @@ async fn a_paper_report_is_routed_mailed_and_open_data_with_its_channel_and_obse
     let r = &report[0];
     assert_eq!(r["extended_attributes"]["channel"], "paper");
     assert_eq!(r["extended_attributes"]["reference_code"], code);
-    let requested = chrono::DateTime::parse_from_rfc3339(r["requested_datetime"].as_str().unwrap()).unwrap();
+    let requested =
+        chrono::DateTime::parse_from_rfc3339(r["requested_datetime"].as_str().unwrap()).unwrap();
     assert_eq!(requested, at);
     assert!(r["agency_responsible"].is_string());
     let mut all = Vec::new();
     strings(&report, &mut all);
-    for secret in ["Siti", "+62 812 5555 0101", clerk_id.as_str(), "kelurahan-gambir"] {
-        assert!(!all.iter().any(|s| s.contains(secret)), "{secret} is public");
+    for secret in [
+        "Siti",
+        "+62 812 5555 0101",
+        clerk_id.as_str(),
+        "kelurahan-gambir",
+    ] {
+        assert!(
+            !all.iter().any(|s| s.contains(secret)),
+            "{secret} is public"
+        );
     }
     let geo = app
         .get_json("/open311/v2/requests.geojson?extensions=true")
@@ -122,11 +142,17 @@ async fn a_paper_report_is_routed_mailed_and_open_data_with_its_channel_and_obse
     assert_eq!(detail["contact_consent"], true);
     assert_eq!(detail["reference_code"], code);
     assert_eq!(detail["contact"]["phone"], "+62 812 5555 0101");
-    let entered = chrono::DateTime::parse_from_rfc3339(detail["entered_datetime"].as_str().unwrap()).unwrap();
+    let entered =
+        chrono::DateTime::parse_from_rfc3339(detail["entered_datetime"].as_str().unwrap()).unwrap();
     assert!(entered > requested + chrono::TimeDelta::days(1));
     // A code read over the phone opens the report for staff too.
     let (status, by_code) = app
-        .call("GET", &format!("/staff/v1/requests/{code}"), Some(&tok), None)
+        .call(
+            "GET",
+            &format!("/staff/v1/requests/{code}"),
+            Some(&tok),
+            None,
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(by_code["service_request_id"], id.as_str());
@@ -175,14 +201,26 @@ async fn a_scan_of_the_paper_form_is_for_staff_only(app: TestApp) {
         .await;
     let scans = detail["scans"].as_array().unwrap();
     assert_eq!(scans.len(), 2);
-    assert_eq!(scans[0]["content_type"], "image/jpeg", "in the order they came");
+    assert_eq!(
+        scans[0]["content_type"], "image/jpeg",
+        "in the order they came"
+    );
     assert_eq!(scans[1]["content_type"], "application/pdf");
     let url = scans[0]["url"].as_str().unwrap();
-    let resp = app.client.get(app.url(url)).bearer_auth(&tok).send().await.unwrap();
+    let resp = app
+        .client
+        .get(app.url(url))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "image/jpeg");
     let bytes = resp.bytes().await.unwrap();
-    assert!(!bytes.windows(11).any(|w| w == b"GPSLatitude"), "cleaned like a photo");
+    assert!(
+        !bytes.windows(11).any(|w| w == b"GPSLatitude"),
+        "cleaned like a photo"
+    );
     // Without a token, or publicly, never.
     assert_eq!(app.get(url).await.status(), 401);
     let id_num: i64 = id.parse().unwrap();
@@ -194,7 +232,9 @@ async fn a_scan_of_the_paper_form_is_for_staff_only(app: TestApp) {
     let code = ack["reference_code"].as_str().unwrap().to_string();
     for f in &files {
         assert_eq!(
-            app.get(&format!("/open311/v2/media/{}", f.file_name)).await.status(),
+            app.get(&format!("/open311/v2/media/{}", f.file_name))
+                .await
+                .status(),
             404
         );
     }
@@ -207,7 +247,10 @@ async fn a_scan_of_the_paper_form_is_for_staff_only(app: TestApp) {
     ]) {
         let text = app.get(&path).await.text().await.unwrap();
         for f in &files {
-            assert!(!text.contains(&f.file_name) && !text.contains(&f.id), "{path}");
+            assert!(
+                !text.contains(&f.file_name) && !text.contains(&f.id),
+                "{path}"
+            );
         }
     }
     // The reading is audited.
@@ -245,11 +288,15 @@ async fn a_batch_with_one_bad_form_stores_the_good_ones(app: TestApp) {
     assert_eq!(results[1]["status"], 400);
     assert_eq!(results[1]["index"], 1);
     let errors = json_errors(&json!(results[1]["errors"]));
-    assert!(errors.iter().any(|(_, d)| d.contains("DEPTH")), "{errors:?}");
+    assert!(
+        errors.iter().any(|(_, d)| d.contains("DEPTH")),
+        "{errors:?}"
+    );
     assert_eq!(results[2]["status"], 201);
     for r in [&results[0], &results[2]] {
         let id = r["service_request_id"].as_str().unwrap();
-        app.get_json(&format!("/open311/v2/requests/{id}.json")).await;
+        app.get_json(&format!("/open311/v2/requests/{id}.json"))
+            .await;
     }
     let listed = app.get_json("/open311/v2/requests.json").await;
     assert_eq!(listed.as_array().unwrap().len(), 2);
@@ -260,11 +307,18 @@ async fn the_intake_role_enters_reports_and_sees_only_its_own(app: TestApp) {
     let (_, other) = clerk(&app, "clerk-b").await;
     let (observed, _) = two_days_ago();
     let (_, mine) = app
-        .call("POST", "/staff/v1/requests", Some(&tok), Some(paper_form(&observed)))
+        .call(
+            "POST",
+            "/staff/v1/requests",
+            Some(&tok),
+            Some(paper_form(&observed)),
+        )
         .await;
     let mine = mine["service_request_id"].as_str().unwrap().to_string();
     let app_report = app.post_flood(&[]).await;
-    let (_, list) = app.call("GET", "/staff/v1/requests", Some(&tok), None).await;
+    let (_, list) = app
+        .call("GET", "/staff/v1/requests", Some(&tok), None)
+        .await;
     let ids: Vec<&str> = list
         .as_array()
         .unwrap()
@@ -273,11 +327,21 @@ async fn the_intake_role_enters_reports_and_sees_only_its_own(app: TestApp) {
         .collect();
     assert_eq!(ids, [mine.as_str()]);
     let (status, _) = app
-        .call("GET", &format!("/staff/v1/requests/{app_report}"), Some(&tok), None)
+        .call(
+            "GET",
+            &format!("/staff/v1/requests/{app_report}"),
+            Some(&tok),
+            None,
+        )
         .await;
     assert_eq!(status, 404);
     let (status, _) = app
-        .call("GET", &format!("/staff/v1/requests/{mine}"), Some(&other), None)
+        .call(
+            "GET",
+            &format!("/staff/v1/requests/{mine}"),
+            Some(&other),
+            None,
+        )
         .await;
     assert_eq!(status, 404, "another clerk's report");
     // No triage.
@@ -294,17 +358,32 @@ async fn the_intake_role_enters_reports_and_sees_only_its_own(app: TestApp) {
     app.staff_user("dept-1", "staff", &["SDA"]).await;
     let dept = token(&app.sign_in("dept-1").await);
     let (status, _) = app
-        .call("POST", "/staff/v1/requests", Some(&dept), Some(paper_form(&observed)))
+        .call(
+            "POST",
+            "/staff/v1/requests",
+            Some(&dept),
+            Some(paper_form(&observed)),
+        )
         .await;
     assert_eq!(status, 403);
     app.staff_user("dispatch-1", "dispatcher", &[]).await;
     let dispatch = token(&app.sign_in("dispatch-1").await);
     let (status, body) = app
-        .call("POST", "/staff/v1/requests", Some(&dispatch), Some(paper_form(&observed)))
+        .call(
+            "POST",
+            "/staff/v1/requests",
+            Some(&dispatch),
+            Some(paper_form(&observed)),
+        )
         .await;
     assert_eq!(status, 201, "{body}");
     let (status, _) = app
-        .call("POST", "/staff/v1/requests", None, Some(paper_form(&observed)))
+        .call(
+            "POST",
+            "/staff/v1/requests",
+            None,
+            Some(paper_form(&observed)),
+        )
         .await;
     assert_eq!(status, 401);
 }
@@ -313,12 +392,54 @@ async fn contact_details_need_consent_and_observed_times_are_checked(app: TestAp
     let (_, tok) = clerk(&app, "clerk-c").await;
     let (observed, _) = two_days_ago();
     let cases: Vec<(Value, &str)> = vec![
-        ({ let mut f = paper_form(&observed); f["contact_consent"] = json!(false); f }, "contact_consent"),
-        ({ let mut f = paper_form(&observed); f.as_object_mut().unwrap().remove("contact_consent"); f }, "contact_consent"),
-        ({ let mut f = paper_form(&observed); f["observed_at"] = json!("2099-01-01T00:00:00+07:00"); f }, "observed_at"),
-        ({ let mut f = paper_form(&observed); f["observed_at"] = json!("yesterday"); f }, "observed_at"),
-        ({ let mut f = paper_form(&observed); f["channel"] = json!("pigeon"); f }, "channel"),
-        ({ let mut f = paper_form(&observed); f.as_object_mut().unwrap().remove("channel"); f }, "channel"),
+        (
+            {
+                let mut f = paper_form(&observed);
+                f["contact_consent"] = json!(false);
+                f
+            },
+            "contact_consent",
+        ),
+        (
+            {
+                let mut f = paper_form(&observed);
+                f.as_object_mut().unwrap().remove("contact_consent");
+                f
+            },
+            "contact_consent",
+        ),
+        (
+            {
+                let mut f = paper_form(&observed);
+                f["observed_at"] = json!("2099-01-01T00:00:00+07:00");
+                f
+            },
+            "observed_at",
+        ),
+        (
+            {
+                let mut f = paper_form(&observed);
+                f["observed_at"] = json!("yesterday");
+                f
+            },
+            "observed_at",
+        ),
+        (
+            {
+                let mut f = paper_form(&observed);
+                f["channel"] = json!("pigeon");
+                f
+            },
+            "channel",
+        ),
+        (
+            {
+                let mut f = paper_form(&observed);
+                f.as_object_mut().unwrap().remove("channel");
+                f
+            },
+            "channel",
+        ),
     ];
     for (form, field) in cases {
         let (status, body) = app
@@ -337,10 +458,24 @@ async fn contact_details_need_consent_and_observed_times_are_checked(app: TestAp
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    let row = app.stored(body["service_request_id"].as_str().unwrap()).await;
+    let row = app
+        .stored(body["service_request_id"].as_str().unwrap())
+        .await;
     assert!(row.email.is_none() && row.phone.is_none() && row.entered_at.is_none());
-    assert!((chrono::Utc::now().naive_utc() - row.requested_at).num_seconds().abs() < 60);
-    assert_eq!(app.get_json("/open311/v2/requests.json").await.as_array().unwrap().len(), 1);
+    assert!(
+        (chrono::Utc::now().naive_utc() - row.requested_at)
+            .num_seconds()
+            .abs()
+            < 60
+    );
+    assert_eq!(
+        app.get_json("/open311/v2/requests.json")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 /// The reference code of an app's report, from its POST answer.
@@ -349,7 +484,10 @@ async fn post_with_code(app: &TestApp, form: &[(&str, &str)]) -> (String, String
     assert_eq!(resp.status(), 200);
     let ack: Value = resp.json().await.unwrap();
     (
-        ack[0]["service_request_id"].as_str().unwrap_or_default().to_string(),
+        ack[0]["service_request_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
         ack[0]["reference_code"].as_str().unwrap().to_string(),
     )
 }
@@ -361,7 +499,10 @@ async fn status_text(app: &TestApp, path: &str, lang: Option<&str>) -> (u16, Str
     }
     let resp = req.send().await.unwrap();
     let status = resp.status().as_u16();
-    let language = resp.headers()["content-language"].to_str().unwrap().to_string();
+    let language = resp.headers()["content-language"]
+        .to_str()
+        .unwrap()
+        .to_string();
     (status, language, resp.text().await.unwrap())
 }
 
@@ -382,11 +523,21 @@ async fn the_status_by_code_fits_one_sms_in_both_languages(app: TestApp) {
 
     let (status, lang, en) = status_text(&app, &format!("/status/{code}"), None).await;
     assert_eq!((status, lang.as_str()), (200, "en"));
-    assert!(en.starts_with(&format!("{code}: Flooded street - Received since ")), "{en}");
-    let (_, lang, id_text) =
-        status_text(&app, &format!("/status/{}", code.to_lowercase()), Some("id-ID,id;q=0.9,en;q=0.5")).await;
+    assert!(
+        en.starts_with(&format!("{code}: Flooded street - Received since ")),
+        "{en}"
+    );
+    let (_, lang, id_text) = status_text(
+        &app,
+        &format!("/status/{}", code.to_lowercase()),
+        Some("id-ID,id;q=0.9,en;q=0.5"),
+    )
+    .await;
     assert_eq!(lang, "id");
-    assert!(id_text.starts_with(&format!("{code}: Jalan banjir - Diterima sejak ")), "{id_text}");
+    assert!(
+        id_text.starts_with(&format!("{code}: Jalan banjir - Diterima sejak ")),
+        "{id_text}"
+    );
 
     // A long public note still fits, in both languages.
     app.staff_user("admin-s", "admin", &[]).await;
@@ -403,12 +554,25 @@ async fn the_status_by_code_fits_one_sms_in_both_languages(app: TestApp) {
     assert_eq!(s, 200, "{body}");
     for lang in ["en", "id"] {
         let (_, _, text) = status_text(&app, &format!("/status/{code}"), Some(lang)).await;
-        assert!(text.chars().count() <= 160, "{} {text}", text.chars().count());
+        assert!(
+            text.chars().count() <= 160,
+            "{} {text}",
+            text.chars().count()
+        );
         assert!(text.contains("Pompa sudah dikirim"), "{text}");
-        assert!(text.contains(if lang == "en" { "In progress" } else { "Sedang ditangani" }), "{text}");
+        assert!(
+            text.contains(if lang == "en" {
+                "In progress"
+            } else {
+                "Sedang ditangani"
+            }),
+            "{text}"
+        );
     }
     // JSON, by extension or by Accept.
-    let v = app.get_json(&format!("/status/{code}.json?locale=id")).await;
+    let v = app
+        .get_json(&format!("/status/{code}.json?locale=id"))
+        .await;
     assert_eq!(v["service_request_id"], id.as_str());
     assert_eq!(v["status"], "open");
     assert_eq!(v["detailed_status"], "in_progress");
@@ -447,8 +611,13 @@ async fn the_status_by_code_fits_one_sms_in_both_languages(app: TestApp) {
     assert!(v["note"].is_null());
     assert!(!v.to_string().contains("0812"));
     // A hidden report is unknown.
-    app.call("POST", &format!("/staff/v1/requests/{id}/hide"), Some(&at), Some(json!({"reason": "spam"})))
-        .await;
+    app.call(
+        "POST",
+        &format!("/staff/v1/requests/{id}/hide"),
+        Some(&at),
+        Some(json!({"reason": "spam"})),
+    )
+    .await;
     let (status, _, _) = status_text(&app, &format!("/status/{code}"), None).await;
     assert_eq!(status, 404);
 }
@@ -469,9 +638,20 @@ async fn an_sms_gateway_gets_the_same_answer(app: TestApp) {
             (resp.status().as_u16(), resp.text().await.unwrap())
         }
     };
-    let (status, text) = sms(vec![("Body", format!("STATUS {code}")), ("From", "+6281200000000".into())], "").await;
+    let (status, text) = sms(
+        vec![
+            ("Body", format!("STATUS {code}")),
+            ("From", "+6281200000000".into()),
+        ],
+        "",
+    )
+    .await;
     assert_eq!((status, text.as_str()), (200, direct.as_str()));
-    let (_, text) = sms(vec![("text", format!("status  {}", code.to_lowercase()))], "").await;
+    let (_, text) = sms(
+        vec![("text", format!("status  {}", code.to_lowercase()))],
+        "",
+    )
+    .await;
     assert_eq!(text, direct);
     let (_, text) = sms(vec![("text", format!("CEK {code}"))], "").await;
     assert!(text.contains("Jalan banjir - Diterima"), "{text}");
@@ -481,7 +661,10 @@ async fn an_sms_gateway_gets_the_same_answer(app: TestApp) {
     let (status, xml) = sms(vec![("Body", format!("STATUS {code}"))], "?format=twiml").await;
     assert_eq!(status, 200);
     let doc = roxmltree::Document::parse(&xml).unwrap();
-    let message = doc.descendants().find(|n| n.has_tag_name("Message")).unwrap();
+    let message = doc
+        .descendants()
+        .find(|n| n.has_tag_name("Message"))
+        .unwrap();
     assert_eq!(message.text().unwrap(), direct);
     let resp = app
         .client
@@ -513,19 +696,27 @@ async fn every_open311_get_honours_locale(app: TestApp) {
         .descendants()
         .any(|n| n.has_tag_name("service_name") && n.text() == Some("Jalan banjir")));
     // A definition, with a region variant.
-    let def = app.get_json("/open311/v2/services/FLOOD.json?locale=id_ID").await;
+    let def = app
+        .get_json("/open311/v2/services/FLOOD.json?locale=id_ID")
+        .await;
     let passable = def["attributes"]
         .as_array()
         .unwrap()
         .iter()
         .find(|a| a["code"] == "PASSABLE")
         .unwrap();
-    assert_eq!(passable["description"], "Apakah kendaraan masih bisa lewat?");
+    assert_eq!(
+        passable["description"],
+        "Apakah kendaraan masih bisa lewat?"
+    );
     assert_eq!(passable["values"][0]["name"], "Semua kendaraan");
-    assert_eq!(passable["values"][0]["key"], "all", "keys are never translated");
+    assert_eq!(
+        passable["values"][0]["key"], "all",
+        "keys are never translated"
+    );
     // Reports: the service's name and the attribute questions.
     for path in [
-        format!("/open311/v2/requests.json?locale=id&extensions=true"),
+        "/open311/v2/requests.json?locale=id&extensions=true".to_string(),
         format!("/open311/v2/requests/{id}.json?locale=id&extensions=true"),
     ] {
         let v = app.get_json(&path).await;
@@ -537,18 +728,34 @@ async fn every_open311_get_honours_locale(app: TestApp) {
             .find(|a| a["code"] == "DEPTH")
             .unwrap();
         assert_eq!(depth["name"], "Seberapa dalam airnya?");
-        assert_eq!(v[0]["status"], "open", "Open311's status values are never translated");
+        assert_eq!(
+            v[0]["status"], "open",
+            "Open311's status values are never translated"
+        );
     }
     let geo = app.get_json("/open311/v2/requests.geojson?locale=id").await;
-    assert_eq!(geo["features"][0]["properties"]["service_name"], "Jalan banjir");
-    let csv = app.get("/open311/v2/requests.csv?locale=id").await.text().await.unwrap();
+    assert_eq!(
+        geo["features"][0]["properties"]["service_name"],
+        "Jalan banjir"
+    );
+    let csv = app
+        .get("/open311/v2/requests.csv?locale=id")
+        .await
+        .text()
+        .await
+        .unwrap();
     let mut reader = csv::Reader::from_reader(csv.as_bytes());
     let headers = reader.headers().unwrap().clone();
     let col = headers.iter().position(|h| h == "service_name").unwrap();
-    assert_eq!(&reader.records().next().unwrap().unwrap()[col], "Jalan banjir");
+    assert_eq!(
+        &reader.records().next().unwrap().unwrap()[col],
+        "Jalan banjir"
+    );
     // Without a locale, or in one the city has no texts for: its own language.
     for q in ["", "?locale=fr", "?locale=en"] {
-        let v = app.get_json(&format!("/open311/v2/requests/{id}.json{q}")).await;
+        let v = app
+            .get_json(&format!("/open311/v2/requests/{id}.json{q}"))
+            .await;
         assert_eq!(v[0]["service_name"], "Flooded street", "{q}");
     }
     // Every other public GET answers with a locale as without one.
@@ -572,9 +779,117 @@ async fn an_idempotency_key_is_per_clerk(app: TestApp) {
     let (observed, _) = two_days_ago();
     let mut form = paper_form(&observed);
     form["idempotency_key"] = json!("form-0001");
-    let (_, first) = app.call("POST", "/staff/v1/requests", Some(&a), Some(form.clone())).await;
-    let (_, again) = app.call("POST", "/staff/v1/requests", Some(&a), Some(form.clone())).await;
+    let (_, first) = app
+        .call("POST", "/staff/v1/requests", Some(&a), Some(form.clone()))
+        .await;
+    let (_, again) = app
+        .call("POST", "/staff/v1/requests", Some(&a), Some(form.clone()))
+        .await;
     assert_eq!(first["service_request_id"], again["service_request_id"]);
-    let (_, other) = app.call("POST", "/staff/v1/requests", Some(&b), Some(form)).await;
+    let (_, other) = app
+        .call("POST", "/staff/v1/requests", Some(&b), Some(form))
+        .await;
     assert_ne!(first["service_request_id"], other["service_request_id"]);
+}
+
+/// Enters a report with a PDF scan; answers its id.
+async fn with_scan(app: &TestApp, tok: &str, form: Value) -> String {
+    let (status, ack) = app
+        .call("POST", "/staff/v1/requests", Some(tok), Some(form))
+        .await;
+    assert_eq!(status, 201, "{ack}");
+    let id = ack["service_request_id"].as_str().unwrap().to_string();
+    let resp = app
+        .client
+        .post(app.url(&format!("/staff/v1/requests/{id}/scans")))
+        .bearer_auth(tok)
+        .header("content-type", "application/pdf")
+        .body(b"%PDF-1.4\n% Siti, 0812 5555 0101\n".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    id
+}
+
+fn scan_files(app: &TestApp) -> usize {
+    std::fs::read_dir(app.data_dir.join("scans"))
+        .map(|d| {
+            d.filter(|e| {
+                !e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with('.')
+            })
+            .count()
+        })
+        .unwrap_or(0)
+}
+
+async fn scans_go_with_the_contact_details_by_retention_and_erasure(app: TestApp) {
+    app.staff_user("dpo", "admin", &[]).await;
+    let admin = token(&app.sign_in("dpo").await);
+    let (observed, _) = two_days_ago();
+    // One form with the reporter's number, one without any contact detail but closed long ago.
+    let named = with_scan(&app, &admin, paper_form(&observed)).await;
+    let anonymous = with_scan(
+        &app,
+        &admin,
+        json!({"service_code": "LIGHT", "address_string": "Jl. Sabang", "attribute": {"STATE": "dark"}, "channel": "paper"}),
+    )
+    .await;
+    assert_eq!(scan_files(&app), 2);
+    let (s, _) = app
+        .call(
+            "POST",
+            &format!("/staff/v1/requests/{anonymous}/status"),
+            Some(&admin),
+            Some(json!({"status": "fixed"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    app.sql(&format!(
+        "UPDATE requests SET updated_at = '2024-01-01 00:00:00' WHERE id = {anonymous}"
+    ))
+    .await;
+    let out = app.run_cli(&["retention", "--apply"]);
+    assert!(
+        out.contains(&format!("request {anonymous}: contact details")),
+        "{out}"
+    );
+    let (_, detail) = app
+        .call(
+            "GET",
+            &format!("/staff/v1/requests/{anonymous}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(detail["scans"].as_array().unwrap().len(), 0);
+    assert_eq!(scan_files(&app), 1);
+
+    // Erasure by the reporter's number takes the scan of the form she wrote.
+    let (s, erased) = app
+        .call(
+            "POST",
+            "/staff/v1/erasures",
+            Some(&admin),
+            Some(json!({"phone": "0812-5555-0101"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{erased}");
+    assert_eq!(erased["reports"], json!([named]));
+    assert_eq!(erased["scans_removed"], 1);
+    let (_, detail) = app
+        .call(
+            "GET",
+            &format!("/staff/v1/requests/{named}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(detail["scans"].as_array().unwrap().len(), 0);
+    assert!(detail["contact"]["phone"].is_null());
+    assert_eq!(scan_files(&app), 0);
 }

@@ -580,7 +580,10 @@ async fn no_public_get_route_shows_personal_data(app: TestApp) {
         ("{service_request_id}", id.as_str()),
         ("{token}", token.as_str()),
         ("{file_name}", "none.jpg"),
-        ("{code}", civic311::domain::refcode::encode(id.parse().unwrap()).as_str()),
+        (
+            "{code}",
+            civic311::domain::refcode::encode(id.parse().unwrap()).as_str(),
+        ),
     ]) {
         for query in ["", "?extensions=true", "?start_date=2000-01-01T00:00:00Z&end_date=2000-03-01T00:00:00Z&updated_after=2000-01-01T00:00:00Z", "?all=true&extensions=true", "?cursor=0&extensions=true"] {
                 let url = format!("{path}{query}");

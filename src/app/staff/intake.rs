@@ -13,7 +13,15 @@ use crate::store::requests as rq;
 use chrono::{DateTime, TimeDelta, Utc};
 
 /// How a report reached the person typing it in.
-pub const CHANNELS: &[&str] = &["paper", "phone", "walk_in", "volunteer", "sms", "chat", "email"];
+pub const CHANNELS: &[&str] = &[
+    "paper",
+    "phone",
+    "walk_in",
+    "volunteer",
+    "sms",
+    "chat",
+    "email",
+];
 
 /// Most forms in one batch call.
 pub const MAX_BATCH: usize = 100;
@@ -67,10 +75,8 @@ fn prepare(p: &Principal, form: AssistedForm) -> Result<(NewRequest, Source), Ap
         report.jurisdiction_id = p.jurisdiction_id.clone();
     }
     let c = &report.contact;
-    let gives_contact = c.email.is_some()
-        || c.phone.is_some()
-        || c.first_name.is_some()
-        || c.last_name.is_some();
+    let gives_contact =
+        c.email.is_some() || c.phone.is_some() || c.first_name.is_some() || c.last_name.is_some();
     if gives_contact && form.contact_consent != Some(true) {
         return Err(ApiError::invalid(
             "contact_consent",
@@ -194,7 +200,8 @@ async fn read_scans(scans: Vec<PhotoUpload>) -> Result<Vec<(Vec<u8>, ScanKind)>,
     crate::telemetry::spawn_blocking(move || {
         let mut out = Vec::new();
         for (i, s) in scans.into_iter().enumerate() {
-            let bytes = std::fs::read(&s.file).map_err(|e| ApiError::from_io(e, "reading a scan"))?;
+            let bytes =
+                std::fs::read(&s.file).map_err(|e| ApiError::from_io(e, "reading a scan"))?;
             out.push(check_scan(bytes, i + 1)?);
         }
         Ok(out)
@@ -323,7 +330,9 @@ pub async fn add_scan(
         return Err(ApiError::no_request(id));
     }
     let mut scans = read_scans(vec![scan]).await?;
-    let (bytes, kind) = scans.pop().ok_or_else(|| ApiError::invalid("scan", "no scan was sent"))?;
+    let (bytes, kind) = scans
+        .pop()
+        .ok_or_else(|| ApiError::invalid("scan", "no scan was sent"))?;
     store_scan(state, p, id, bytes, kind).await
 }
 

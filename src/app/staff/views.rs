@@ -63,7 +63,10 @@ impl From<&RequestRow> for ReportSummary {
             channel: r.channel.clone(),
             priority: r.priority,
             duplicate_of: r.duplicate_of,
-            entered_at: r.entered_by.as_ref().map(|_| r.entered_at.unwrap_or(r.requested_at)),
+            entered_at: r
+                .entered_by
+                .as_ref()
+                .map(|_| r.entered_at.unwrap_or(r.requested_at)),
             entered_by: r.entered_by.clone(),
             contact_consent: r.contact_consent,
         }

@@ -135,6 +135,7 @@ pub async fn erase(
         ok(&json!({
             "reports": e.reports.iter().map(|id| id.to_string()).collect::<Vec<_>>(),
             "texts_replaced": e.texts_replaced,
+            "scans_removed": e.scans_removed,
             "fingerprint": e.fingerprint,
         }))
     })

@@ -20,11 +20,19 @@ fn is_json(req: &HttpRequest) -> bool {
     req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/json"))
+        .is_some_and(|v| {
+            v.trim()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        })
 }
 
 /// The assisted-intake fields beside the Open311 ones.
-fn form_of(body: Params, query: Params, idempotency_header: Option<String>) -> Result<AssistedForm, ApiError> {
+fn form_of(
+    body: Params,
+    query: Params,
+    idempotency_header: Option<String>,
+) -> Result<AssistedForm, ApiError> {
     let consent = match body.get("contact_consent") {
         None => None,
         Some("true") => Some(true),
@@ -118,17 +126,13 @@ pub async fn enter(
         };
         if let Some(reports) = map.get("reports") {
             let Value::Array(items) = reports else {
-                return Format::Json.error(&ApiError::invalid(
-                    "reports",
-                    "reports is a list of forms",
-                ));
+                return Format::Json
+                    .error(&ApiError::invalid("reports", "reports is a list of forms"));
             };
             let forms = items
                 .iter()
                 .map(|item| match item {
-                    Value::Object(m) => {
-                        form_of(object_params(m)?, query.clone(), None)
-                    }
+                    Value::Object(m) => form_of(object_params(m)?, query.clone(), None),
                     _ => Err(ApiError::invalid("reports", "each form is an object")),
                 })
                 .collect();
@@ -169,8 +173,14 @@ pub async fn enter(
         let form = RequestForm::read_with(&req, payload, &limits, Files::PhotosAndScans).await?;
         let (scans, photos): (Vec<_>, Vec<_>) = form.uploads.into_iter().partition(|u| u.scan);
         let assisted = form_of(form.body, form.query, form.idempotency_header)?;
-        let photos = photos.into_iter().map(|u| PhotoUpload { file: u.file }).collect();
-        let scans = scans.into_iter().map(|u| PhotoUpload { file: u.file }).collect();
+        let photos = photos
+            .into_iter()
+            .map(|u| PhotoUpload { file: u.file })
+            .collect();
+        let scans = scans
+            .into_iter()
+            .map(|u| PhotoUpload { file: u.file })
+            .collect();
         uc::enter(&state, &p, assisted, photos, scans).await
     }
     .await;
@@ -202,7 +212,8 @@ pub async fn add_scan(
             .unwrap_or("")
             .to_ascii_lowercase();
         let upload = if content_type.starts_with("multipart/form-data") {
-            let form = RequestForm::read_with(&req, payload, &limits, Files::PhotosAndScans).await?;
+            let form =
+                RequestForm::read_with(&req, payload, &limits, Files::PhotosAndScans).await?;
             form.uploads
                 .into_iter()
                 .find(|u| u.scan)
@@ -213,7 +224,9 @@ pub async fn add_scan(
             let dir = limits.spool_dir.clone();
             let file = crate::telemetry::spawn_blocking(move || -> std::io::Result<_> {
                 std::fs::create_dir_all(&dir)?;
-                let mut f = tempfile::Builder::new().prefix(".scan-").tempfile_in(&dir)?;
+                let mut f = tempfile::Builder::new()
+                    .prefix(".scan-")
+                    .tempfile_in(&dir)?;
                 std::io::Write::write_all(&mut f, &bytes)?;
                 Ok(f.into_temp_path())
             })
@@ -234,7 +247,11 @@ pub async fn add_scan(
 pub async fn scan(p: Principal, req: HttpRequest, state: State) -> HttpResponse {
     let result = async {
         let id = id_of(&req)?;
-        let scan_id = req.match_info().get("scan_id").unwrap_or_default().to_string();
+        let scan_id = req
+            .match_info()
+            .get("scan_id")
+            .unwrap_or_default()
+            .to_string();
         let (content_type, path) = uc::scan_file(&state, &p, id, &scan_id).await?;
         let bytes = tokio::fs::read(&path)
             .await

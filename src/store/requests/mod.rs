@@ -9,7 +9,7 @@ use super::{insert_rows, per_backend, AnyConnection, StoreError};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-type Db = <AnyConnection as diesel::Connection>::Backend;
+pub(crate) type Db = <AnyConnection as diesel::Connection>::Backend;
 
 /// A stored request with every column, personal data included: it never leaves `app/` except through the
 /// public or staff projections.
@@ -336,7 +336,9 @@ pub struct ScanRow {
 
 pub fn insert_scan(conn: &mut AnyConnection, row: &ScanRow) -> Result<(), StoreError> {
     use super::schema::request_scans as s;
-    per_backend!(conn, |c| diesel::insert_into(s::table).values(row).execute(c))?;
+    per_backend!(conn, |c| diesel::insert_into(s::table)
+        .values(row)
+        .execute(c))?;
     Ok(())
 }
 

@@ -79,7 +79,10 @@ async fn authorization_matrix_over_every_staff_route(app: TestApp) {
                 req = req.bearer_auth(b);
             }
             let resp = req.send().await.unwrap();
-            (resp.status().as_u16(), resp.json::<serde_json::Value>().await.unwrap())
+            (
+                resp.status().as_u16(),
+                resp.json::<serde_json::Value>().await.unwrap(),
+            )
         }
     };
     let (s, scan) = upload(report.clone(), Some(admin_for_keys.clone())).await;
