@@ -74,7 +74,7 @@ pub(super) fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<(Summary, i
             // The answers these texts appear in changed: their Last-Modified must move.
             catalog::touch(conn, j, scope.strip_prefix("service:"), crate::app::now())?;
             // Counted as a change of its own: a service whose texts alone changed was "unchanged" above.
-            count(true, true);
+            count(!current.is_empty(), true);
         }
     }
     for KeyPlan {

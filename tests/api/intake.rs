@@ -17,6 +17,7 @@ both_backends!(
     every_open311_get_honours_locale,
     an_idempotency_key_is_per_clerk,
     scans_go_with_the_contact_details_by_retention_and_erasure,
+    translations_are_checked_and_a_changed_one_reaches_every_answer,
 );
 
 /// A clerk of the district office with the intake role, signed in.
@@ -892,4 +893,70 @@ async fn scans_go_with_the_contact_details_by_retention_and_erasure(app: TestApp
     assert_eq!(detail["scans"].as_array().unwrap().len(), 0);
     assert!(detail["contact"]["phone"].is_null());
     assert_eq!(scan_files(&app), 0);
+}
+
+async fn translations_are_checked_and_a_changed_one_reaches_every_answer(app: TestApp) {
+    let import = |dir: std::path::PathBuf| {
+        let store = app.store.clone();
+        async move {
+            tokio::task::spawn_blocking(move || civic311::import::import_dir(&store, &dir))
+                .await
+                .unwrap()
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo_path("examples/demo-city"), dir.path());
+    let flood_file = dir.path().join("services/flood.toml");
+    let original = std::fs::read_to_string(&flood_file).unwrap();
+    // A value key the attribute does not have, and a language that is not a code.
+    let bad = original
+        .replace(
+            "none = \"Tidak ada yang bisa lewat\"",
+            "nothing = \"Tidak ada yang bisa lewat\"",
+        )
+        .replace(
+            "[services.translations.id]",
+            "[services.translations.Indonesian]",
+        );
+    std::fs::write(&flood_file, bad).unwrap();
+    let err = import(dir.path().to_path_buf())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("values.nothing is not one of the attribute's values"),
+        "{err}"
+    );
+    assert!(err.contains("translations.Indonesian"), "{err}");
+
+    // A translation alone changes: the list's answer and its Last-Modified move with it.
+    let before = app.get("/open311/v2/services.json?locale=id").await;
+    let modified = before.headers()["last-modified"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    std::fs::write(
+        &flood_file,
+        original.replace("name = \"Jalan banjir\"", "name = \"Jalan tergenang\""),
+    )
+    .unwrap();
+    let summary = import(dir.path().to_path_buf()).await.unwrap();
+    assert_eq!(summary.updated, 1, "{summary:?}");
+    let after = app
+        .client
+        .get(app.url("/open311/v2/services.json?locale=id"))
+        .header("if-modified-since", &modified)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 200);
+    let services: Value = after.json().await.unwrap();
+    assert!(services
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["service_name"] == "Jalan tergenang"));
+    let (_, _, text) = status_text(&app, "/status/ABC", Some("id")).await;
+    assert!(text.contains("Tidak ada laporan"), "{text}");
 }

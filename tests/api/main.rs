@@ -28,3 +28,4 @@ mod sessions;
 mod smtp;
 mod staff;
 mod sync;
+mod web_page;
