@@ -103,11 +103,15 @@ impl JurisdictionCatalog {
                 )
             })
             .collect::<HashMap<_, _>>();
-        let listed = self
+        let mut listed: Vec<(Service, bool)> = self
             .listed
             .iter()
             .map(|(s, has)| (services[&s.code].service.clone(), *has))
             .collect();
+        // In the order of the names people read, as the list in the city's own language is.
+        listed.sort_by(|(a, _), (b, _)| {
+            (&a.group, &a.name, &a.code).cmp(&(&b.group, &b.name, &b.code))
+        });
         let statuses = self
             .statuses
             .iter()

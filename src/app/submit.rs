@@ -28,6 +28,8 @@ pub struct Submitted {
     pub token: Option<String>,
     pub service_type: ServiceType,
     pub service_notice: Option<String>,
+    /// The answer of an earlier attempt with the same idempotency key: nothing new was stored.
+    pub replayed: bool,
 }
 
 /// Active API keys by hash, valid while the store's catalogue epoch stands. Every change that can take a key
@@ -431,6 +433,7 @@ pub async fn submit(
                 token,
                 service_type: service.service_type,
                 service_notice: service.service_notice.clone(),
+                replayed: false,
             })
         }
         // Two attempts with the same key raced: the other one committed first, so answer with its report.
@@ -484,6 +487,7 @@ fn replay(catalog: &super::JurisdictionCatalog, row: RequestRow) -> Result<Submi
         token: row.token,
         service_type,
         service_notice: row.service_notice,
+        replayed: true,
     })
 }
 

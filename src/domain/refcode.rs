@@ -2,10 +2,11 @@
 //! paper receipt and typed on a keypad, with a check character.
 //!
 //! The code is a function of the report's id, not a stored value: ids are never reused, and the mapping is
-//! a bijection, so no two reports can ever share a code and intake needs no extra write or retry. Ids up to
-//! 31⁶ (887 million) are scrambled by an affine permutation so that consecutive reports get unrelated-looking
-//! codes (the id is public anyway: the code hides nothing, it is only easier to say); larger ids get longer
-//! codes.
+//! a bijection, so no two reports can ever share a code and intake needs no extra write or retry. Ids below
+//! 23 × 31⁵ (658 million) are scrambled by an affine permutation so that consecutive reports get
+//! unrelated-looking codes (the id is public anyway: the code hides nothing, it is only easier to say); larger
+//! ids get longer codes. The first character is a letter, so a code is never all digits: staff routes that
+//! take a report number or a code tell them apart.
 //!
 //! The alphabet has 31 characters: digits and capitals without 0, 1, I, L and O, which are misread as each
 //! other. 31 is prime, which is what lets the check work: the weighted sum Σ i·vᵢ (i = 1…n) of a valid code is
@@ -15,13 +16,17 @@
 
 const ALPHABET: &[u8; 31] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 const BASE: u64 = 31;
-/// Data characters in a normal code (the check character comes on top).
-const DATA_LEN: u32 = 6;
-/// 31⁶: ids below this get seven-character codes.
-const SPACE: u64 = 887_503_681;
-/// Multiplier of the permutation: coprime to 31⁶ (it is not a multiple of 31).
+/// The first character is always a letter (the alphabet's values 8 to 30), so that a code is never all
+/// digits and cannot be mistaken for a report number where both are accepted.
+const FIRST: u64 = 8;
+const LETTERS: u64 = BASE - FIRST;
+/// Base-31 digits after the first character in a seven-character code.
+const REST: u32 = 5;
+/// 23 × 31⁵: ids below this get seven-character codes.
+const SPACE: u64 = LETTERS * 28_629_151;
+/// Multiplier of the permutation: coprime to 23 × 31⁵ (a multiple of neither 23 nor 31).
 const MUL: u64 = 594_823_321;
-/// Its inverse modulo 31⁶ (checked by a test).
+/// Its inverse modulo `SPACE` (checked by a test).
 const MUL_INV: u64 = inverse(MUL, SPACE);
 const ADD: u64 = 123_456_789;
 
@@ -50,30 +55,45 @@ fn value_of(c: u8) -> Option<u64> {
         .map(|p| p as u64)
 }
 
+/// How many numbers codes with `rest` digits after the first character hold: 23 × 31^rest.
+fn span(rest: u32) -> u128 {
+    u128::from(LETTERS) * u128::from(BASE).pow(rest)
+}
+
 /// The code of a report id.
 pub fn encode(id: i64) -> String {
-    let id = id.max(0) as u64;
-    let mut n = if id < SPACE {
-        ((id as u128 * MUL as u128 + ADD as u128) % SPACE as u128) as u64
+    let id = id.max(0) as u128;
+    // Which length, and the number within that length's span.
+    let (rest, n) = if id < u128::from(SPACE) {
+        let permuted = (id * u128::from(MUL) + u128::from(ADD)) % u128::from(SPACE);
+        (REST, permuted)
     } else {
-        id
+        let (mut rest, mut n) = (REST + 1, id - u128::from(SPACE));
+        while n >= span(rest) {
+            n -= span(rest);
+            rest += 1;
+        }
+        (rest, n)
     };
-    let mut digits = Vec::with_capacity(8);
-    while n > 0 || digits.len() < DATA_LEN as usize {
-        digits.push((n % BASE) as u8);
-        n /= BASE;
+    let scale = u128::from(BASE).pow(rest);
+    let mut values = vec![FIRST + (n / scale) as u64];
+    let mut tail = Vec::with_capacity(rest as usize);
+    let mut r = n % scale;
+    for _ in 0..rest {
+        tail.push((r % u128::from(BASE)) as u64);
+        r /= u128::from(BASE);
     }
-    digits.reverse();
-    let len = digits.len() as u64 + 1;
-    let sum: u64 = digits
+    values.extend(tail.into_iter().rev());
+    let len = values.len() as u64 + 1;
+    let sum: u64 = values
         .iter()
         .enumerate()
-        .map(|(i, &v)| (i as u64 + 1) * u64::from(v))
+        .map(|(i, &v)| (i as u64 + 1) * v)
         .sum();
     // The check character v makes sum + len·v ≡ 0 (mod 31); len < 31 is invertible.
     let check = ((BASE - sum % BASE) % BASE * inverse(len % BASE, BASE)) % BASE;
-    digits.push(check as u8);
-    digits
+    values.push(check);
+    values
         .into_iter()
         .map(|v| ALPHABET[v as usize] as char)
         .collect()
@@ -82,7 +102,7 @@ pub fn encode(id: i64) -> String {
 /// Why a typed code was not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bad {
-    /// Not a code's shape: wrong length or a character outside the alphabet.
+    /// Not a code's shape: wrong length, a character outside the alphabet, or a digit first.
     Shape,
     /// The check character does not match: a character was mistyped or two were swapped.
     Check,
@@ -94,8 +114,8 @@ pub fn decode(typed: &str) -> Result<i64, Bad> {
         .bytes()
         .filter(|b| !matches!(b, b' ' | b'-' | b'\t'))
         .collect();
-    // 7 characters, or more for ids past 31⁶ (at most 13: an i64 in base 31, plus the check).
-    if !(DATA_LEN as usize + 1..=14).contains(&chars.len()) {
+    // 7 characters, or more for ids past 23 × 31⁵ (at most 15 for an i64).
+    if !(REST as usize + 2..=15).contains(&chars.len()) {
         return Err(Bad::Shape);
     }
     let values: Vec<u64> = chars
@@ -111,24 +131,21 @@ pub fn decode(typed: &str) -> Result<i64, Bad> {
     if sum % BASE != 0 {
         return Err(Bad::Check);
     }
-    let data = &values[..values.len() - 1];
-    if data.len() > DATA_LEN as usize && data[0] == 0 {
-        // A long code never starts with the zero digit: that would be a second spelling of a shorter one.
+    if values[0] < FIRST {
         return Err(Bad::Shape);
     }
-    let mut n: u128 = 0;
-    for &v in data {
-        n = n * BASE as u128 + v as u128;
+    let rest = (values.len() - 2) as u32;
+    let mut n = u128::from(values[0] - FIRST);
+    for &v in &values[1..values.len() - 1] {
+        n = n * u128::from(BASE) + u128::from(v);
     }
-    if data.len() == DATA_LEN as usize {
-        let n = n as u64;
-        let id = (((n + SPACE - ADD % SPACE) % SPACE) as u128 * MUL_INV as u128) % SPACE as u128;
-        Ok(id as i64)
-    } else if n >= SPACE as u128 && n <= i64::MAX as u128 {
-        Ok(n as i64)
+    let id = if rest == REST {
+        (n + u128::from(SPACE) - u128::from(ADD % SPACE)) % u128::from(SPACE) * u128::from(MUL_INV)
+            % u128::from(SPACE)
     } else {
-        Err(Bad::Shape)
-    }
+        u128::from(SPACE) + (REST + 1..rest).map(span).sum::<u128>() + n
+    };
+    i64::try_from(id).map_err(|_| Bad::Shape)
 }
 
 #[cfg(test)]
@@ -139,12 +156,13 @@ mod tests {
     #[test]
     fn the_inverse_is_an_inverse() {
         assert_eq!((MUL as u128 * MUL_INV as u128) % SPACE as u128, 1);
-        assert_ne!(MUL % 31, 0);
-        assert_eq!(SPACE, 31u64.pow(6));
+        assert!(MUL % 31 != 0 && MUL % 23 != 0);
+        assert_eq!(SPACE, 23 * 31u64.pow(5));
     }
 
     #[test]
     fn codes_round_trip_and_look_unrelated() {
+        let long = SPACE as i64 + span(6) as i64;
         for id in [
             0,
             1,
@@ -154,6 +172,8 @@ mod tests {
             100_000,
             SPACE as i64 - 1,
             SPACE as i64,
+            long - 1,
+            long,
             i64::MAX,
         ] {
             let code = encode(id);
@@ -162,6 +182,15 @@ mod tests {
         }
         assert_eq!(encode(1).len(), 7);
         assert_eq!(encode(SPACE as i64).len(), 8);
+        assert_eq!(encode(long).len(), 9);
+        for id in (0..2_000_000).step_by(997) {
+            let code = encode(id);
+            assert!(
+                code.as_bytes()[0].is_ascii_uppercase(),
+                "{code} starts with a letter"
+            );
+            assert!(code.parse::<i64>().is_err(), "{code} is never a number");
+        }
         let (a, b) = (encode(1), encode(2));
         assert!(
             a.chars().zip(b.chars()).filter(|(x, y)| x != y).count() >= 3,

@@ -288,10 +288,17 @@ fn report_form(
         body,
         "<form method=\"post\" action=\"/report\" enctype=\"multipart/form-data\">\
          <input type=\"hidden\" name=\"service_code\" value=\"{}\"/><input type=\"hidden\" name=\"jurisdiction_id\" value=\"{}\"/>\
-         <input type=\"hidden\" name=\"lang\" value=\"{}\"/><p class=\"hint\">{}</p>",
+         <input type=\"hidden\" name=\"lang\" value=\"{}\"/><input type=\"hidden\" name=\"idempotency_key\" value=\"{}\"/>\
+         <p class=\"hint\">{}</p>",
         esc(&s.code),
         esc(&j.jurisdiction.id),
         esc(lang),
+        // One key per form shown: a second press of the button, or a reload of the POST, stores nothing twice.
+        esc(match filled.get("idempotency_key") {
+            "" => crate::auth::random_id(20),
+            k => k.to_string(),
+        }
+        .as_str()),
         t(Text::PlaceHint),
     );
     if !places.is_empty() && places.len() <= MAX_PLACES {

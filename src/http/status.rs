@@ -84,8 +84,7 @@ fn answer(shape: Shape, result: Result<StatusAnswer, NoStatus>) -> HttpResponse 
             }),
         ),
     };
-    // A TwiML reply is always 200: the gateway sends it to the citizen whatever it says.
-    let status = if shape == Shape::TwiML { 200 } else { code };
+    let status = code;
     let mut res = HttpResponse::build(
         actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::OK),
     );
@@ -131,6 +130,23 @@ pub async fn status(req: HttpRequest, state: State) -> HttpResponse {
     answer(shape(&req, &q, path_json), result)
 }
 
+const MESSAGE_FIELDS: [&str; 4] = ["text", "Body", "message", "content"];
+
+/// The message fields of a JSON body, which must be text; the gateway's other fields are not read.
+fn message_fields(m: &serde_json::Map<String, serde_json::Value>) -> Result<Params, ApiError> {
+    let mut pairs = Vec::new();
+    for name in MESSAGE_FIELDS {
+        match m.get(name) {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::String(s)) => pairs.push((name.to_string(), s.clone())),
+            Some(_) => {
+                return Err(ApiError::invalid(name, format!("{name} must be text")));
+            }
+        }
+    }
+    Ok(Params(pairs))
+}
+
 /// `POST /sms/inbound`: the incoming text in a form or JSON field named `text`, `Body` (Twilio),
 /// `message` or `content`; answered with the reply to send back.
 pub async fn sms(req: HttpRequest, state: State, payload: web::Payload) -> HttpResponse {
@@ -150,7 +166,7 @@ pub async fn sms(req: HttpRequest, state: State, payload: web::Payload) -> HttpR
     });
     let fields = if is_json {
         match serde_json::from_slice::<serde_json::Value>(&body) {
-            Ok(serde_json::Value::Object(m)) => super::intake::object_params(&m),
+            Ok(serde_json::Value::Object(m)) => message_fields(&m),
             _ => Err(ApiError::invalid("body", "the JSON body must be an object")),
         }
     } else {
@@ -160,15 +176,16 @@ pub async fn sms(req: HttpRequest, state: State, payload: web::Payload) -> HttpR
         Ok(f) => f,
         Err(e) => return Format::Json.error(&e),
     };
-    let Some(text) = ["text", "Body", "message", "content"]
-        .iter()
-        .find_map(|n| fields.get(n))
-    else {
+    let Some(text) = MESSAGE_FIELDS.iter().find_map(|n| fields.get(n)) else {
         return Format::Json.error(&ApiError::invalid(
             "text",
             "the incoming message is in a field named text, Body, message or content",
         ));
     };
     let result = status::sms(&state, text, q.get("locale")).await;
-    answer(shape, result)
+    // A gateway sends the reply only with a success: whatever the message said, the answer is 200 and its
+    // text says what went wrong (TwiML already is).
+    let mut res = answer(shape, result);
+    *res.status_mut() = actix_web::http::StatusCode::OK;
+    res
 }

@@ -9,6 +9,7 @@ both_backends!(
     a_report_from_the_page_is_an_open311_report_under_the_pages_key,
     a_mistake_shows_the_form_again_with_what_was_typed,
     revoking_the_pages_key_closes_the_form,
+    pressing_send_twice_stores_one_report,
 );
 
 const MAX_PAGE_BYTES: usize = 30 * 1024;
@@ -328,4 +329,36 @@ async fn revoking_the_pages_key_closes_the_form(app: TestApp) {
         .as_array()
         .unwrap()
         .is_empty());
+}
+
+async fn pressing_send_twice_stores_one_report(app: TestApp) {
+    let (_, html) = page(&app, "/report?service=LIGHT", None).await;
+    let d = doc(&html);
+    let key = d
+        .descendants()
+        .find(|n| n.attribute("name") == Some("idempotency_key"))
+        .and_then(|n| n.attribute("value"))
+        .unwrap()
+        .to_string();
+    let fields = [
+        ("service_code", "LIGHT"),
+        ("address_string", "Jl. Sabang 10"),
+        ("attribute[STATE]", "flicker"),
+        ("idempotency_key", key.as_str()),
+    ];
+    let first = send(&app, &fields, false).await;
+    let again = send(&app, &fields, false).await;
+    assert_eq!(first.status(), 303);
+    assert_eq!(first.headers()["location"], again.headers()["location"]);
+    assert_eq!(
+        app.get_json("/open311/v2/requests.json")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // Each form shown has a key of its own.
+    let (_, other) = page(&app, "/report?service=LIGHT", None).await;
+    assert!(!other.contains(&key));
 }

@@ -139,9 +139,19 @@ protected_key_ids=$(curl -fsS "${staff[@]}" "$url/staff/v1/apikeys" | json '",".
 spare_key_id=$(curl -fsS "${staff[@]}" -H 'Content-Type: application/json' \
   -d '{"name":"schemathesis spare","kind":"test"}' "$url/staff/v1/apikeys" | json 'd["id"]')
 
+# A scan of the paper form on report 1, and the reports' reference codes, for the routes that take them.
+scan_id=$(curl -fsS "${staff[@]}" -H 'Content-Type: application/pdf' --data-binary $'%PDF-1.4\n% a form\n' \
+  "$url/staff/v1/requests/1/scans" | json 'd["id"]')
+codes=$(for id in 1 2 3; do
+  curl -fsS "$url/open311/v2/requests/$id.json?extensions=true" 2>/dev/null |
+    json 'd[0]["extended_attributes"]["reference_code"]' || true
+done)
+
 # Identifiers only known now, as dictionaries for schemathesis.toml (libFuzzer format, one quoted value a line).
 printf '"%s"\n' "$token" >"$report/tokens.dict"
 printf '"%s"\n' "$media" >"$report/media.dict"
+printf '"%s"\n' "$scan_id" >"$report/scans.dict"
+printf '"%s"\n' $codes >"$report/codes.dict"
 
 export CIVIC311_ST_URL="$url" CIVIC311_ST_APP_KEY="$app_key" CIVIC311_ST_BACKOFFICE_KEY="$backoffice_key" \
   CIVIC311_ST_ACCESS="$access" CIVIC311_ST_REFRESH="$refresh" CIVIC311_ST_SIGNOUT_ACCESS="$signout_access" \

@@ -133,8 +133,11 @@ pub async fn enter(
     // Scans are checked before the report is stored: a bad file refuses the whole form, like a bad photo.
     let scans = read_scans(scans).await?;
     let submitted = app::submit(state, source, new, photos).await?;
-    for (bytes, kind) in scans {
-        store_scan(state, p, submitted.id, bytes, kind).await?;
+    // A retry of a form already stored does not attach its scans a second time.
+    if !submitted.replayed {
+        for (bytes, kind) in scans {
+            store_scan(state, p, submitted.id, bytes, kind).await?;
+        }
     }
     let receipt = receipt(state, &submitted).await?;
     Ok(Entry { submitted, receipt })

@@ -1,7 +1,7 @@
 //! Reports typed in by staff: one form (JSON, or multipart with photos and scans of the paper form), or a
 //! batch of forms in one JSON call, each answered on its own; scans added later; scans read back.
 
-use super::{id_of, ok, respond, State};
+use super::{id_of, respond, State};
 use crate::app::staff::intake::{self as uc, AssistedForm, Entry};
 use crate::app::staff::Principal;
 use crate::app::PhotoUpload;
@@ -59,6 +59,33 @@ fn form_of(
         observed_at,
         contact_consent: consent,
     })
+}
+
+/// The fields of one JSON form: the Open311 ones as the public POST reads them, and the assisted-intake
+/// ones, which must have their documented types (a consent given as anything but true or false is not one).
+fn json_form(
+    m: &serde_json::Map<String, Value>,
+    query: Params,
+    idempotency_header: Option<String>,
+) -> Result<AssistedForm, ApiError> {
+    match m.get("contact_consent") {
+        None | Some(Value::Null) | Some(Value::Bool(_)) => {}
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "contact_consent",
+                "contact_consent is true or false",
+            ))
+        }
+    }
+    for name in ["channel", "observed_at"] {
+        if !matches!(
+            m.get(name),
+            None | Some(Value::Null) | Some(Value::String(_))
+        ) {
+            return Err(ApiError::invalid(name, format!("{name} must be text")));
+        }
+    }
+    form_of(object_params(m)?, query, idempotency_header)
 }
 
 /// One entry's answer: the report, its code and the receipt text.
@@ -132,13 +159,20 @@ pub async fn enter(
             let forms = items
                 .iter()
                 .map(|item| match item {
-                    Value::Object(m) => form_of(object_params(m)?, query.clone(), None),
+                    Value::Object(m) => json_form(m, query.clone(), None),
                     _ => Err(ApiError::invalid("reports", "each form is an object")),
                 })
                 .collect();
             let result = uc::enter_batch(&state, &p, forms).await;
             return respond(result, |results| {
                 let stored = results.iter().filter(|r| r.is_ok()).count();
+                // Every form stored: 200; some refused: 207; none stored: 400. The body says which, form by
+                // form, whatever the status.
+                let status = match (stored, results.len() - stored) {
+                    (_, 0) => 200,
+                    (0, _) => 400,
+                    _ => 207,
+                };
                 let list: Vec<Value> = results
                     .iter()
                     .enumerate()
@@ -155,15 +189,24 @@ pub async fn enter(
                         v
                     })
                     .collect();
-                ok(&json!({
-                    "stored": stored,
-                    "refused": results.len() - stored,
-                    "results": list,
-                }))
+                HttpResponse::build(
+                    actix_web::http::StatusCode::from_u16(status)
+                        .unwrap_or(actix_web::http::StatusCode::OK),
+                )
+                .content_type("application/json; charset=utf-8")
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .body(
+                    json!({
+                        "stored": stored,
+                        "refused": results.len() - stored,
+                        "results": list,
+                    })
+                    .to_string(),
+                )
             });
         }
         let result = async {
-            let form = form_of(object_params(&map)?, query, idem)?;
+            let form = json_form(&map, query, idem)?;
             uc::enter(&state, &p, form, Vec::new(), Vec::new()).await
         }
         .await;
