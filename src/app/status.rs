@@ -43,17 +43,19 @@ pub struct NoStatus {
 
 /// The language of the answer: what the client prefers among the jurisdiction's, else the jurisdiction's.
 fn language_of(j: &JurisdictionCatalog, locale: Option<&str>, accept: Option<&str>) -> String {
-    let available: Vec<&str> = j.languages.iter().map(String::as_str).collect();
-    if let Some(l) = locale {
-        let want = i18n::primary(l);
-        if let Some(found) = available.iter().find(|a| i18n::primary(a) == want) {
-            return found.to_string();
-        }
-    }
-    accept
-        .and_then(|h| i18n::negotiate(h, &available))
-        .unwrap_or(j.jurisdiction.language.as_str())
-        .to_string()
+    i18n::choose(&j.languages, &j.jurisdiction.language, locale, accept)
+}
+
+/// The report a reference code names: a code of no report's shape is 404, one whose check character
+/// fails is a 400 that says it was mistyped (the reader can try again, a guesser learns nothing).
+pub fn id_of_code(code: &str) -> Result<i64, ApiError> {
+    refcode::decode(code).map_err(|e| match e {
+        refcode::Bad::Shape => ApiError::NotFound("no report has this reference code".into()),
+        refcode::Bad::Check => ApiError::invalid(
+            "code",
+            "this reference code has a mistyped or swapped character",
+        ),
+    })
 }
 
 /// The status of the report a code names. `locale` (an explicit choice) wins over `accept` (the
@@ -77,23 +79,10 @@ pub async fn by_code(
             language: lang.code(),
         }
     };
-    let id = match refcode::decode(code) {
+    let id = match id_of_code(code) {
         Ok(id) => id,
-        Err(refcode::Bad::Shape) => {
-            return Err(refuse(
-                ApiError::NotFound("no report has this reference code".into()),
-                Text::NotFound,
-            ))
-        }
-        Err(refcode::Bad::Check) => {
-            return Err(refuse(
-                ApiError::invalid(
-                    "code",
-                    "this reference code has a mistyped or swapped character",
-                ),
-                Text::Mistyped,
-            ))
-        }
+        Err(e @ ApiError::NotFound(_)) => return Err(refuse(e, Text::NotFound)),
+        Err(e) => return Err(refuse(e, Text::Mistyped)),
     };
     let loaded = state
         .store
@@ -157,7 +146,20 @@ pub async fn by_code(
         )
     };
     let updated = format_w3c(changed.and_utc(), offset);
-    let date = updated.get(..10).unwrap_or(&updated).to_string();
+    // "since" is when the report took the status it shows (a note or a priority change moves `updated`,
+    // not this): its last public change of status, or its arrival.
+    let since = if published {
+        events
+            .iter()
+            .rev()
+            .find(|e| e.status.is_some())
+            .map(|e| e.at)
+    } else {
+        None
+    }
+    .unwrap_or(row.entered_at.unwrap_or(row.requested_at));
+    let since = format_w3c(since.and_utc(), offset);
+    let date = since.get(..10).unwrap_or(&since).to_string();
     let text = i18n::status_sms(
         &reference_code,
         &service_name,

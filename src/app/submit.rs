@@ -118,6 +118,8 @@ pub struct Entered {
     pub observed_at: Option<chrono::DateTime<Utc>>,
     /// The reporter's answer to whether the city may contact them.
     pub consent: Option<bool>,
+    /// Scans of the paper form, their files written; their rows commit with the report.
+    pub scans: Vec<rq::ScanRow>,
 }
 
 impl Source {
@@ -145,6 +147,15 @@ impl Source {
             key_id: STAFF_INTAKE_KEY.into(),
             channel: channel.into(),
             entered: Some(entered),
+        }
+    }
+}
+
+impl Source {
+    /// Scans of the form, written and waiting for the report's transaction.
+    pub fn attach_scans(&mut self, scans: Vec<rq::ScanRow>) {
+        if let Some(e) = &mut self.entered {
+            e.scans = scans;
         }
     }
 }
@@ -185,6 +196,25 @@ pub async fn submit_request(
 }
 
 pub async fn submit(
+    state: &AppState,
+    source: Source,
+    new: NewRequest,
+    photos: Vec<PhotoUpload>,
+) -> Result<Submitted, ApiError> {
+    let scans = source
+        .entered
+        .as_ref()
+        .map_or_else(Vec::new, |e| e.scans.clone());
+    let result = store_report(state, source, new, photos).await;
+    // Scan files written for this form belong to no committed row when it was refused or was a retry of a
+    // form already stored (which keeps the scans it came with the first time).
+    if !scans.is_empty() && !matches!(&result, Ok(s) if !s.replayed) {
+        super::staff::intake::discard_scan_files(&state.data_dir, &scans);
+    }
+    result
+}
+
+async fn store_report(
     state: &AppState,
     source: Source,
     new: NewRequest,
@@ -320,6 +350,10 @@ pub async fn submit(
         None => source.channel.clone(),
     };
     let by = source.entered.as_ref().map(|e| e.by.clone());
+    let scans = source
+        .entered
+        .as_ref()
+        .map_or_else(Vec::new, |e| e.scans.clone());
     let external: Vec<String> = new.media_urls.clone();
     let idem = new.idempotency_key.clone();
     let key_id = source.key_id.clone();
@@ -413,6 +447,11 @@ pub async fn submit(
                     Some(format!("request {id}")),
                     Some(format!("channel {row_channel}")),
                 )?;
+                for scan in &scans {
+                    let mut scan = scan.clone();
+                    scan.request_id = id;
+                    super::staff::intake::insert_scan(conn, p, &scan)?;
+                }
             }
             Ok(id)
         })

@@ -39,6 +39,27 @@ pub fn primary(locale: &str) -> String {
 
 /// The best of `available` for an `Accept-Language` header (RFC 9110 §12.5.4: quality values, `*`, and a
 /// range matching by primary subtag); `None` when the header names none of them.
+/// The language of an answer among a jurisdiction's: an explicit choice (`locale`, `lang`) when the city
+/// speaks it, else the best of `Accept-Language`, else the city's own.
+pub fn choose(
+    languages: &[String],
+    own: &str,
+    explicit: Option<&str>,
+    accept: Option<&str>,
+) -> String {
+    let available: Vec<&str> = languages.iter().map(String::as_str).collect();
+    if let Some(l) = explicit {
+        let want = primary(l);
+        if let Some(found) = available.iter().find(|a| primary(a) == want) {
+            return found.to_string();
+        }
+    }
+    accept
+        .and_then(|h| negotiate(h, &available))
+        .unwrap_or(own)
+        .to_string()
+}
+
 pub fn negotiate<'a>(header: &str, available: &[&'a str]) -> Option<&'a str> {
     let mut best: Option<(f32, usize, &'a str)> = None;
     for (order, range) in header.split(',').enumerate().take(32) {

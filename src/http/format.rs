@@ -200,6 +200,28 @@ pub fn validators(
 /// A strong entity tag of a body: a 64-bit SipHash with fixed keys and the length. It is compared only
 /// with a tag the same URL gave before, so a collision would need two versions of one answer with the same
 /// length and hash; a cryptographic digest would cost a large page several times as much.
+/// Whether a request's body is JSON by its `Content-Type`.
+pub fn has_json_body(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        })
+}
+
+/// An error's items as JSON documents carry them inside a larger answer (a batch's results, a status
+/// answer): `[{"code": 400, "description": "…"}]`, the shape of the Open311 errors document.
+pub fn error_items(e: &ApiError) -> serde_json::Value {
+    let status = e.status();
+    e.descriptions()
+        .into_iter()
+        .map(|d| serde_json::json!({"code": status, "description": d}))
+        .collect()
+}
+
 pub fn etag_of(body: &[u8]) -> HeaderValue {
     use std::hash::Hasher;
     // `new` has fixed keys: every process of one build gives a body the same tag.

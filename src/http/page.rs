@@ -19,8 +19,24 @@ use std::fmt::Write;
 
 type State = web::Data<AppState>;
 
-/// Past this many places the list would outweigh the page; the address field alone is offered.
-const MAX_PLACES: usize = 600;
+/// Past this many bytes of options the list would outweigh the page (30 KB in all, issue #11); the address
+/// field alone is offered then.
+const MAX_PLACES_BYTES: usize = 22_000;
+
+/// Whether the list of places fits the page.
+fn places_fit(places: &[crate::routing::Place]) -> bool {
+    // `<option value=""></option>` around each, with room for escaping.
+    let bytes: usize = places
+        .iter()
+        .map(|p| p.code.len() + p.label.len() + 32)
+        .sum();
+    !places.is_empty() && bytes <= MAX_PLACES_BYTES
+}
+
+/// A value for a link's query string (codes may hold `&`, `+` or `=`).
+fn query_value(s: &str) -> percent_encoding::PercentEncode<'_> {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC)
+}
 
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -30,19 +46,11 @@ fn esc(s: &str) -> String {
 
 /// The page's language: `lang` when the city speaks it, else the browser's preference, else the city's.
 fn language(req: &HttpRequest, q: &Params, languages: &[String], own: &str) -> String {
-    let available: Vec<&str> = languages.iter().map(String::as_str).collect();
-    if let Some(l) = q.get("lang") {
-        let want = i18n::primary(l);
-        if let Some(found) = available.iter().find(|a| i18n::primary(a) == want) {
-            return found.to_string();
-        }
-    }
-    req.headers()
+    let accept = req
+        .headers()
         .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|h| i18n::negotiate(h, &available))
-        .unwrap_or(own)
-        .to_string()
+        .and_then(|v| v.to_str().ok());
+    i18n::choose(languages, own, q.get("lang"), accept)
 }
 
 struct Page {
@@ -301,7 +309,7 @@ fn report_form(
         .as_str()),
         t(Text::PlaceHint),
     );
-    if !places.is_empty() && places.len() <= MAX_PLACES {
+    if places_fit(places) {
         let _ = write!(
             body,
             "<label for=\"place\">{}</label><select id=\"place\" name=\"place\"><option value=\"\">{}</option>",
@@ -362,7 +370,8 @@ fn report_form(
             lang,
             &format!(
                 "/report?service={}&jurisdiction_id={}",
-                s.code, j.jurisdiction.id
+                query_value(&s.code),
+                query_value(&j.jurisdiction.id)
             ),
         ),
         lang: lang.to_string(),
@@ -601,11 +610,16 @@ pub async fn submit(
             // The page has no map: a point can only come from the list.
             body.0.retain(|(n, _)| n != "lat" && n != "long");
         }
-        // Contact fields the page does not offer are not taken from a crafted post either.
+        // Fields the page does not offer are not taken from a crafted post either.
         body.0.retain(|(n, _)| {
             !matches!(
                 n.as_str(),
-                "device_id" | "account_id" | "media_url" | "media_url[]"
+                "device_id"
+                    | "account_id"
+                    | "first_name"
+                    | "last_name"
+                    | "media_url"
+                    | "media_url[]"
             )
         });
         let raw = RequestForm {
@@ -751,14 +765,7 @@ pub async fn lookup(req: HttpRequest, state: State) -> HttpResponse {
     };
     lookup_form(&mut body, &lang, &code);
     Page {
-        switch: switch_of(
-            &j,
-            &lang,
-            &format!(
-                "/lookup?code={}",
-                percent_encoding::utf8_percent_encode(&code, percent_encoding::NON_ALPHANUMERIC)
-            ),
-        ),
+        switch: switch_of(&j, &lang, &format!("/lookup?code={}", query_value(&code))),
         lang: lang.clone(),
         title: format!(
             "{} - {}",
@@ -774,6 +781,25 @@ pub async fn lookup(req: HttpRequest, state: State) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn places(n: usize) -> Vec<crate::routing::Place> {
+        (0..n)
+            .map(|i| crate::routing::Place {
+                code: format!("31.71.{:02}.{:04}", i % 50, i),
+                label: format!("Kelurahan Nomor {i}, Kecamatan Nomor {}", i / 10),
+                lat: -6.2,
+                long: 106.8,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_place_list_is_offered_only_when_it_leaves_room_in_30_kb() {
+        assert!(places_fit(&places(250)));
+        // 600 such options alone are over 36 KB.
+        assert!(!places_fit(&places(600)));
+        assert!(!places_fit(&[]));
+    }
 
     #[test]
     fn a_browser_datetime_gets_the_city_offset() {

@@ -78,7 +78,7 @@ fn answer(shape: Shape, result: Result<StatusAnswer, NoStatus>) -> HttpResponse 
             no.language,
             no.text.clone(),
             json!({
-                "errors": no.error.descriptions().iter().map(|d| json!({"code": no.error.status(), "description": d})).collect::<Vec<_>>(),
+                "errors": super::format::error_items(&no.error),
                 "text": no.text,
                 "language": no.language,
             }),
@@ -159,12 +159,7 @@ pub async fn sms(req: HttpRequest, state: State, payload: web::Payload) -> HttpR
         Ok(b) => b,
         Err(e) => return Format::Json.error(&e),
     };
-    let is_json = header_of(&req, header::CONTENT_TYPE).is_some_and(|c| {
-        c.trim()
-            .to_ascii_lowercase()
-            .starts_with("application/json")
-    });
-    let fields = if is_json {
+    let fields = if super::format::has_json_body(&req) {
         match serde_json::from_slice::<serde_json::Value>(&body) {
             Ok(serde_json::Value::Object(m)) => message_fields(&m),
             _ => Err(ApiError::invalid("body", "the JSON body must be an object")),

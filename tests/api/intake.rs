@@ -18,6 +18,8 @@ both_backends!(
     an_idempotency_key_is_per_clerk,
     scans_go_with_the_contact_details_by_retention_and_erasure,
     translations_are_checked_and_a_changed_one_reaches_every_answer,
+    a_form_and_its_scans_are_stored_together,
+    the_status_text_dates_the_status_not_the_last_change,
 );
 
 /// A clerk of the district office with the intake role, signed in.
@@ -974,4 +976,118 @@ async fn translations_are_checked_and_a_changed_one_reaches_every_answer(app: Te
         .any(|s| s["service_name"] == "Jalan tergenang"));
     let (_, _, text) = status_text(&app, "/status/ABC", Some("id")).await;
     assert!(text.contains("Tidak ada laporan"), "{text}");
+}
+
+/// A form with a scan is stored whole or not at all: when the scan cannot be written, no report is stored,
+/// and the clerk's retry with the same idempotency key stores the report with its scan.
+async fn a_form_and_its_scans_are_stored_together(app: TestApp) {
+    use reqwest::multipart::{Form, Part};
+    let (_, tok) = clerk(&app, "kelurahan-gondangdia").await;
+    let send = || {
+        let form = Form::new()
+            .text("service_code", "LIGHT")
+            .text("address_string", "Jl. Kramat Raya, gang 5")
+            .text("attribute[STATE]", "dark")
+            .text("channel", "paper")
+            .text("idempotency_key", "form-0042")
+            .part(
+                "scan",
+                Part::bytes(b"%PDF-1.4\n% a form\n".to_vec())
+                    .file_name("form.pdf")
+                    .mime_str("application/pdf")
+                    .unwrap(),
+            );
+        app.client
+            .post(app.url("/staff/v1/requests"))
+            .bearer_auth(&tok)
+            .multipart(form)
+            .send()
+    };
+    // The scans folder cannot be made: a file stands in its place.
+    let dir = app.data_dir.join("scans");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::write(&dir, b"not a folder").unwrap();
+    let resp = send().await.unwrap();
+    assert!(resp.status().is_server_error(), "{}", resp.status());
+    let (_, listed) = app
+        .call("GET", "/staff/v1/requests", Some(&tok), None)
+        .await;
+    assert_eq!(listed.as_array().unwrap().len(), 0, "{listed}");
+
+    std::fs::remove_file(&dir).unwrap();
+    let resp = send().await.unwrap();
+    assert_eq!(resp.status(), 201);
+    let ack: Value = resp.json().await.unwrap();
+    let id = ack["service_request_id"].as_str().unwrap().to_string();
+    // A second retry answers with the same report and attaches nothing more.
+    let again: Value = send().await.unwrap().json().await.unwrap();
+    assert_eq!(again["service_request_id"].as_str(), Some(id.as_str()));
+    let (_, detail) = app
+        .call("GET", &format!("/staff/v1/requests/{id}"), Some(&tok), None)
+        .await;
+    assert_eq!(detail["scans"].as_array().unwrap().len(), 1, "{detail}");
+    assert_eq!(scan_files(&app), 1, "no file without its row");
+}
+
+/// The status text's date is when the report took the status it shows, not its last change of any kind.
+async fn the_status_text_dates_the_status_not_the_last_change(app: TestApp) {
+    let (id, code) = post_with_code(&app, &flood(&[])).await;
+    let three_days_ago = (chrono::Utc::now() - chrono::TimeDelta::days(3))
+        .with_timezone(&chrono::FixedOffset::east_opt(7 * 3600).unwrap());
+    let resp = app
+        .client
+        .post(app.url("/open311/v2/servicerequestupdates.json"))
+        .form(&[
+            ("api_key", "demo-backoffice-jakarta"),
+            ("service_request_id", id.as_str()),
+            ("update_id", "wo-1"),
+            ("status", "IN_PROGRESS"),
+            (
+                "updated_datetime",
+                &three_days_ago.format("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+            ),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // A later change that is not one of status: an internal note.
+    app.staff_user("rina", "dispatcher", &[]).await;
+    let t = token(&app.sign_in("rina").await);
+    let (status, _) = app
+        .call(
+            "POST",
+            &format!("/staff/v1/requests/{id}/notes"),
+            Some(&t),
+            Some(json!({"text": "called the crew"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let answer = app.get_json(&format!("/status/{code}.json")).await;
+    let text = answer["text"].as_str().unwrap();
+    let day = three_days_ago.format("%Y-%m-%d").to_string();
+    // Staff told the code over the phone: typed right it opens the report, mistyped it says so.
+    let (status, detail) = app
+        .call("GET", &format!("/staff/v1/requests/{code}"), Some(&t), None)
+        .await;
+    assert_eq!(
+        (status, detail["service_request_id"].as_str()),
+        (200, Some(id.as_str()))
+    );
+    let mut swapped: Vec<char> = code.chars().collect();
+    let k = (1..swapped.len())
+        .find(|&k| swapped[k] != swapped[k - 1])
+        .unwrap();
+    swapped.swap(k, k - 1);
+    let swapped: String = swapped.into_iter().collect();
+    let (status, errors) = app
+        .call(
+            "GET",
+            &format!("/staff/v1/requests/{swapped}"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(status, 400, "{errors}");
+    assert!(text.contains(&format!("since {day}")), "{text}");
 }

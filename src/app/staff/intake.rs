@@ -7,7 +7,7 @@
 use super::{now, recheck, Principal};
 use crate::app::audit::{record, Actor};
 use crate::app::{self, AppState, Entered, PhotoUpload, Source, Submitted};
-use crate::domain::{parse_w3c, refcode, NewRequest, RawRequest};
+use crate::domain::{parse_w3c, NewRequest, RawRequest};
 use crate::error::ApiError;
 use crate::store::requests as rq;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -45,13 +45,20 @@ pub struct Entry {
     pub receipt: String,
 }
 
+/// Entering reports, and adding the scans of their forms, is for intake clerks, dispatchers and administrators.
+pub fn may_enter(p: &Principal) -> Result<(), ApiError> {
+    if p.role.may_enter_reports() {
+        return Ok(());
+    }
+    Err(ApiError::NotAllowed(
+        "entering reports and their scans needs the intake, dispatcher or administrator role"
+            .into(),
+    ))
+}
+
 /// Checks the assisted-intake fields and turns a form into the report and its source.
 fn prepare(p: &Principal, form: AssistedForm) -> Result<(NewRequest, Source), ApiError> {
-    if !p.role.may_enter_reports() {
-        return Err(ApiError::NotAllowed(
-            "entering reports needs the intake, dispatcher or administrator role".into(),
-        ));
-    }
+    may_enter(p)?;
     let channel = form
         .channel
         .ok_or_else(|| ApiError::invalid("channel", "channel is required"))?;
@@ -98,6 +105,7 @@ fn prepare(p: &Principal, form: AssistedForm) -> Result<(NewRequest, Source), Ap
             by: p.clone(),
             observed_at,
             consent: form.contact_consent,
+            scans: Vec::new(),
         },
     );
     Ok((new, source))
@@ -129,16 +137,21 @@ pub async fn enter(
     photos: Vec<PhotoUpload>,
     scans: Vec<PhotoUpload>,
 ) -> Result<Entry, ApiError> {
-    let (new, source) = prepare(p, form)?;
-    // Scans are checked before the report is stored: a bad file refuses the whole form, like a bad photo.
-    let scans = read_scans(scans).await?;
-    let submitted = app::submit(state, source, new, photos).await?;
-    // A retry of a form already stored does not attach its scans a second time.
-    if !submitted.replayed {
-        for (bytes, kind) in scans {
-            store_scan(state, p, submitted.id, bytes, kind).await?;
+    let (new, mut source) = prepare(p, form)?;
+    // Scans are checked and written before the report, and their rows commit with it: a bad file refuses
+    // the whole form, like a bad photo, and a report is never stored without the scans sent with it.
+    let mut rows = Vec::new();
+    for (bytes, kind) in read_scans(scans).await? {
+        match write_scan_file(state, p, 0, bytes, kind).await {
+            Ok(row) => rows.push(row),
+            Err(e) => {
+                discard_scan_files(&state.data_dir, &rows);
+                return Err(e);
+            }
         }
     }
+    source.attach_scans(rows);
+    let submitted = app::submit(state, source, new, photos).await?;
     let receipt = receipt(state, &submitted).await?;
     Ok(Entry { submitted, receipt })
 }
@@ -149,11 +162,7 @@ pub async fn enter_batch(
     p: &Principal,
     forms: Vec<Result<AssistedForm, ApiError>>,
 ) -> Result<Vec<Result<Entry, ApiError>>, ApiError> {
-    if !p.role.may_enter_reports() {
-        return Err(ApiError::NotAllowed(
-            "entering reports needs the intake, dispatcher or administrator role".into(),
-        ));
-    }
+    may_enter(p)?;
     if forms.is_empty() || forms.len() > MAX_BATCH {
         return Err(ApiError::invalid(
             "reports",
@@ -263,62 +272,69 @@ pub struct ScanInfo {
     pub uploaded_at: DateTime<Utc>,
 }
 
-async fn store_scan(
+/// Writes a scan's file durably and returns the row that will point at it; nothing refers to the file until
+/// that row commits, so whoever gets the row deletes the file when its transaction fails.
+async fn write_scan_file(
     state: &AppState,
     p: &Principal,
-    id: i64,
+    request_id: i64,
     bytes: Vec<u8>,
     kind: ScanKind,
-) -> Result<ScanInfo, ApiError> {
-    let scan_id = crate::auth::random_id(24);
+) -> Result<rq::ScanRow, ApiError> {
     let file_name = format!("{}.{}", crate::auth::random_id(32), kind.extension());
-    let dir = scans_dir(&state.data_dir);
     let size = bytes.len() as i64;
-    {
-        let (dir, name) = (dir.clone(), file_name.clone());
-        crate::telemetry::spawn_blocking(move || crate::media::store(&dir, &name, &bytes))
-            .await
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("scan task failed: {e}")))?
-            .map_err(|e| ApiError::from_io(e, "storing a scan"))?;
-    }
-    // To the microsecond: scans are listed in the order they came, and a form's pages come within a second.
-    let at = chrono::Utc::now();
-    let row = rq::ScanRow {
-        id: scan_id.clone(),
-        request_id: id,
-        file_name: file_name.clone(),
+    let (dir, name) = (scans_dir(&state.data_dir), file_name.clone());
+    crate::telemetry::spawn_blocking(move || crate::media::store(&dir, &name, &bytes))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("scan task failed: {e}")))?
+        .map_err(|e| ApiError::from_io(e, "storing a scan"))?;
+    Ok(rq::ScanRow {
+        id: crate::auth::random_id(24),
+        request_id,
+        file_name,
         content_type: kind.content_type().into(),
         byte_size: size,
         uploaded_by: p.username.clone(),
-        uploaded_at: at.naive_utc(),
-    };
-    let who = p.clone();
-    let stored = state
-        .store
-        .write(move |conn| -> Result<(), ApiError> {
-            recheck(conn, &who, id)?;
-            rq::insert_scan(conn, &row)?;
-            record(
-                conn,
-                Actor::Staff(&who),
-                "add scan",
-                Some(format!("request {id}")),
-                Some(format!("scan {}", row.id)),
-            )?;
-            Ok(())
-        })
-        .await;
-    if let Err(e) = stored {
-        let _ = std::fs::remove_file(dir.join(&file_name));
-        return Err(e);
-    }
-    Ok(ScanInfo {
-        id: scan_id,
-        content_type: kind.content_type().into(),
-        byte_size: size,
-        uploaded_by: p.username.clone(),
-        uploaded_at: at,
+        // To the microsecond: scans are listed in the order they came, and a form's pages come within a
+        // second.
+        uploaded_at: chrono::Utc::now().naive_utc(),
     })
+}
+
+/// Deletes scan files whose rows did not commit.
+pub fn discard_scan_files(data_dir: &std::path::Path, rows: &[rq::ScanRow]) {
+    let dir = scans_dir(data_dir);
+    for r in rows {
+        let _ = std::fs::remove_file(dir.join(&r.file_name));
+    }
+}
+
+/// Records a scan's row and its audit entry (inside the caller's transaction).
+pub fn insert_scan(
+    conn: &mut crate::store::AnyConnection,
+    who: &Principal,
+    row: &rq::ScanRow,
+) -> Result<(), crate::store::StoreError> {
+    rq::insert_scan(conn, row)?;
+    record(
+        conn,
+        Actor::Staff(who),
+        "add scan",
+        Some(format!("request {}", row.request_id)),
+        Some(format!("scan {}", row.id)),
+    )
+}
+
+impl From<&rq::ScanRow> for ScanInfo {
+    fn from(s: &rq::ScanRow) -> Self {
+        ScanInfo {
+            id: s.id.clone(),
+            content_type: s.content_type.clone(),
+            byte_size: s.byte_size,
+            uploaded_by: s.uploaded_by.clone(),
+            uploaded_at: DateTime::from_naive_utc_and_offset(s.uploaded_at, Utc),
+        }
+    }
 }
 
 /// Adds a scan of the paper form to a report the caller sees (a batch entry's scans come this way).
@@ -328,6 +344,7 @@ pub async fn add_scan(
     id: i64,
     scan: PhotoUpload,
 ) -> Result<ScanInfo, ApiError> {
+    may_enter(p)?;
     let row = state.store.read(move |conn| rq::get_any(conn, id)).await?;
     if !row.is_some_and(|r| p.sees(&r)) {
         return Err(ApiError::no_request(id));
@@ -336,7 +353,21 @@ pub async fn add_scan(
     let (bytes, kind) = scans
         .pop()
         .ok_or_else(|| ApiError::invalid("scan", "no scan was sent"))?;
-    store_scan(state, p, id, bytes, kind).await
+    let row = write_scan_file(state, p, id, bytes, kind).await?;
+    let (who, stored_row) = (p.clone(), row.clone());
+    let stored = state
+        .store
+        .write(move |conn| -> Result<(), ApiError> {
+            recheck(conn, &who, id)?;
+            insert_scan(conn, &who, &stored_row)?;
+            Ok(())
+        })
+        .await;
+    if let Err(e) = stored {
+        discard_scan_files(&state.data_dir, std::slice::from_ref(&row));
+        return Err(e);
+    }
+    Ok(ScanInfo::from(&row))
 }
 
 /// A report's scans, for its staff view.
@@ -344,16 +375,7 @@ pub fn scans_of(
     conn: &mut crate::store::AnyConnection,
     id: i64,
 ) -> Result<Vec<ScanInfo>, crate::store::StoreError> {
-    Ok(rq::scans_of(conn, id)?
-        .into_iter()
-        .map(|s| ScanInfo {
-            id: s.id,
-            content_type: s.content_type,
-            byte_size: s.byte_size,
-            uploaded_by: s.uploaded_by,
-            uploaded_at: DateTime::from_naive_utc_and_offset(s.uploaded_at, Utc),
-        })
-        .collect())
+    Ok(rq::scans_of(conn, id)?.iter().map(ScanInfo::from).collect())
 }
 
 /// One scan's file, for a caller who sees its report. Reading it is audited: a form carries the reporter's
@@ -387,17 +409,6 @@ pub async fn scan_file(
         row.content_type,
         scans_dir(&state.data_dir).join(row.file_name),
     ))
-}
-
-/// The report id of a typed reference code, for staff who are told a code over the phone.
-pub fn id_of_code(code: &str) -> Result<i64, ApiError> {
-    refcode::decode(code).map_err(|e| match e {
-        refcode::Bad::Shape => ApiError::NotFound("no report has this reference code".into()),
-        refcode::Bad::Check => ApiError::invalid(
-            "code",
-            "this reference code has a mistyped or swapped character",
-        ),
-    })
 }
 
 #[cfg(test)]

@@ -16,17 +16,6 @@ use serde_json::{json, Value};
 /// A batch of a hundred forms with long descriptions, in a non-Latin script.
 const MAX_BATCH_BODY: usize = 4 * 1024 * 1024;
 
-fn is_json(req: &HttpRequest) -> bool {
-    req.headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim()
-                .to_ascii_lowercase()
-                .starts_with("application/json")
-        })
-}
-
 /// The assisted-intake fields beside the Open311 ones.
 fn form_of(
     body: Params,
@@ -103,11 +92,7 @@ fn entry_json(e: &Entry) -> Value {
 fn error_json(e: &ApiError) -> Value {
     json!({
         "status": e.status(),
-        "errors": e
-            .descriptions()
-            .iter()
-            .map(|d| json!({"code": e.status(), "description": d}))
-            .collect::<Vec<_>>(),
+        "errors": crate::http::format::error_items(e),
     })
 }
 
@@ -119,10 +104,8 @@ pub async fn enter(
     limits: web::Data<Limits>,
     payload: web::Payload,
 ) -> HttpResponse {
-    if !p.role.may_enter_reports() {
-        return Format::Json.error(&ApiError::NotAllowed(
-            "entering reports needs the intake, dispatcher or administrator role".into(),
-        ));
+    if let Err(e) = uc::may_enter(&p) {
+        return Format::Json.error(&e);
     }
     let idem = req
         .headers()
@@ -134,7 +117,7 @@ pub async fn enter(
         Ok(q) => q,
         Err(e) => return Format::Json.error(&e),
     };
-    if is_json(&req) {
+    if crate::http::format::has_json_body(&req) {
         let value: Result<Value, ApiError> = async {
             let bytes = read_body(&req, payload, MAX_BATCH_BODY).await?;
             serde_json::from_slice(&bytes)

@@ -137,11 +137,10 @@ fn id_of(req: &HttpRequest) -> Result<i64, ApiError> {
     report_id(raw)
 }
 
-/// A report's number, or its reference code (staff told a code over the phone look it up directly).
+/// A report's number, or its reference code (staff told a code over the phone look it up directly; a
+/// mistyped one is a 400 that says so).
 fn report_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse()
-        .or_else(|_| crate::domain::refcode::decode(raw))
-        .map_err(|_| ApiError::no_request(raw))
+    raw.parse().or_else(|_| crate::app::status::id_of_code(raw))
 }
 
 /// The `{id}` of a user or key route.

@@ -18,6 +18,9 @@ enum Access {
     Admin,
     /// Entering a report on someone's behalf: administrators, dispatchers and intake clerks (201).
     Enter,
+    /// A scan of a report's paper form: the roles that enter reports, each within its scope (404 outside
+    /// it); department staff may not (403, whatever the report).
+    AddScan,
 }
 
 /// The policy of every staff route. A route missing here fails the matrix test.
@@ -36,8 +39,8 @@ fn policy(path: &str, method: &str) -> Option<Access> {
         | ("/staff/v1/requests/{id}/publish", "POST")
         | ("/staff/v1/requests/{id}/priority", "POST")
         | ("/staff/v1/requests/{id}/duplicate", "POST")
-        | ("/staff/v1/requests/{id}/scans", "POST")
         | ("/staff/v1/requests/{id}/scans/{scan_id}", "GET") => Access::Report,
+        ("/staff/v1/requests/{id}/scans", "POST") => Access::AddScan,
         ("/staff/v1/requests", "POST") => Access::Enter,
         ("/staff/v1/users", "GET")
         | ("/staff/v1/users", "POST")
@@ -250,6 +253,9 @@ async fn authorization_matrix_over_every_staff_route(app: TestApp) {
                 (Access::Admin, _) => 403,
                 (Access::Enter, Who::Admin | Who::Dispatcher | Who::Intake) => 201,
                 (Access::Enter, _) => 403,
+                (Access::AddScan, Who::Admin | Who::Dispatcher) => 201,
+                (Access::AddScan, Who::Intake) => 404,
+                (Access::AddScan, _) => 403,
             };
             assert_eq!(status, expected, "{label}: {method} {concrete} → {errors}");
             if status >= 400 {
