@@ -413,9 +413,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?;
             let ids: Vec<String> = erased.reports.iter().map(|i| i.to_string()).collect();
             println!(
-                "erased from {} report(s) [{}]; {} text(s) replaced; {} scan(s) of paper forms removed; audited as person {}",
+                "erased from {} report(s) [{}] and {} comment(s); {} text(s) replaced; {} scan(s) of paper forms removed; audited as person {}",
                 ids.len(),
                 ids.join(", "),
+                erased.comments,
                 erased.texts_replaced,
                 erased.scans_removed,
                 erased.fingerprint

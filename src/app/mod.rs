@@ -151,6 +151,7 @@ mod tests {
             near_meters: 0.0,
             data_license: crate::domain::DEFAULT_DATA_LICENSE.into(),
             language: "en".into(),
+            citizen_updates: "off".into(),
         }
     }
 

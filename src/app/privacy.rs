@@ -311,6 +311,8 @@ fn same_number(a: &str, b: &str) -> bool {
 pub struct Erased {
     /// The reports that held the person's contact details.
     pub reports: Vec<i64>,
+    /// The comments on reports (servicerequestupdates) that held them.
+    pub comments: usize,
     /// Texts (descriptions and free-text answers) replaced because they held personal data.
     pub texts_replaced: usize,
     /// The audit log's fingerprint of the subject.
@@ -410,6 +412,16 @@ fn erase_in(
             crate::store::requests::touch(conn, t.id, now)?;
         }
     }
+    // Comments they posted through an app or FixMyStreet: their details go, and a text that names them or
+    // carries contact details is replaced like a report's.
+    let comments = pv::erase_commenters(conn, |e, p| subject.holds(e, p))?;
+    for c in &comments {
+        if c.text.as_deref().is_some_and(personal) {
+            pv::replace_comment(conn, &c.event_id, REMOVED_TEXT)?;
+            texts_replaced += 1;
+            crate::store::requests::touch(conn, c.request_id, now)?;
+        }
+    }
     let fingerprint = subject.fingerprint(secret);
     record(
         conn,
@@ -417,12 +429,14 @@ fn erase_in(
         "erase",
         Some(format!("person {fingerprint}")),
         Some(format!(
-            "{} report(s); {texts_replaced} text(s) replaced",
-            ids.len()
+            "{} report(s), {} comment(s); {texts_replaced} text(s) replaced",
+            ids.len(),
+            comments.len()
         )),
     )?;
     Ok(Erased {
         reports: ids,
+        comments: comments.len(),
         texts_replaced,
         fingerprint,
         scans_removed: 0,

@@ -95,7 +95,10 @@ pub async fn by_code(
         })
         .await;
     let (row, events) = match loaded {
-        Ok(Some((row, events))) if !row.hidden => (row, events),
+        // A non-public report has no public status either, even for its code.
+        Ok(Some((row, events))) if !row.hidden && row.moderation_state != rq::PRIVATE => {
+            (row, events)
+        }
         Ok(_) => {
             return Err(refuse(
                 ApiError::NotFound("no report has this reference code".into()),

@@ -284,6 +284,12 @@ async fn store_report(
             .iter()
             .chain(free_text)
             .any(|t| domain::looks_like_contact(t));
+    // FixMyStreet's `private` category keyword, or the client's `non_public`: never public, from the start.
+    let private = new.non_public
+        || service.keywords.as_deref().is_some_and(|k| {
+            k.split(',')
+                .any(|w| w.trim().eq_ignore_ascii_case("private"))
+        });
     // Routed before the write: the decision reads only what imports change (cached per import), so the
     // transaction stores the report with its department in one statement.
     let index = state.routing.index(&state.store, &jurisdiction.id).await?;
@@ -332,7 +338,9 @@ async fn store_report(
         agency_responsible: routed.department_name().map(str::to_string),
         department_code: routed.trace.department_code.clone(),
         routing_trace: routed.trace_json(),
-        moderation_state: if held {
+        moderation_state: if private {
+            rq::PRIVATE.into()
+        } else if held {
             "pending".into()
         } else {
             "published".into()

@@ -3,30 +3,11 @@
 
 use super::{resolve_jurisdiction, AppState};
 use crate::auth;
-use crate::domain::{parse_w3c, Problem};
+use crate::domain::{fms, parse_w3c, Problem};
 use crate::error::ApiError;
 use crate::store::deliveries::{self as dl, EventRow};
 use crate::store::{requests as rq, StoreError};
 use chrono::{NaiveDateTime, TimeDelta, Utc};
-
-/// FixMyStreet's UPPERCASE statuses and what they are in civic311's vocabulary (`None`: leave it unchanged).
-pub fn map_status(s: &str) -> Option<Option<&'static str>> {
-    Some(Some(match s {
-        "OPEN" | "FOR_TRIAGE" => "open",
-        "INVESTIGATING" => "investigating",
-        "IN_PROGRESS" => "in_progress",
-        "ACTION_SCHEDULED" | "PLANNED" => "action_scheduled",
-        "REOPEN" => "reopen",
-        "FIXED" => "fixed",
-        "CLOSED" => "closed",
-        "DUPLICATE" => "duplicate",
-        "NOT_COUNCILS_RESPONSIBILITY" | "INTERNAL_REFERRAL" => "not_responsible",
-        "NO_FURTHER_ACTION" => "no_further_action",
-        "CANCELLED" => "cancelled",
-        "UNCHANGED" => return Some(None),
-        _ => return None,
-    }))
-}
 
 pub struct InboundUpdate {
     pub jurisdiction_id: Option<String>,
@@ -35,6 +16,44 @@ pub struct InboundUpdate {
     pub status: String,
     pub updated_datetime: String,
     pub description: String,
+    /// The commenter's contact details, as FixMyStreet forwards them: kept for staff only.
+    pub contact: crate::domain::Contact,
+}
+
+/// Who may post updates: a back-office key of the jurisdiction, or an application key where the
+/// jurisdiction takes citizens' comments (`citizen_updates`). Answers whether the update's status counts.
+fn may_post(
+    key: &super::submit::AppKey,
+    j: &crate::domain::Jurisdiction,
+) -> Result<bool, ApiError> {
+    if key.row.may_update {
+        // A back-office key updates the reports of its own jurisdiction only.
+        if key.row.jurisdiction_id.as_deref() != Some(j.id.as_str()) {
+            return Err(ApiError::NotAllowed(
+                "this back-office api_key belongs to another jurisdiction".into(),
+            ));
+        }
+        return Ok(true);
+    }
+    if key
+        .row
+        .jurisdiction_id
+        .as_deref()
+        .is_some_and(|own| own != j.id)
+    {
+        return Err(ApiError::NotAllowed(
+            "this api_key belongs to another jurisdiction".into(),
+        ));
+    }
+    match j.citizen_updates.as_str() {
+        "notes" => Ok(false),
+        "status" => Ok(true),
+        _ => Err(ApiError::NotAllowed(format!(
+            "this api_key is an application's, and jurisdiction {} takes updates only from back-office keys \
+             (kind backoffice); its citizen_updates setting lets applications post citizens' comments",
+            j.id
+        ))),
+    }
 }
 
 /// Stores an update; the same `update_id` posted again answers with the stored update (a resend).
@@ -43,9 +62,6 @@ pub async fn post_update(
     key: &super::submit::AppKey,
     u: InboundUpdate,
 ) -> Result<String, ApiError> {
-    if !key.row.may_update {
-        return Err(ApiError::Forbidden);
-    }
     let j = resolve_jurisdiction(
         state,
         u.jurisdiction_id
@@ -53,18 +69,23 @@ pub async fn post_update(
             .or(key.row.jurisdiction_id.as_deref()),
     )
     .await?;
-    // A back-office key updates the reports of its own jurisdiction only.
-    if key.row.jurisdiction_id.as_deref() != Some(j.id.as_str()) {
-        return Err(ApiError::Forbidden);
-    }
+    let status_counts = may_post(key, &j)?;
     let mut problems = Vec::new();
-    let mapped = match map_status(&u.status) {
-        Some(m) => m,
-        None => {
-            problems.push(Problem::new("status", "status must be OPEN, CLOSED, FIXED, IN_PROGRESS, ACTION_SCHEDULED, INVESTIGATING, DUPLICATE, NOT_COUNCILS_RESPONSIBILITY, NO_FURTHER_ACTION, INTERNAL_REFERRAL, REOPEN, PLANNED, CANCELLED, FOR_TRIAGE or UNCHANGED"));
-            None
-        }
-    };
+    // FixMyStreet's own vocabulary, as it posts it: UPPERCASE.
+    let posted = u.status.clone();
+    if !fms::is_posted_status(&posted) {
+        problems.push(Problem::new(
+            "status",
+            format!(
+                "status must be one of {}",
+                fms::POSTED
+                    .iter()
+                    .map(|(p, _)| *p)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
     let at = parse_w3c("updated_datetime", &u.updated_datetime)
         .map_err(|p| problems.push(p))
         .ok();
@@ -74,13 +95,17 @@ pub async fn post_update(
             "update_id is required (at most 200 characters)",
         ));
     }
+    let description = crate::domain::normalize_newlines(&u.description);
     if let Err(p) = crate::domain::check_text(
         "description",
-        &u.description,
+        &description,
         crate::domain::MAX_DESCRIPTION_CHARS,
         true,
     ) {
         problems.push(p);
+    }
+    if let Err(mut p) = u.contact.check() {
+        problems.append(&mut p);
     }
     if !problems.is_empty() {
         return Err(ApiError::Invalid(problems));
@@ -101,6 +126,12 @@ pub async fn post_update(
     let now = Utc::now().naive_utc();
     let at: NaiveDateTime = at.map_or(now, |t| t.naive_utc().min(now));
     let actor = key.row.name.clone();
+    let action = if key.row.may_update {
+        "back-office update"
+    } else {
+        "citizen comment"
+    };
+    let contact = u.contact.clone();
     let (request_id, update_id) = (request.id, u.update_id.clone());
     let written: Result<_, StoreError> = state
         .store
@@ -108,49 +139,68 @@ pub async fn post_update(
             if let Some(existing) = rq::event_by_external(conn, request.id, &u.update_id)? {
                 return Ok(existing.id);
             }
+            let vocabulary = super::staff::vocabulary(conn, &request.jurisdiction_id)?;
+            let mapped: Vec<fms::Mapped> = vocabulary.iter().map(|s| s.fms.clone()).collect();
+            let effect = if status_counts {
+                fms::incoming(
+                    &posted,
+                    &mapped,
+                    &request.detailed_status,
+                    request.status == "closed",
+                )
+                // Checked above: every status FixMyStreet posts has an effect.
+                .unwrap_or(fms::Effect::Keep)
+            } else {
+                fms::Effect::Keep
+            };
+            // An update older than the report's latest status (a late or replayed message) is kept in the
+            // history but does not turn the status back.
+            let latest = rq::latest_status_at(conn, request.id)?;
+            let new_status = match effect {
+                fms::Effect::Set(code) if latest.is_none_or(|l| at >= l) => Some(code),
+                _ => None,
+            };
             let event = EventRow {
                 id: auth::sortable_id(),
                 request_id: request.id,
                 at,
                 actor: actor.clone(),
-                action: "back-office update".into(),
-                detail: Some(u.description.clone()).filter(|d| !d.trim().is_empty()),
+                action: action.into(),
+                detail: Some(description.clone()).filter(|d| !d.trim().is_empty()),
                 public: true,
-                // UNCHANGED keeps the current status, which the feed then repeats.
-                status: Some(
-                    mapped.map_or_else(|| request.detailed_status.clone(), str::to_string),
-                ),
+                // An update that changes no status is a note: the feed shows the report's status with it.
+                status: new_status.clone(),
                 external_id: Some(u.update_id.clone()),
             };
-            // An update older than the report's latest status (a late or replayed message) is kept in the
-            // history but does not turn the status back.
-            let latest = rq::latest_status_at(conn, request.id)?;
             dl::insert_event(conn, &event)?;
+            if !contact.is_empty() {
+                rq::insert_update_contact(conn, &event.id, request.id, &contact)?;
+            }
             let now = super::now();
-            match mapped {
-                Some(code) if latest.is_none_or(|l| at >= l) => {
-                    let closed = super::staff::vocabulary(conn, &request.jurisdiction_id)?
+            match new_status {
+                Some(code) => {
+                    let closed = vocabulary
                         .iter()
                         .find(|s| s.code == code)
-                        .map_or(crate::domain::closed_by_default(code), |s| s.closed);
+                        .map_or(crate::domain::closed_by_default(&code), |s| s.closed);
                     let notes = event.detail.as_deref().or(request.status_notes.as_deref());
                     rq::set_status(
                         conn,
                         request.id,
                         if closed { "closed" } else { "open" },
-                        code,
+                        &code,
                         notes,
                         now,
                     )?;
                 }
-                _ => rq::touch(conn, request.id, now)?,
+                None => rq::touch(conn, request.id, now)?,
             }
             super::audit::record(
                 conn,
                 super::audit::Actor::ApiKey(&actor),
-                "back-office update",
+                action,
                 Some(format!("request {}", request.id)),
-                Some(format!("{} ({})", u.status, u.update_id)),
+                Some(format!("{} ({})", posted, u.update_id)),
             )?;
             Ok(event.id)
         })
@@ -168,12 +218,14 @@ pub async fn post_update(
     }
 }
 
-/// The public updates feed: updates in [start, end] (default: the last 24 hours), at most 1,000.
+/// The public updates feed: updates in [start, end] (default: the last 24 hours), at most 1,000. `key`: the
+/// API key the client sent, which also sees the updates of the non-public reports it sent.
 pub async fn list_updates(
     state: &AppState,
     jurisdiction_id: Option<&str>,
     start: Option<&str>,
     end: Option<&str>,
+    key: Option<&super::submit::AppKey>,
 ) -> Result<(i32, Vec<PublicUpdate>), ApiError> {
     let j = resolve_jurisdiction(state, jurisdiction_id).await?;
     let now = Utc::now();
@@ -202,18 +254,43 @@ pub async fn list_updates(
         return Err(ApiError::Invalid(problems));
     }
     let (jid, offset) = (j.id.clone(), j.utc_offset_minutes);
-    let rows = state
+    let key_id = key.map(|k| k.id().to_string());
+    let (rows, vocabulary) = state
         .store
-        .read(move |conn| rq::public_updates(conn, &jid, start.naive_utc(), end.naive_utc(), 1000))
+        .read(move |conn| -> Result<_, StoreError> {
+            Ok((
+                rq::public_updates(
+                    conn,
+                    &jid,
+                    start.naive_utc(),
+                    end.naive_utc(),
+                    1000,
+                    key_id.as_deref(),
+                )?,
+                super::staff::vocabulary(conn, &jid)?,
+            ))
+        })
         .await?;
+    let feed_of = |code: &str| {
+        vocabulary.iter().find(|s| s.code == code).map_or_else(
+            || fms::default_feed(code, crate::domain::closed_by_default(code)).to_string(),
+            |s| s.fms.feed.clone(),
+        )
+    };
     let updates = rows
         .into_iter()
-        .map(|e| PublicUpdate {
-            id: e.id,
-            request_id: e.request_id,
-            status: e.status,
-            at: e.at,
-            text: e.detail,
+        .map(|(e, current)| {
+            // A note changes no status: the feed shows the report's, as FixMyStreet expects the state after
+            // every update.
+            let status = e.status.unwrap_or(current);
+            PublicUpdate {
+                id: e.id,
+                request_id: e.request_id,
+                fms_status: feed_of(&status),
+                status,
+                at: e.at,
+                text: e.detail,
+            }
         })
         .collect();
     Ok((offset, updates))
@@ -224,8 +301,10 @@ pub async fn list_updates(
 pub struct PublicUpdate {
     pub id: String,
     pub request_id: i64,
-    /// The detailed status after it (none: unchanged from open).
-    pub status: Option<String>,
+    /// The city's detailed status after it (the feed's `external_status_code`).
+    pub status: String,
+    /// What FixMyStreet reads for that status (the feed's `status`).
+    pub fms_status: String,
     pub at: chrono::NaiveDateTime,
     pub text: Option<String>,
 }

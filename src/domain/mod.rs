@@ -4,6 +4,7 @@
 mod access;
 pub mod attributes;
 mod datetime;
+pub mod fms;
 pub mod i18n;
 mod location;
 pub mod refcode;
@@ -125,6 +126,8 @@ pub struct Jurisdiction {
     pub data_license: String,
     /// The language its own texts are written in (ISO 639-1): what `locale` falls back to.
     pub language: String,
+    /// What application keys may post to servicerequestupdates (`fms::CITIZEN_UPDATES`).
+    pub citizen_updates: String,
 }
 
 /// Open data is published under this licence unless the jurisdiction names another.
@@ -182,6 +185,15 @@ pub fn closed_by_default(code: &str) -> bool {
 pub const MAX_DESCRIPTION_CHARS: usize = 4000;
 /// Longest value of any other free-text field; long enough for any real address or name.
 pub const MAX_FIELD_CHARS: usize = 1000;
+
+/// Text with its line breaks as `\n`: FixMyStreet's HTTP library sends `\r\n` in form bodies, and a report
+/// reads the same whichever client sent it.
+pub fn normalize_newlines(s: &str) -> String {
+    if !s.contains('\r') {
+        return s.to_string();
+    }
+    s.replace("\r\n", "\n").replace('\r', "\n")
+}
 
 /// Checks a free-text field: length in characters, no NUL (PostgreSQL cannot store it), and in single-line
 /// fields no line breaks or other control characters. Multi-line text keeps what the citizen typed; the XML

@@ -23,6 +23,57 @@ impl std::fmt::Debug for Contact {
     }
 }
 
+impl Contact {
+    /// Whether it holds no contact detail a person can be reached or named by.
+    pub fn is_empty(&self) -> bool {
+        self.email.is_none()
+            && self.phone.is_none()
+            && self.first_name.is_none()
+            && self.last_name.is_none()
+    }
+
+    /// Without the placeholders clients send for "unknown": FixMyStreet sends `last_name=-` for a person
+    /// known by one name.
+    pub fn tidied(mut self) -> Self {
+        for v in [&mut self.first_name, &mut self.last_name] {
+            if v.as_deref()
+                .is_some_and(|n| n.trim().is_empty() || n.trim() == "-")
+            {
+                *v = None;
+            }
+        }
+        self
+    }
+
+    /// The checks of a reporter's details: lengths, one line each, an e-mail address that looks like one.
+    pub fn check(&self) -> Result<(), Vec<Problem>> {
+        let mut problems = Vec::new();
+        for (field, v, max) in [
+            ("first_name", &self.first_name, MAX_FIELD_CHARS),
+            ("last_name", &self.last_name, MAX_FIELD_CHARS),
+            ("phone", &self.phone, 100),
+            ("device_id", &self.device_id, MAX_FIELD_CHARS),
+            ("account_id", &self.account_id, MAX_FIELD_CHARS),
+        ] {
+            if let Some(v) = v {
+                if let Err(p) = check_text(field, v, max, false) {
+                    problems.push(p);
+                }
+            }
+        }
+        if let Some(email) = &self.email {
+            if let Err(p) = check_email(email) {
+                problems.push(p);
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}
+
 /// The raw fields of a POST, before checks. Every value is `None` when absent or empty.
 #[derive(Debug, Default)]
 pub struct RawRequest {
@@ -37,6 +88,8 @@ pub struct RawRequest {
     pub media_urls: Vec<String>,
     pub attributes: SubmittedAttributes,
     pub idempotency_key: Option<String>,
+    /// `non_public` (mySociety's extension): the client asks that the report stay out of public answers.
+    pub non_public: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +104,8 @@ pub struct NewRequest {
     pub media_urls: Vec<String>,
     pub attributes: SubmittedAttributes,
     pub idempotency_key: Option<String>,
+    /// The report stays out of every public answer and open data.
+    pub non_public: bool,
 }
 
 /// Most `media_url` values accepted with one report.
@@ -114,27 +169,26 @@ impl TryFrom<RawRequest> for NewRequest {
         text("address_string", &raw.address_string, MAX_FIELD_CHARS, true);
         text("address_id", &raw.address_id, MAX_FIELD_CHARS, false);
         text("description", &raw.description, MAX_DESCRIPTION_CHARS, true);
-        text(
-            "first_name",
-            &raw.contact.first_name,
-            MAX_FIELD_CHARS,
-            false,
-        );
-        text("last_name", &raw.contact.last_name, MAX_FIELD_CHARS, false);
-        text("phone", &raw.contact.phone, 100, false);
-        text("device_id", &raw.contact.device_id, MAX_FIELD_CHARS, false);
-        text(
-            "account_id",
-            &raw.contact.account_id,
-            MAX_FIELD_CHARS,
-            false,
-        );
         text("idempotency_key", &raw.idempotency_key, 200, false);
-        if let Some(email) = &raw.contact.email {
-            if let Err(p) = check_email(email) {
-                problems.push(p);
-            }
+        if let Err(mut p) = raw.contact.check() {
+            problems.append(&mut p);
         }
+        let non_public = match raw
+            .non_public
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("false" | "0" | "no") => false,
+            Some("true" | "1" | "yes") => true,
+            Some(_) => {
+                problems.push(Problem::new(
+                    "non_public",
+                    "non_public must be true or false (1 or 0)",
+                ));
+                false
+            }
+        };
         if raw.media_urls.len() > MAX_MEDIA_URLS {
             problems.push(Problem::new(
                 "media_url",
@@ -163,11 +217,12 @@ impl TryFrom<RawRequest> for NewRequest {
             location,
             address: raw.address_string,
             address_id: raw.address_id,
-            description: raw.description,
-            contact: raw.contact,
+            description: raw.description.map(|d| super::normalize_newlines(&d)),
+            contact: raw.contact.tidied(),
             media_urls: raw.media_urls,
             attributes: raw.attributes,
             idempotency_key: raw.idempotency_key,
+            non_public,
         })
     }
 }

@@ -336,6 +336,12 @@ pub async fn post_update(
 ) -> HttpResponse {
     with_format!(req, "service_request_updates", |fmt| {
         let (form, key) = authenticated_form(&req, &state, payload, &limits).await?;
+        if !form.uploads.is_empty() {
+            return Err(ApiError::invalid(
+                "media",
+                "an update carries no files (photos of updates are not kept)",
+            ));
+        }
         let b = &form.body;
         let field = |name: &str| b.get(name).map(str::to_string);
         let required = |name: &str| {
@@ -349,6 +355,14 @@ pub async fn post_update(
             status: required("status")?,
             updated_datetime: required("updated_datetime")?,
             description: field("description").unwrap_or_default(),
+            contact: crate::domain::Contact {
+                email: field("email"),
+                phone: field("phone"),
+                first_name: field("first_name"),
+                last_name: field("last_name"),
+                ..Default::default()
+            }
+            .tidied(),
         };
         let id = app::updates::post_update(&state, &key, update).await?;
         Ok(wire::update_ack(&id))
@@ -359,11 +373,18 @@ pub async fn post_update(
 pub async fn list_updates(req: HttpRequest, state: State) -> HttpResponse {
     with_format!(req, "service_request_updates", |fmt| {
         let q = query(&req)?;
+        // FixMyStreet sends its key (possibly empty) with this GET; a key that is given must be valid, and
+        // it also shows the updates of the non-public reports it sent.
+        let key = match q.get("api_key") {
+            Some(k) => Some(app::authenticate(&state, k).await?),
+            None => None,
+        };
         let (offset, rows) = app::updates::list_updates(
             &state,
             q.get("jurisdiction_id"),
             q.get("start_date"),
             q.get("end_date"),
+            key.as_ref(),
         )
         .await?;
         // Its window ends now by default, and a report leaving the public list takes its updates along.

@@ -304,6 +304,7 @@ impl RequestForm {
                 .collect(),
             attributes,
             idempotency_key,
+            non_public: get("non_public"),
         })
     }
 }
@@ -441,9 +442,23 @@ fn is_known_field(key: &str) -> bool {
     ) || key.starts_with("attribute[")
 }
 
-/// Text parts become fields; file parts named `media` or `media[]` become uploads, spooled to disk as they
-/// arrive (photos are checked later, by content). Names count toward the text budget, parts are counted, and
-/// other file parts are read past without being kept, so no shape of body can make one POST hold much memory.
+/// The name of a file part that carries a photo of the problem: `media` (Open311 clients), `media[]`, or
+/// `photo1` … `photoN` (FixMyStreet's uploads).
+fn is_photo_part(name: &str) -> bool {
+    name == "media"
+        || name == "media[]"
+        || name.strip_prefix("photo").is_some_and(|n| {
+            !n.is_empty()
+                && n.len() <= 3
+                && n.bytes().all(|b| b.is_ascii_digit())
+                && !n.starts_with('0')
+        })
+}
+
+/// Text parts become fields; file parts named `media`, `media[]` or `photoN` become uploads, spooled to disk
+/// as they arrive (photos are checked later, by content). Names count toward the text budget and parts are
+/// counted, so no shape of body can make one POST hold much memory. A file part under any other name is a
+/// 400: dropping it silently would lose a photo without anyone knowing.
 pub(crate) async fn read_multipart<S>(
     headers: &header::HeaderMap,
     payload: S,
@@ -486,7 +501,7 @@ where
             return Err(text_too_large());
         }
         let is_scan = files == Files::PhotosAndScans && (name == "scan" || name == "scan[]");
-        let is_media = name == "media" || name == "media[]" || is_scan;
+        let is_media = is_photo_part(&name) || is_scan;
         let is_file = is_media
             || disposition
                 .as_ref()
@@ -504,10 +519,19 @@ where
                 uploads.push(upload);
             }
         } else if is_file {
-            // Files under other names are not ours to keep; the total cap still bounds them.
-            while let Some(chunk) = field.next().await {
-                chunk.map_err(multipart_error)?;
-            }
+            // A file under another name would be lost without a word: the client must hear of it.
+            let shown: String = name.chars().take(40).collect();
+            return Err(ApiError::invalid(
+                &shown,
+                format!(
+                    "the file part '{shown}' is not read here: photos go in parts named media or photo1, photo2, …{}",
+                    if files == Files::PhotosAndScans {
+                        ", scans of a paper form in parts named scan"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
         } else {
             let mut bytes = Vec::new();
             while let Some(chunk) = field.next().await {

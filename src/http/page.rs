@@ -512,18 +512,31 @@ pub async fn report_page(req: HttpRequest, state: State) -> HttpResponse {
     let Some(code) = q.get("service").filter(|c| !c.is_empty()) else {
         return home_page(&j, lang).render(200);
     };
-    let page = app::with_places(&state, &j.jurisdiction.id, |places| {
-        report_form(&j, &lang, code, places, &Filled::default(), &[])
+    form_page(&state, &j, &lang, code, &Filled::default(), &[], 200).await
+}
+
+/// The report form of a service, answered with `status` (400 when it shows the form again with mistakes).
+async fn form_page(
+    state: &AppState,
+    j: &app::JurisdictionCatalog,
+    lang: &str,
+    code: &str,
+    filled: &Filled,
+    problems: &[String],
+    status: u16,
+) -> HttpResponse {
+    let page = app::with_places(state, &j.jurisdiction.id, |places| {
+        report_form(j, lang, code, places, filled, problems)
     })
     .await;
     match page {
-        Ok(Some(page)) => page.render(200),
+        Ok(Some(page)) => page.render(status),
         Ok(None) => error_page(
             404,
-            &lang,
+            lang,
             &ApiError::NotFound("service_code not found".into()),
         ),
-        Err(e) => error_page(e.status(), &lang, &e),
+        Err(e) => error_page(e.status(), lang, &e),
     }
 }
 
@@ -648,19 +661,7 @@ pub async fn submit(
             .finish(),
         Err(ApiError::Invalid(problems)) => {
             let problems: Vec<String> = problems.iter().map(|p| p.description.clone()).collect();
-            let page = app::with_places(&state, &j.jurisdiction.id, |places| {
-                report_form(&j, &lang, &service_code, places, &filled, &problems)
-            })
-            .await;
-            match page {
-                Ok(Some(page)) => page.render(400),
-                Ok(None) => error_page(
-                    404,
-                    &lang,
-                    &ApiError::NotFound("service_code not found".into()),
-                ),
-                Err(e) => error_page(e.status(), &lang, &e),
-            }
+            form_page(&state, &j, &lang, &service_code, &filled, &problems, 400).await
         }
         Err(e) => error_page(e.status(), &lang, &e),
     }

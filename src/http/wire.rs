@@ -306,7 +306,8 @@ pub fn update_ack(id: &str) -> Node {
     )
 }
 
-/// The updates feed: every field FixMyStreet reads, the status lowercase as its extended vocabulary.
+/// The updates feed: every field FixMyStreet reads; `status` in FixMyStreet's vocabulary (`domain::fms`), the
+/// city's own code in `external_status_code`.
 pub fn updates(rows: &[crate::app::updates::PublicUpdate], off: i32) -> Node {
     Node::List(
         "request_update",
@@ -315,10 +316,7 @@ pub fn updates(rows: &[crate::app::updates::PublicUpdate], off: i32) -> Node {
                 Node::Object(vec![
                     ("update_id", Node::text(&e.id)),
                     ("service_request_id", Node::text(e.request_id.to_string())),
-                    (
-                        "status",
-                        Node::text(e.status.clone().unwrap_or_else(|| "open".into())),
-                    ),
+                    ("status", Node::text(&e.fms_status)),
                     (
                         "updated_datetime",
                         Node::text(format_w3c(e.at.and_utc(), off)),
@@ -328,6 +326,7 @@ pub fn updates(rows: &[crate::app::updates::PublicUpdate], off: i32) -> Node {
                         Node::text(e.text.clone().unwrap_or_default()),
                     ),
                     ("media_url", Node::text("")),
+                    ("external_status_code", Node::text(&e.status)),
                 ])
             })
             .collect(),

@@ -34,6 +34,12 @@ pub(super) struct StatusDef {
     /// What the status means to the citizen who asks.
     #[serde(default)]
     pub(super) description: Option<String>,
+    /// What FixMyStreet's feed shows for it (docs/FIXMYSTREET.md); derived when left out.
+    #[serde(default)]
+    pub(super) fms: Option<String>,
+    /// The FixMyStreet statuses (UPPERCASE) that set it; derived from `fms` when left out.
+    #[serde(default)]
+    pub(super) from_fms: Option<Vec<String>>,
     #[serde(default)]
     pub(super) translations: std::collections::BTreeMap<String, StatusTranslation>,
 }
@@ -104,6 +110,9 @@ pub(super) struct JurisdictionDef {
     /// The language of its own texts (ISO 639-1); `en` when left out.
     #[serde(default)]
     pub(super) language: Option<String>,
+    /// Whether application keys may post citizens' comments (`off`, `notes`, `status`); `off` when left out.
+    #[serde(default)]
+    pub(super) citizen_updates: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

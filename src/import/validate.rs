@@ -127,7 +127,17 @@ pub(super) fn validate(
                 media_retention_days: j.media_retention_days,
                 data_license: j.data_license.clone(),
                 language: j.language.clone().unwrap_or_else(|| "en".into()),
+                citizen_updates: j.citizen_updates.clone().unwrap_or_else(|| "off".into()),
             });
+            if j.citizen_updates
+                .as_deref()
+                .is_some_and(|c| !crate::domain::fms::CITIZEN_UPDATES.contains(&c))
+            {
+                problems.push(format!(
+                    "{at}: citizen_updates must be one of {}",
+                    crate::domain::fms::CITIZEN_UPDATES.join(", ")
+                ));
+            }
             if j.language.as_deref().is_some_and(|l| !valid_locale(l)) {
                 problems.push(format!(
                     "{at}: language must be an ISO 639-1 code such as id or en"
@@ -498,6 +508,7 @@ pub(super) fn validate(
                 }
             }
             texts.sort();
+            check_fms(&at, s, set, &mut problems);
             set.push(catalog::StatusRow {
                 jurisdiction_id: j,
                 code: s.code.clone(),
@@ -505,6 +516,8 @@ pub(super) fn validate(
                 closed: s.closed,
                 position,
                 description: s.description.clone(),
+                fms: s.fms.clone(),
+                from_fms: s.from_fms.as_ref().map(|f| f.join(",")),
             });
         }
     }
@@ -526,5 +539,66 @@ pub(super) fn validate(
         })
     } else {
         Err(ImportError::Invalid(problems))
+    }
+}
+
+/// A status's FixMyStreet mapping: a feed status FixMyStreet knows with the same open or closed meaning, and
+/// FixMyStreet statuses of that meaning, each claimed by one status of the vocabulary.
+fn check_fms(
+    at: &str,
+    s: &super::files::StatusDef,
+    earlier: &[catalog::StatusRow],
+    problems: &mut Vec<String>,
+) {
+    use crate::domain::fms;
+    if let Some(f) = &s.fms {
+        match fms::FEED.iter().find(|(name, _)| name == f) {
+            None => problems.push(format!(
+                "{at}: fms must be one of {}",
+                fms::FEED
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Some((_, closed)) if *closed != s.closed => problems.push(format!(
+                "{at}: fms {f} is {} in FixMyStreet, and this status is {}",
+                if *closed { "closed" } else { "open" },
+                if s.closed { "closed" } else { "open" },
+            )),
+            Some(_) => {}
+        }
+    }
+    for posted in s.from_fms.iter().flatten() {
+        match fms::POSTED.iter().find(|(name, _)| name == posted) {
+            None => problems.push(format!(
+                "{at}: from_fms: {posted} is not a status FixMyStreet posts ({})",
+                fms::POSTED
+                    .iter()
+                    .filter(|(_, c)| c.is_some())
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Some((_, Some(closed))) if *closed != s.closed => problems.push(format!(
+                "{at}: from_fms: {posted} {} a report, and this status is {}",
+                if *closed { "closes" } else { "opens" },
+                if s.closed { "closed" } else { "open" },
+            )),
+            Some((_, None)) => problems.push(format!(
+                "{at}: from_fms: UNCHANGED keeps a report's status; it cannot set one"
+            )),
+            Some(_) => {}
+        }
+        if let Some(other) = earlier.iter().find(|r| {
+            r.from_fms
+                .as_deref()
+                .is_some_and(|f| f.split(',').any(|p| p == posted))
+        }) {
+            problems.push(format!(
+                "{at}: from_fms: {posted} already sets status {}",
+                other.code
+            ));
+        }
     }
 }

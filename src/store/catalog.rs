@@ -26,6 +26,9 @@ pub struct JurisdictionRow {
     pub data_license: Option<String>,
     /// The language its own texts are written in (ISO 639-1).
     pub language: String,
+    /// Whether application keys may post citizens' comments to servicerequestupdates (`off`, `notes`,
+    /// `status`; docs/FIXMYSTREET.md).
+    pub citizen_updates: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
@@ -83,6 +86,7 @@ impl From<JurisdictionRow> for Jurisdiction {
                 .data_license
                 .unwrap_or_else(|| crate::domain::DEFAULT_DATA_LICENSE.to_string()),
             language: r.language,
+            citizen_updates: r.citizen_updates,
         }
     }
 }
@@ -345,6 +349,10 @@ pub struct StatusRow {
     pub position: i32,
     /// What the status means, for the citizen who asks (the SMS answer, the web page).
     pub description: Option<String>,
+    /// What FixMyStreet's feed shows for it (`domain::fms::FEED`); `None`: derived.
+    pub fms: Option<String>,
+    /// The FixMyStreet statuses that set it, comma-separated; `None`: derived from `fms`.
+    pub from_fms: Option<String>,
 }
 
 /// One translated text of a jurisdiction's catalogue. `scope` is what an import replaces as a whole

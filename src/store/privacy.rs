@@ -1,7 +1,10 @@
 //! Queries of the retention job and of erasure: who still holds contact details, and removing them.
 
 use super::requests::MediaRow;
-use super::schema::{jurisdictions, request_attributes, request_media, request_scans, requests};
+use super::schema::{
+    jurisdictions, request_attributes, request_events, request_media, request_scans, requests,
+    update_contacts,
+};
 use super::{AnyConnection, StoreError};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -47,7 +50,9 @@ pub fn closed_with_contact(
         .or(requests::first_name.is_not_null())
         .or(requests::last_name.is_not_null())
         .or(requests::device_id_hash.is_not_null())
-        .or(requests::account_id.is_not_null());
+        .or(requests::account_id.is_not_null())
+        // A citizen's comment forwarded with its author's details (servicerequestupdates).
+        .or(requests::id.eq_any(update_contacts::table.select(update_contacts::request_id)));
     let mut q = requests::table
         .filter(requests::jurisdiction_id.eq(jurisdiction_id))
         .filter(requests::status.eq("closed"))
@@ -114,8 +119,69 @@ pub fn clear_contact(conn: &mut AnyConnection, ids: &[i64]) -> Result<usize, Sto
                 requests::account_id.eq(None::<String>),
             ))
             .execute(conn)?;
+        diesel::delete(update_contacts::table.filter(update_contacts::request_id.eq_any(chunk)))
+            .execute(conn)?;
     }
     Ok(n)
+}
+
+/// A citizen's comment whose author's details match, and its text.
+pub struct Comment {
+    pub event_id: String,
+    pub request_id: i64,
+    pub text: Option<String>,
+}
+
+/// The comments whose authors `matches` (compared in Rust, like `candidates`), with their details removed.
+/// Run inside the erasure's transaction: comments are few beside reports.
+pub fn erase_commenters(
+    conn: &mut AnyConnection,
+    matches: impl Fn(Option<&str>, Option<&str>) -> bool,
+) -> Result<Vec<Comment>, StoreError> {
+    // (event, report, e-mail, phone, text)
+    type Row = (String, i64, Option<String>, Option<String>, Option<String>);
+    let rows: Vec<Row> = update_contacts::table
+        .inner_join(request_events::table.on(request_events::id.eq(update_contacts::event_id)))
+        .filter(
+            update_contacts::email
+                .is_not_null()
+                .or(update_contacts::phone.is_not_null()),
+        )
+        .select((
+            update_contacts::event_id,
+            update_contacts::request_id,
+            update_contacts::email,
+            update_contacts::phone,
+            request_events::detail,
+        ))
+        .load(conn)?;
+    let found: Vec<Comment> = rows
+        .into_iter()
+        .filter(|(_, _, e, p, _)| matches(e.as_deref(), p.as_deref()))
+        .map(|(event_id, request_id, _, _, text)| Comment {
+            event_id,
+            request_id,
+            text,
+        })
+        .collect();
+    let ids: Vec<&str> = found.iter().map(|c| c.event_id.as_str()).collect();
+    for chunk in ids.chunks(500) {
+        diesel::delete(update_contacts::table.filter(update_contacts::event_id.eq_any(chunk)))
+            .execute(conn)?;
+    }
+    Ok(found)
+}
+
+/// Replaces a comment's text (the caller moves its report's `updated_datetime`).
+pub fn replace_comment(
+    conn: &mut AnyConnection,
+    event_id: &str,
+    text: &str,
+) -> Result<(), StoreError> {
+    diesel::update(request_events::table.find(event_id))
+        .set(request_events::detail.eq(text))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Deletes the scans of these reports; answers their files, to delete once the transaction commits.

@@ -15,6 +15,7 @@ diesel::table! {
         media_retention_days -> Nullable<Integer>,
         data_license -> Nullable<Text>,
         language -> Text,
+        citizen_updates -> Text,
     }
 }
 
@@ -254,6 +255,19 @@ diesel::table! {
         closed -> Bool,
         position -> Integer,
         description -> Nullable<Text>,
+        fms -> Nullable<Text>,
+        from_fms -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    update_contacts (event_id) {
+        event_id -> Text,
+        request_id -> BigInt,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        first_name -> Nullable<Text>,
+        last_name -> Nullable<Text>,
     }
 }
 
@@ -337,4 +351,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     catalog_version,
     request_scans,
     translations,
+    update_contacts,
 );

@@ -12,6 +12,7 @@ mod conformance;
 mod delivery;
 mod durability;
 mod faults;
+mod fixmystreet;
 mod get_requests;
 mod intake;
 mod keys;

@@ -98,6 +98,7 @@ pub async fn get(state: &AppState, p: &Principal, id: i64) -> Result<ReportDetai
                 &dl::events_of(conn, id)?,
                 rq::count_duplicates(conn, id)?,
                 super::intake::scans_of(conn, id)?,
+                &rq::update_contacts_of(conn, id)?,
             ))
         })
         .await
@@ -400,8 +401,14 @@ pub async fn set_hidden(
 /// Publishes a report held for review: from now on it is in every public answer, and its token answers
 /// with its id. Publishing a public report changes nothing (false).
 pub async fn publish(state: &AppState, p: &Principal, id: i64) -> Result<bool, ApiError> {
-    InScope::load(state, p, id)
-        .await?
+    let scope = InScope::load(state, p, id).await?;
+    if scope.request.moderation_state == rq::PRIVATE {
+        return Err(ApiError::invalid(
+            "moderation_state",
+            "this report is non-public (a private service, or its client asked) and stays out of public answers",
+        ));
+    }
+    scope
         .change(state, move |conn, _, _| {
             if !rq::publish(conn, id, now())? {
                 return Ok((false, None));

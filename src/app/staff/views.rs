@@ -104,6 +104,7 @@ impl ReportDetail {
         events: &[EventRow],
         duplicates: i64,
         scans: Vec<super::intake::ScanInfo>,
+        commenters: &[crate::store::requests::UpdateContactRow],
     ) -> Self {
         Self {
             summary: r.into(),
@@ -141,6 +142,15 @@ impl ReportDetail {
                     detail: e.detail.clone(),
                     public: e.public,
                     status: e.status.clone(),
+                    contact: commenters.iter().find(|c| c.event_id == e.id).map(|c| {
+                        ReporterContact {
+                            email: c.email.clone(),
+                            phone: c.phone.clone(),
+                            first_name: c.first_name.clone(),
+                            last_name: c.last_name.clone(),
+                            account_id: None,
+                        }
+                    }),
                 })
                 .collect(),
         }
@@ -168,6 +178,8 @@ pub struct HistoryEntry {
     pub detail: Option<String>,
     pub public: bool,
     pub status: Option<String>,
+    /// The commenter's contact details, for a citizen's comment that came with them.
+    pub contact: Option<ReporterContact>,
 }
 
 /// A staff account, without its password hash.

@@ -3,7 +3,7 @@
 
 use super::Principal;
 use crate::app::AppState;
-use crate::domain::DEFAULT_STATUSES;
+use crate::domain::{fms, DEFAULT_STATUSES};
 use crate::error::ApiError;
 use crate::store::{catalog, AnyConnection, StoreError};
 
@@ -13,6 +13,8 @@ pub struct StatusInfo {
     pub code: String,
     pub name: String,
     pub closed: bool,
+    /// What FixMyStreet's feed shows for it, and the FixMyStreet statuses that set it (`domain::fms`).
+    pub fms: fms::Mapped,
 }
 
 /// A jurisdiction's vocabulary: its own, or the default.
@@ -28,12 +30,32 @@ pub fn vocabulary(
                 code: code.to_string(),
                 name: name.to_string(),
                 closed: *closed,
+                fms: fms::Mapped {
+                    code: code.to_string(),
+                    closed: *closed,
+                    feed: fms::default_feed(code, *closed).to_string(),
+                    from_fms: Vec::new(),
+                },
             })
             .collect());
     }
     Ok(own
         .into_iter()
         .map(|r| StatusInfo {
+            fms: fms::Mapped {
+                code: r.code.clone(),
+                closed: r.closed,
+                feed: r
+                    .fms
+                    .unwrap_or_else(|| fms::default_feed(&r.code, r.closed).to_string()),
+                from_fms: r
+                    .from_fms
+                    .iter()
+                    .flat_map(|f| f.split(','))
+                    .filter(|f| !f.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            },
             code: r.code,
             name: r.name,
             closed: r.closed,

@@ -134,6 +134,7 @@ pub async fn erase(
     respond(result, |e| {
         ok(&json!({
             "reports": e.reports.iter().map(|id| id.to_string()).collect::<Vec<_>>(),
+            "comments": e.comments,
             "texts_replaced": e.texts_replaced,
             "scans_removed": e.scans_removed,
             "fingerprint": e.fingerprint,

@@ -4,7 +4,7 @@
 
 use crate::app::staff::views::{
     Account, AuditEntry, DeliveryInfo, HistoryEntry, KeyInfo, ReportDetail as DetailView,
-    ReportSummary,
+    ReportSummary, ReporterContact,
 };
 use crate::app::staff::{StatusInfo, Tokens};
 use crate::domain::format_w3c;
@@ -111,6 +111,18 @@ struct Contact<'a> {
     account_id: Option<&'a str>,
 }
 
+impl<'a> From<&'a ReporterContact> for Contact<'a> {
+    fn from(c: &'a ReporterContact) -> Self {
+        Contact {
+            email: c.email.as_deref(),
+            phone: c.phone.as_deref(),
+            first_name: c.first_name.as_deref(),
+            last_name: c.last_name.as_deref(),
+            account_id: c.account_id.as_deref(),
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct Delivery<'a> {
     id: &'a str,
@@ -144,6 +156,9 @@ struct History<'a> {
     detail: Option<&'a str>,
     public: bool,
     status: Option<&'a str>,
+    /// A commenter's contact details (a citizen's comment forwarded by FixMyStreet or an app).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contact: Option<Contact<'a>>,
 }
 
 impl<'a> From<&'a HistoryEntry> for History<'a> {
@@ -155,6 +170,7 @@ impl<'a> From<&'a HistoryEntry> for History<'a> {
             detail: e.detail.as_deref(),
             public: e.public,
             status: e.status.as_deref(),
+            contact: e.contact.as_ref().map(Contact::from),
         }
     }
 }
@@ -199,16 +215,9 @@ impl<'a> Scan<'a> {
 
 impl<'a> From<&'a DetailView> for ReportDetail<'a> {
     fn from(v: &'a DetailView) -> Self {
-        let c = &v.contact;
         ReportDetail {
             report: (&v.summary).into(),
-            contact: Contact {
-                email: c.email.as_deref(),
-                phone: c.phone.as_deref(),
-                first_name: c.first_name.as_deref(),
-                last_name: c.last_name.as_deref(),
-                account_id: c.account_id.as_deref(),
-            },
+            contact: Contact::from(&v.contact),
             routing_trace: v.routing_trace.as_ref(),
             duplicates: v.duplicates,
             deliveries: v.deliveries.iter().map(Delivery::from).collect(),

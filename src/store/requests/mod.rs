@@ -334,6 +334,51 @@ pub struct ScanRow {
     pub uploaded_at: NaiveDateTime,
 }
 
+/// The contact details of a citizen who commented on a report (servicerequestupdates): staff only.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::update_contacts, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct UpdateContactRow {
+    pub event_id: String,
+    pub request_id: i64,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+}
+
+pub fn insert_update_contact(
+    conn: &mut AnyConnection,
+    event_id: &str,
+    request_id: i64,
+    c: &crate::domain::Contact,
+) -> Result<(), StoreError> {
+    use super::schema::update_contacts as uc;
+    let row = UpdateContactRow {
+        event_id: event_id.to_string(),
+        request_id,
+        email: c.email.clone(),
+        phone: c.phone.clone(),
+        first_name: c.first_name.clone(),
+        last_name: c.last_name.clone(),
+    };
+    per_backend!(conn, |c| diesel::insert_into(uc::table)
+        .values(&row)
+        .execute(c))?;
+    Ok(())
+}
+
+/// The commenters' contact details of a report's updates.
+pub fn update_contacts_of(
+    conn: &mut AnyConnection,
+    request_id: i64,
+) -> Result<Vec<UpdateContactRow>, StoreError> {
+    use super::schema::update_contacts as uc;
+    Ok(uc::table
+        .filter(uc::request_id.eq(request_id))
+        .select(UpdateContactRow::as_select())
+        .load(conn)?)
+}
+
 pub fn insert_scan(conn: &mut AnyConnection, row: &ScanRow) -> Result<(), StoreError> {
     use super::schema::request_scans as s;
     per_backend!(conn, |c| diesel::insert_into(s::table)
@@ -726,27 +771,48 @@ pub fn duplicate_of_many(
         .load(conn)?)
 }
 
-/// Public status updates since `from` (the FixMyStreet `servicerequestupdates` feed), oldest first.
+/// Public status updates in [`from`, `to`] (the FixMyStreet `servicerequestupdates` feed), oldest first, each
+/// with its report's current detailed status. `key_id`: the key asking, which also sees the updates of the
+/// non-public reports it sent (FixMyStreet follows its private reports by this feed too).
 pub fn public_updates(
     conn: &mut AnyConnection,
     jurisdiction_id: &str,
     from: NaiveDateTime,
     to: NaiveDateTime,
     limit: i64,
-) -> Result<Vec<crate::store::deliveries::EventRow>, StoreError> {
+    key_id: Option<&str>,
+) -> Result<Vec<(crate::store::deliveries::EventRow, String)>, StoreError> {
     use crate::store::schema::request_events as ev;
-    Ok(ev::table
+    let mut q = ev::table
         .inner_join(requests::table.on(requests::id.eq(ev::request_id)))
         .filter(requests::jurisdiction_id.eq(jurisdiction_id))
-        .filter(public())
+        .filter(requests::hidden.eq(false))
         .filter(ev::public.eq(true))
         .filter(ev::at.ge(from))
         .filter(ev::at.le(to))
-        .order((ev::at, ev::id))
+        .into_boxed::<Db>();
+    q = match key_id {
+        Some(key) => q.filter(
+            requests::moderation_state
+                .eq("published")
+                .or(requests::moderation_state
+                    .eq(PRIVATE)
+                    .and(requests::api_key_id.eq(key.to_string()))),
+        ),
+        None => q.filter(requests::moderation_state.eq("published")),
+    };
+    Ok(q.order((ev::at, ev::id))
         .limit(limit)
-        .select(crate::store::deliveries::EventRow::as_select())
+        .select((
+            crate::store::deliveries::EventRow::as_select(),
+            requests::detailed_status,
+        ))
         .load(conn)?)
 }
+
+/// The moderation state of a report that is never public: its service is private (FixMyStreet's `private`
+/// keyword) or its client asked (`non_public`).
+pub const PRIVATE: &str = "private";
 
 pub fn event_by_external(
     conn: &mut AnyConnection,

@@ -162,12 +162,13 @@ pub fn set_hidden(
     Ok(())
 }
 
-/// Publishes a report held for review; false when it was not held.
+/// Publishes a report held for review; false when it was not held (a public report, or a private one, which
+/// stays out of public answers for good).
 pub fn publish(conn: &mut AnyConnection, id: i64, now: NaiveDateTime) -> Result<bool, StoreError> {
     let n = diesel::update(
         requests::table
             .find(id)
-            .filter(requests::moderation_state.ne("published")),
+            .filter(requests::moderation_state.eq("pending")),
     )
     .set((
         requests::moderation_state.eq("published"),

@@ -111,9 +111,14 @@ async fn back_office_updates_in_the_fixmystreet_shape(app: TestApp) {
         .await
         .unwrap();
     assert!(again.contains(&first_id));
+    // An app's key posts a citizen's comment where the city takes them (the demo city: as notes), and
+    // changes no status.
+    assert_eq!(update(DEMO_KEY, "wo-78", "FIXED").await.status(), 200);
+    let r = app
+        .get_json(&format!("/open311/v2/requests/{id}.json?extensions=true"))
+        .await;
     assert_eq!(
-        update(DEMO_KEY, "wo-78", "FIXED").await.status(),
-        403,
+        r[0]["extended_attributes"]["detailed_status"], "in_progress",
         "an app's key may not change statuses"
     );
     // A late message older than the current status is kept in the history but does not turn the status back.
@@ -166,7 +171,13 @@ async fn back_office_updates_in_the_fixmystreet_shape(app: TestApp) {
         .filter(|u| u["description"] != "old news")
         .cloned()
         .collect();
-    assert_eq!(feed.len(), 1, "{feed:?}");
+    // The back-office update once (it was sent twice), then the citizen's comment.
+    assert_eq!(feed.len(), 2, "{feed:?}");
+    assert_eq!(feed[0]["update_id"], json!(first_id));
+    assert_eq!(
+        feed[1]["status"], "in_progress",
+        "a note shows the status it left"
+    );
     assert_eq!(feed[0]["service_request_id"], json!(id));
     assert_eq!(feed[0]["status"], "in_progress");
     assert_eq!(feed[0]["description"], "Crew on site, pumping");
@@ -178,7 +189,7 @@ async fn back_office_updates_in_the_fixmystreet_shape(app: TestApp) {
             .children()
             .filter(|n| n.has_tag_name("request_update"))
             .count(),
-        2,
+        3,
         "the late update stays in the history"
     );
 }
