@@ -13,6 +13,8 @@ both_backends!(
     citizen_comments_follow_the_jurisdictions_setting_and_their_authors_stay_private,
     photos_in_fixmystreet_file_parts_are_kept,
     non_public_reports_stay_out_of_every_public_answer,
+    the_documented_endpoint_serves_every_call_fixmystreet_makes,
+    a_commenters_details_go_by_the_retention_calendar,
 );
 
 /// The back-office key of the demo city, and the ordinary key FixMyStreet's body would hold.
@@ -598,5 +600,143 @@ async fn non_public_reports_stay_out_of_every_public_answer(app: TestApp) {
             .await
             .status(),
         404
+    );
+}
+
+/// docs/FIXMYSTREET.md: the endpoint with its trailing `/`, to which FixMyStreet appends each path as text.
+async fn the_documented_endpoint_serves_every_call_fixmystreet_makes(app: TestApp) {
+    let endpoint = app.url("/open311/v2/");
+    let get = |path: &str| {
+        let url = format!("{endpoint}{path}");
+        let client = app.client.clone();
+        async move {
+            let resp = client.get(&url).send().await.unwrap();
+            assert_eq!(resp.status(), 200, "{url}");
+            let text = resp.text().await.unwrap();
+            roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{url}: {e}"));
+            text
+        }
+    };
+    let services = get("services.xml").await;
+    let doc = roxmltree::Document::parse(&services).unwrap();
+    let flood = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("service"))
+        .map(xml_fields)
+        .find(|s| s["service_code"].as_deref() == Some("FLOOD"))
+        .unwrap();
+    assert!(flood["metadata"]
+        .as_deref()
+        .is_some_and(|m| m.eq_ignore_ascii_case("true")));
+    let definition = get("services/FLOOD.xml").await;
+    let doc = roxmltree::Document::parse(&definition).unwrap();
+    assert!(doc.descendants().any(|n| n.has_tag_name("attribute")));
+
+    // send-reports: urlencoded, the description FixMyStreet builds (CRLF), a one-word name.
+    let resp = app
+        .client
+        .post(format!("{endpoint}requests.xml"))
+        .form(&[
+            ("api_key", APP),
+            ("jurisdiction_id", "jakarta.go.id"),
+            ("service_code", "FLOOD"),
+            (
+                "description",
+                "Banjir di underpass\n\nAir setinggi lutut\n\nhttps://fms.example/report/9\n",
+            ),
+            ("first_name", "Siti"),
+            ("last_name", ""),
+            ("email", "siti@mail.example"),
+            ("lat", "-6.1754"),
+            ("long", "106.8272"),
+            ("media_url", "https://fms.example/photo/9.0.full.jpeg"),
+            ("attribute[DEPTH]", "50"),
+            ("attribute[PASSABLE]", "large"),
+            ("attribute[title]", "Banjir di underpass"),
+            ("attribute[report_url]", "https://fms.example/report/9"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let xml = resp.text().await.unwrap();
+    assert_eq!(status, 200, "{xml}");
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let id = doc
+        .descendants()
+        .find(|n| n.has_tag_name("service_request_id"))
+        .and_then(|n| n.text())
+        .unwrap()
+        .to_string();
+    // fetch-reports and GetUpdates read it back with every field they need; its text has one kind of
+    // line break.
+    let now = chrono::Utc::now();
+    let window = get(&format!(
+        "requests.xml?jurisdiction_id=jakarta.go.id&start_date={}&end_date={}",
+        fms_time(now - chrono::TimeDelta::hours(1)),
+        fms_time(now + chrono::TimeDelta::minutes(1)),
+    ))
+    .await;
+    for text in [
+        window,
+        get(&format!("requests.xml?service_request_id={id}")).await,
+    ] {
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        let r = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("request"))
+            .map(xml_fields)
+            .find(|r| r["service_request_id"].as_deref() == Some(id.as_str()))
+            .unwrap_or_else(|| panic!("{text}"));
+        for f in ["lat", "long", "updated_datetime", "status"] {
+            assert!(r[f].is_some(), "{f}: {r:?}");
+        }
+        assert!(!r.contains_key("non_public"));
+        let d = r["description"].as_deref().unwrap();
+        assert!(d.contains("underpass\n\nAir") && !d.contains('\r'), "{d:?}");
+    }
+}
+
+/// A report whose only contact details are a commenter's is found by retention, like a reporter's.
+async fn a_commenters_details_go_by_the_retention_calendar(app: TestApp) {
+    let t = dispatcher(&app).await;
+    let id = app.post_flood(&[]).await;
+    let (code, _) = fms_update(&app, BACKOFFICE, &id, "fms-1", "CLOSED", "Fixed").await;
+    assert_eq!(code, 200);
+    assert_eq!(detailed_status(&app, &id).await, "fixed");
+    let commenter = |detail: &Value| {
+        detail["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["contact"]["email"] == "budi.santoso@mail.example")
+    };
+    let (_, detail) = app
+        .call("GET", &format!("/staff/v1/requests/{id}"), Some(&t), None)
+        .await;
+    assert!(commenter(&detail), "{detail}");
+    // The demo city keeps contact details 365 days after closing.
+    app.sql(&format!(
+        "UPDATE requests SET updated_at = '2024-01-01 00:00:00' WHERE id = {id}"
+    ))
+    .await;
+    let applied = app.run_cli(&["retention", "--apply"]);
+    assert!(
+        applied.contains("removed: contact details of 1 report(s)"),
+        "{applied}"
+    );
+    let (_, detail) = app
+        .call("GET", &format!("/staff/v1/requests/{id}"), Some(&t), None)
+        .await;
+    assert!(!commenter(&detail), "{detail}");
+    assert_eq!(
+        detail["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["detail"] == "Fixed")
+            .count(),
+        1,
+        "the comment itself stays"
     );
 }

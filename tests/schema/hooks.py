@@ -9,8 +9,8 @@ Credentials:
   * DELETE /staff/v1/session: a session of its own, so that signing out does not end the run's session
     (only its first call can answer 200; later ones are the documented 401);
   * POST requests.{format}: `Authorization: Bearer <the demo city's app key>`; POST servicerequestupdates:
-    the demo back-office key (a key of another kind is a 403 there). Generated `api_key` values in the body or
-    the query string are replaced by the same key: two different keys are a 403 by design (§2.6), and random
+    the demo back-office key. Generated `api_key` values in the body or the query string are replaced by the
+    same key (GET servicerequestupdates: the app key, which adds its non-public reports to the feed): two different keys are a 403 by design (§2.6), and random
     keys would keep every POST from reaching the validation the run is meant to exercise.
 
 Unique names: POST /staff/v1/apikeys refuses a name that an earlier case took (400, as documented), and
@@ -131,6 +131,9 @@ def before_call(context, case, kwargs):
         key = BACKOFFICE_KEY if "servicerequestupdates" in path else APP_KEY
         _same_key(case.body, key)
         _same_key(case.query, key)
+    if method == "GET" and "servicerequestupdates" in path:
+        # The feed takes a key to show that key's non-public reports too; a random one is a 403.
+        _same_key(case.query, APP_KEY)
     params = case.path_parameters or {}
     if path.startswith("/staff/v1/users/{id}") and params.get("id") == ADMIN_ID:
         params["id"] = SPARE_USER_ID
