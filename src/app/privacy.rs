@@ -114,6 +114,7 @@ fn remove(
     scans: bool,
 ) -> Result<Vec<String>, StoreError> {
     pv::clear_contact(conn, &removed.contacts)?;
+    pv::clear_commenters(conn, &removed.contacts)?;
     let scan_files = if scans {
         pv::delete_scans(conn, &removed.contacts)?
     } else {
@@ -390,10 +391,21 @@ fn erase_in(
         .filter(|t| subject.holds(t.email.as_deref(), t.phone.as_deref()))
         .collect();
     let ids: Vec<i64> = touched.iter().map(|t| t.id).collect();
-    pv::clear_contact(conn, &ids)?;
     let now = super::now();
     let personal = |text: &str| subject.mentioned_in(text) || looks_like_contact(text);
     let mut texts_replaced = 0;
+    // Comments they posted through an app or FixMyStreet, on anyone's report: their details go, and a text
+    // that names them or carries contact details is replaced like a report's. Other people's comments on
+    // the person's reports keep theirs.
+    let comments = pv::erase_commenters(conn, |e, p| subject.holds(e, p))?;
+    for c in &comments {
+        if c.text.as_deref().is_some_and(personal) {
+            pv::replace_comment(conn, &c.event_id, REMOVED_TEXT)?;
+            texts_replaced += 1;
+            crate::store::requests::touch(conn, c.request_id, now)?;
+        }
+    }
+    pv::clear_contact(conn, &ids)?;
     for t in &touched {
         let mut changed = false;
         if t.description.as_deref().is_some_and(personal) {
@@ -410,16 +422,6 @@ fn erase_in(
         }
         if changed {
             crate::store::requests::touch(conn, t.id, now)?;
-        }
-    }
-    // Comments they posted through an app or FixMyStreet: their details go, and a text that names them or
-    // carries contact details is replaced like a report's.
-    let comments = pv::erase_commenters(conn, |e, p| subject.holds(e, p))?;
-    for c in &comments {
-        if c.text.as_deref().is_some_and(personal) {
-            pv::replace_comment(conn, &c.event_id, REMOVED_TEXT)?;
-            texts_replaced += 1;
-            crate::store::requests::touch(conn, c.request_id, now)?;
         }
     }
     let fingerprint = subject.fingerprint(secret);

@@ -30,6 +30,8 @@ pub struct Submitted {
     pub service_notice: Option<String>,
     /// The answer of an earlier attempt with the same idempotency key: nothing new was stored.
     pub replayed: bool,
+    /// Never public (a private service, or the client asked): no public answer, not even by code, shows it.
+    pub private: bool,
 }
 
 /// Active API keys by hash, valid while the store's catalogue epoch stands. Every change that can take a key
@@ -481,6 +483,7 @@ async fn store_report(
                 service_type: service.service_type,
                 service_notice: service.service_notice.clone(),
                 replayed: false,
+                private,
             })
         }
         // Two attempts with the same key raced: the other one committed first, so answer with its report.
@@ -535,6 +538,7 @@ fn replay(catalog: &super::JurisdictionCatalog, row: RequestRow) -> Result<Submi
         service_type,
         service_notice: row.service_notice,
         replayed: true,
+        private: row.moderation_state == rq::PRIVATE,
     })
 }
 

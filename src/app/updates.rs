@@ -116,32 +116,52 @@ pub async fn post_update(
         .trim()
         .parse()
         .map_err(|_| not_found())?;
+    let citizen = !key.row.may_update;
+    let key_id = key.id().to_string();
     let request = state
         .store
         .read(move |conn| rq::get_any(conn, id))
         .await?
         .filter(|r| r.jurisdiction_id == j.id)
+        // An application comments on what the public sees, and on the non-public reports it sent itself;
+        // anything else does not exist for it.
+        .filter(|r| {
+            !citizen
+                || (!r.hidden
+                    && (r.moderation_state == "published"
+                        || (r.moderation_state == rq::PRIVATE && r.api_key_id == key_id)))
+        })
         .ok_or_else(not_found)?;
+    // A citizen's comment that looks as if it carries contact details is kept for staff and changes
+    // nothing, as a report's text would be held for review.
+    let screened = citizen && crate::domain::looks_like_contact(&description);
     // A future timestamp from a skewed clock would sort the update ahead of later ones: cap it at now.
     let now = Utc::now().naive_utc();
     let at: NaiveDateTime = at.map_or(now, |t| t.naive_utc().min(now));
     let actor = key.row.name.clone();
-    let action = if key.row.may_update {
-        "back-office update"
-    } else {
+    let action = if citizen {
         "citizen comment"
+    } else {
+        "back-office update"
+    };
+    // Applications number their comments alike (FixMyStreet's are its comment ids): a resend is
+    // recognised within the key that sent it.
+    let external_id = if citizen {
+        format!("{}:{}", key.id(), u.update_id)
+    } else {
+        u.update_id.clone()
     };
     let contact = u.contact.clone();
-    let (request_id, update_id) = (request.id, u.update_id.clone());
+    let (request_id, update_id) = (request.id, external_id.clone());
     let written: Result<_, StoreError> = state
         .store
         .write(move |conn| {
-            if let Some(existing) = rq::event_by_external(conn, request.id, &u.update_id)? {
+            if let Some(existing) = rq::event_by_external(conn, request.id, &external_id)? {
                 return Ok(existing.id);
             }
             let vocabulary = super::staff::vocabulary(conn, &request.jurisdiction_id)?;
             let mapped: Vec<fms::Mapped> = vocabulary.iter().map(|s| s.fms.clone()).collect();
-            let effect = if status_counts {
+            let effect = if status_counts && !screened {
                 fms::incoming(
                     &posted,
                     &mapped,
@@ -167,10 +187,10 @@ pub async fn post_update(
                 actor: actor.clone(),
                 action: action.into(),
                 detail: Some(description.clone()).filter(|d| !d.trim().is_empty()),
-                public: true,
+                public: !screened,
                 // An update that changes no status is a note: the feed shows the report's status with it.
                 status: new_status.clone(),
-                external_id: Some(u.update_id.clone()),
+                external_id: Some(external_id.clone()),
             };
             dl::insert_event(conn, &event)?;
             if !contact.is_empty() {

@@ -94,8 +94,9 @@ pub enum Effect {
 /// is closed), in a city of `vocabulary` (in its order; never empty). `None` when FixMyStreet has no such
 /// status.
 ///
-/// - `UNCHANGED`, and `OPEN` or `CLOSED` that agree with the report's open or closed state, keep the status:
-///   FixMyStreet sends `OPEN` with every citizen comment unless the council turned extended statuses on.
+/// - `UNCHANGED`, `OPEN` or `CLOSED` that agree with the report's open or closed state, and the status the
+///   feed shows for the report's own, keep the status: FixMyStreet sends its current state with every
+///   comment (`OPEN` unless the council turned extended statuses on).
 /// - Otherwise the city's own mapping decides (`from_fms`), then the status whose feed name is the posted
 ///   one (`FIXED` → the status shown as `fixed`).
 /// - An extended status the city does not map counts as the `OPEN` or `CLOSED` it means to FixMyStreet.
@@ -123,6 +124,15 @@ pub fn incoming(
     if plain && means_closed == closed {
         return Some(Effect::Keep);
     }
+    // With extended statuses on, FixMyStreet sends its current state with every comment: the state the
+    // feed gave it for the report's status is no news, even where two statuses share a feed name.
+    let feed = name.to_ascii_lowercase();
+    if vocabulary
+        .iter()
+        .any(|m| m.code == current && m.feed == feed && m.closed == closed)
+    {
+        return Some(Effect::Keep);
+    }
     if let Some(m) = vocabulary
         .iter()
         .find(|m| m.from_fms.iter().any(|f| f == name))
@@ -130,7 +140,6 @@ pub fn incoming(
         return set(&m.code);
     }
     if !plain {
-        let feed = name.to_ascii_lowercase();
         if let Some(m) = vocabulary.iter().find(|m| m.feed == feed) {
             return set(&m.code);
         }
@@ -276,6 +285,26 @@ mod tests {
             incoming("open", &v, "open", false),
             None,
             "FixMyStreet posts UPPERCASE"
+        );
+    }
+
+    #[test]
+    fn an_echo_of_the_feeds_own_status_is_no_news() {
+        // Two statuses shown as in_progress: FixMyStreet echoing IN_PROGRESS does not move the second to the
+        // first.
+        let v = vocab(&[
+            ("open", false, None, &[]),
+            ("assigned", false, Some("in_progress"), &[]),
+            ("in_progress", false, None, &[]),
+            ("fixed", true, None, &[]),
+        ]);
+        assert_eq!(
+            incoming("IN_PROGRESS", &v, "in_progress", false),
+            Some(Effect::Keep)
+        );
+        assert_eq!(
+            incoming("IN_PROGRESS", &v, "open", false),
+            Some(Effect::Set("assigned".into()))
         );
     }
 

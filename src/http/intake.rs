@@ -439,6 +439,7 @@ fn is_known_field(key: &str) -> bool {
             | "phone"
             | "description"
             | "idempotency_key"
+            | "non_public"
     ) || key.starts_with("attribute[")
 }
 

@@ -653,6 +653,21 @@ pub async fn submit(
     }
     .await;
     match result {
+        // Its status is not public, not even by its code: the code is shown here, once.
+        Ok(s) if s.private => {
+            let l = Lang::of(&lang);
+            let mut body = String::new();
+            sent_heading(&mut body, l, &s.reference_code);
+            back_link(&mut body, l, &lang);
+            Page {
+                switch: None,
+                lang: lang.clone(),
+                title: format!("{} - {}", i18n::text(l, Text::Sent), j.jurisdiction.name),
+                body,
+                changed: None,
+            }
+            .render(200)
+        }
         Ok(s) => HttpResponse::SeeOther()
             .insert_header((
                 header::LOCATION,
@@ -665,6 +680,27 @@ pub async fn submit(
         }
         Err(e) => error_page(e.status(), &lang, &e),
     }
+}
+
+/// What the page says after sending: the reference code to keep.
+fn sent_heading(body: &mut String, l: Lang, code: &str) {
+    let _ = write!(
+        body,
+        "<h1>{}</h1><p>{}:</p><p class=\"code\" id=\"reference-code\">{}</p><p>{}</p>",
+        esc(i18n::text(l, Text::Sent)),
+        esc(i18n::text(l, Text::YourCode)),
+        esc(code),
+        esc(i18n::text(l, Text::KeepCode)),
+    );
+}
+
+fn back_link(body: &mut String, l: Lang, lang: &str) {
+    let _ = write!(
+        body,
+        "<p><a href=\"/?lang={}\">{}</a></p>",
+        esc(lang),
+        esc(i18n::text(l, Text::Back))
+    );
 }
 
 /// `GET /lookup?code=…`: a report's status as a page (and, after sending, its code).
@@ -700,14 +736,7 @@ pub async fn lookup(req: HttpRequest, state: State) -> HttpResponse {
     let status = match &result {
         Ok(a) => {
             if q.get("sent") == Some("1") {
-                let _ = write!(
-                    body,
-                    "<h1>{}</h1><p>{}:</p><p class=\"code\" id=\"reference-code\">{}</p><p>{}</p>",
-                    esc(i18n::text(l, Text::Sent)),
-                    esc(i18n::text(l, Text::YourCode)),
-                    esc(&a.reference_code),
-                    esc(i18n::text(l, Text::KeepCode)),
-                );
+                sent_heading(&mut body, l, &a.reference_code);
             } else {
                 let _ = write!(
                     body,
@@ -747,12 +776,7 @@ pub async fn lookup(req: HttpRequest, state: State) -> HttpResponse {
                 );
             }
             body.push_str("</dl>");
-            let _ = write!(
-                body,
-                "<p><a href=\"/?lang={}\">{}</a></p>",
-                esc(&lang),
-                esc(i18n::text(l, Text::Back))
-            );
+            back_link(&mut body, l, &lang);
             200
         }
         Err(no) => {

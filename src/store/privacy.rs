@@ -119,10 +119,17 @@ pub fn clear_contact(conn: &mut AnyConnection, ids: &[i64]) -> Result<usize, Sto
                 requests::account_id.eq(None::<String>),
             ))
             .execute(conn)?;
+    }
+    Ok(n)
+}
+
+/// Removes the details of everyone who commented on these reports (retention: their clock is the report's).
+pub fn clear_commenters(conn: &mut AnyConnection, ids: &[i64]) -> Result<(), StoreError> {
+    for chunk in ids.chunks(500) {
         diesel::delete(update_contacts::table.filter(update_contacts::request_id.eq_any(chunk)))
             .execute(conn)?;
     }
-    Ok(n)
+    Ok(())
 }
 
 /// A citizen's comment whose author's details match, and its text.

@@ -15,6 +15,7 @@ both_backends!(
     non_public_reports_stay_out_of_every_public_answer,
     the_documented_endpoint_serves_every_call_fixmystreet_makes,
     a_commenters_details_go_by_the_retention_calendar,
+    an_applications_comments_reach_only_what_it_may_see,
 );
 
 /// The back-office key of the demo city, and the ordinary key FixMyStreet's body would hold.
@@ -148,8 +149,9 @@ async fn the_feed_speaks_fixmystreets_statuses_and_carries_the_citys_own(app: Te
     let r = updates_of(&feed, &rejected);
     assert_eq!(r.len(), 2, "{feed:?}");
     for u in &r {
-        // Closed in FixMyStreet too (it lowercases and maps "closed"; "rejected" would change nothing).
-        assert_eq!(field(u, "status"), "closed", "{u:?}");
+        // Closed in FixMyStreet too ("rejected" would change nothing there); the demo city shows it as
+        // no_further_action, which FixMyStreet reads "unable to fix" rather than "fixed".
+        assert_eq!(field(u, "status"), "no_further_action", "{u:?}");
         assert_eq!(field(u, "external_status_code"), "rejected");
     }
     assert_eq!(
@@ -359,7 +361,8 @@ async fn citizen_comments_follow_the_jurisdictions_setting_and_their_authors_sta
         "{err}"
     );
 
-    // Erasure takes the commenter's details, and a text that names them.
+    // Erasure takes the commenter's details, and a text that names them; on the person's own report too,
+    // where another commenter keeps hers.
     let (code, _) = fms_update(
         &app,
         BACKOFFICE,
@@ -370,6 +373,35 @@ async fn citizen_comments_follow_the_jurisdictions_setting_and_their_authors_sta
     )
     .await;
     assert_eq!(code, 200);
+    let own = app
+        .post_flood(&[("email", "budi.santoso@mail.example")])
+        .await;
+    let (code, _) = fms_update(
+        &app,
+        BACKOFFICE,
+        &own,
+        "c-6",
+        "OPEN",
+        "Me again: 0812 7777 0202",
+    )
+    .await;
+    assert_eq!(code, 200);
+    let resp = app
+        .client
+        .post(app.url("/open311/v2/servicerequestupdates.xml"))
+        .form(&[
+            ("api_key", BACKOFFICE),
+            ("service_request_id", own.as_str()),
+            ("update_id", "c-7"),
+            ("status", "OPEN"),
+            ("updated_datetime", &fms_time(chrono::Utc::now())),
+            ("description", "Same here"),
+            ("email", "siti@mail.example"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
     app.staff_user("dpo", "admin", &[]).await;
     let admin = token(&app.sign_in("dpo").await);
     let (code, erased) = app
@@ -381,8 +413,24 @@ async fn citizen_comments_follow_the_jurisdictions_setting_and_their_authors_sta
         )
         .await;
     assert_eq!(code, 200, "{erased}");
-    assert_eq!(erased["comments"], 3, "{erased}");
-    assert_eq!(erased["texts_replaced"], 1, "{erased}");
+    assert_eq!(erased["comments"], 4, "{erased}");
+    assert_eq!(erased["texts_replaced"], 2, "{erased}");
+    let (_, detail) = app
+        .call(
+            "GET",
+            &format!("/staff/v1/requests/{own}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    let kept: Vec<&Value> = detail["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["contact"].is_object())
+        .collect();
+    assert_eq!(kept.len(), 1, "{detail}");
+    assert_eq!(kept[0]["contact"]["email"], "siti@mail.example");
     let (_, detail) = app
         .call(
             "GET",
@@ -601,6 +649,38 @@ async fn non_public_reports_stay_out_of_every_public_answer(app: TestApp) {
             .status(),
         404
     );
+    // From the web page, the reporter is shown the code at once (looking it up would say "no report").
+    let mut form = reqwest::multipart::Form::new();
+    for (k, v) in [
+        ("service_code", "LIGHT"),
+        ("jurisdiction_id", "jakarta.go.id"),
+        ("lang", "en"),
+        ("idempotency_key", "page-form-1"),
+        ("address_string", "Jl. Sabang 12"),
+        ("attribute[STATE]", "dark"),
+    ] {
+        form = form.text(k, v);
+    }
+    let resp = app
+        .client
+        .post(app.url("/report"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    let opts = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..Default::default()
+    };
+    let doc = roxmltree::Document::parse_with_options(&html, opts).unwrap();
+    let shown = doc
+        .descendants()
+        .find(|n| n.attribute("id") == Some("reference-code"))
+        .and_then(|n| n.text())
+        .unwrap();
+    assert_eq!(shown.len(), 7, "{html}");
 }
 
 /// docs/FIXMYSTREET.md: the endpoint with its trailing `/`, to which FixMyStreet appends each path as text.
@@ -739,4 +819,90 @@ async fn a_commenters_details_go_by_the_retention_calendar(app: TestApp) {
         1,
         "the comment itself stays"
     );
+}
+
+/// An application's key comments on public reports and on the non-public ones it sent, nothing else; a
+/// comment that looks as if it carries contact details stays with staff; its update ids are its own.
+async fn an_applications_comments_reach_only_what_it_may_see(app: TestApp) {
+    // Held for review: its text looks like a phone number.
+    let held = app
+        .post_flood(&[("description", "Banjir, hubungi 0812 3456 7890")])
+        .await;
+    let (code, _) = fms_update(&app, APP, &held, "a-1", "OPEN", "Me too").await;
+    assert_eq!(code, 404);
+    let (code, _) = fms_update(&app, BACKOFFICE, &held, "a-1", "OPEN", "Seen").await;
+    assert_eq!(code, 200, "a back office updates every report of its city");
+    // Its own non-public report, yes.
+    let resp = app.post_form("json", &flood(&[("non_public", "1")])).await;
+    let mine: Value = resp.json().await.unwrap();
+    let mine = mine[0]["service_request_id"].as_str().unwrap().to_string();
+    let (code, _) = fms_update(&app, APP, &mine, "a-2", "OPEN", "Any news?").await;
+    assert_eq!(code, 200);
+
+    // A comment with a phone number in it is for staff only and changes nothing.
+    let id = app.post_flood(&[]).await;
+    let (code, _) = fms_update(&app, APP, &id, "7", "OPEN", "Call me on 0812 7777 0202").await;
+    assert_eq!(code, 200);
+    let feed = fms_feed(&app, None).await;
+    assert!(updates_of(&feed, &id).is_empty(), "{feed:?}");
+    let t = dispatcher(&app).await;
+    let (_, detail) = app
+        .call("GET", &format!("/staff/v1/requests/{id}"), Some(&t), None)
+        .await;
+    let comment = detail["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "citizen comment")
+        .unwrap()
+        .clone();
+    assert_eq!(comment["public"], false);
+
+    // The application's update 8 and the back office's update 8 are two updates.
+    let (_, first) = fms_update(&app, APP, &id, "8", "OPEN", "Still there").await;
+    let (_, second) = fms_update(&app, BACKOFFICE, &id, "8", "OPEN", "Crew informed").await;
+    let ack = |xml: &str| {
+        roxmltree::Document::parse(xml)
+            .unwrap()
+            .descendants()
+            .find(|n| n.has_tag_name("update_id"))
+            .and_then(|n| n.text())
+            .unwrap()
+            .to_string()
+    };
+    assert_ne!(ack(&first), ack(&second));
+
+    // non_public must be a plain value: a list is a 400, not a public report.
+    let resp = app
+        .client
+        .post(app.url("/open311/v2/requests.json"))
+        .json(
+            &json!({"api_key": APP, "service_code": "FLOOD", "lat": -6.2, "long": 106.8,
+                      "attribute": {"DEPTH": 20, "PASSABLE": "all"}, "non_public": [true]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+
+    // A non-public report of a batch service: its token still answers its id (FixMyStreet polls it).
+    let resp = app
+        .post_form(
+            "json",
+            &[
+                ("api_key", APP),
+                ("service_code", "DUMPING"),
+                ("address_string", "Kali Ciliwung, Manggarai"),
+                ("attribute[AMOUNT]", "truck"),
+                ("non_public", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let ack: Value = resp.json().await.unwrap();
+    let token = ack[0]["token"].as_str().unwrap();
+    let by_token = app
+        .get_json(&format!("/open311/v2/tokens/{token}.json"))
+        .await;
+    assert!(by_token[0]["service_request_id"].is_string(), "{by_token}");
 }

@@ -678,7 +678,9 @@ pub fn by_token(
         .select((requests::id, requests::hidden, requests::moderation_state))
         .first(conn)
         .optional()?;
-    Ok(row.map(|(id, hidden, state)| (id, !hidden && state == "published")))
+    // A non-public report's token answers its id all the same: the id alone shows nothing (a 404 by id), and
+    // its client (FixMyStreet polls tokens) needs it.
+    Ok(row.map(|(id, hidden, state)| (id, !hidden && (state == "published" || state == PRIVATE))))
 }
 
 pub fn attributes_of(
