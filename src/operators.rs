@@ -216,7 +216,7 @@ pub async fn export(
     let result: anyhow::Result<()> = async {
         out.write_all(&bulk.head())?;
         while let Some(page) = export.next_page().await.map_err(fail)? {
-            out.write_all(&bulk.reports(&page, export.offset_minutes, written == 0))?;
+            out.write_all(&bulk.reports(&page, export.zone, written == 0))?;
             written += page.len();
             if progress {
                 let pct = if total > 0 {

@@ -49,6 +49,8 @@ pub struct CachedStatus {
     pub name: String,
     pub description: Option<String>,
     pub closed: bool,
+    /// New reports start in it.
+    pub initial: bool,
 }
 
 impl JurisdictionCatalog {
@@ -58,6 +60,15 @@ impl JurisdictionCatalog {
 
     pub fn status(&self, code: &str) -> Option<&CachedStatus> {
         self.statuses.iter().find(|s| s.code == code)
+    }
+
+    /// The status new reports start in: the one the vocabulary marks, else its first open one.
+    pub fn initial_status(&self) -> &str {
+        self.statuses
+            .iter()
+            .find(|s| s.initial)
+            .or_else(|| self.statuses.iter().find(|s| !s.closed))
+            .map_or("open", |s| s.code.as_str())
     }
 
     /// A copy with every text in `locale` where the files translate it, and in the jurisdiction's own
@@ -206,6 +217,7 @@ impl Catalog {
                     name: r.name.clone(),
                     description: r.description.clone(),
                     closed: r.closed,
+                    initial: r.initial,
                 })
                 .collect();
             let statuses = if own.is_empty() {
@@ -216,6 +228,7 @@ impl Catalog {
                         name: name.to_string(),
                         description: None,
                         closed: *closed,
+                        initial: false,
                     })
                     .collect()
             } else {

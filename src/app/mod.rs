@@ -146,7 +146,7 @@ mod tests {
             name: id.into(),
             contact: String::new(),
             key_service: String::new(),
-            utc_offset_minutes: 0,
+            zone: crate::domain::Zone::Fixed(0),
             endpoint_type: "test".into(),
             near_meters: 0.0,
             data_license: crate::domain::DEFAULT_DATA_LICENSE.into(),

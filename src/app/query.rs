@@ -331,7 +331,7 @@ pub const LARGE_PAGES_AT_ONCE: usize = 2;
 
 /// A page of reports, in the jurisdiction's UTC offset.
 pub struct Page {
-    pub offset_minutes: i32,
+    pub zone: crate::domain::Zone,
     pub list: Vec<PublicRequest>,
     /// A large page's turn: kept until the answer has been written from it, so that no more than
     /// `LARGE_PAGES_AT_ONCE` large pages are in memory at once.
@@ -349,7 +349,7 @@ pub async fn list_requests(state: &AppState, q: ListQuery) -> Result<Page, ApiEr
             .await?;
     let now = Utc::now();
     let filter = build_filter(&q, j.jurisdiction.id.clone(), now)?;
-    let (st, offset_minutes) = (state.clone(), j.jurisdiction.utc_offset_minutes);
+    let (st, zone) = (state.clone(), j.jurisdiction.zone);
     // A large page is several megabytes while it is materialised and written; with every reader thread
     // making one for a crowd of clients at once, the server's memory would follow the crowd. The core is
     // shared anyway, so two at a time cost no throughput.
@@ -368,7 +368,7 @@ pub async fn list_requests(state: &AppState, q: ListQuery) -> Result<Page, ApiEr
         .await?;
     let changed = now;
     Ok(Page {
-        offset_minutes,
+        zone,
         list,
         turn,
         changed,
@@ -383,9 +383,9 @@ pub async fn get_request(
     jurisdiction_id: Option<&str>,
     id: &str,
     locale: Option<&str>,
-) -> Result<(i32, PublicRequest, DateTime<Utc>), ApiError> {
+) -> Result<(crate::domain::Zone, PublicRequest, DateTime<Utc>), ApiError> {
     let j = super::catalog::jurisdiction_in(state, jurisdiction_id, locale).await?;
-    let offset = j.jurisdiction.utc_offset_minutes;
+    let offset = j.jurisdiction.zone;
     let catalog_changed = j.changeset.map(|t| t.and_utc());
     let not_found = || ApiError::no_request(id);
     let id: i64 = id.parse().map_err(|_| not_found())?;
@@ -475,7 +475,7 @@ pub struct Export {
     catalog: std::sync::Arc<JurisdictionCatalog>,
     filter: RequestFilter,
     done: bool,
-    pub offset_minutes: i32,
+    pub zone: crate::domain::Zone,
 }
 
 /// Reports read at once by an export.
@@ -492,7 +492,7 @@ pub async fn export(state: &AppState, q: ListQuery) -> Result<Export, ApiError> 
     filter.offset = 0;
     Ok(Export {
         state: state.clone(),
-        offset_minutes: j.jurisdiction.utc_offset_minutes,
+        zone: j.jurisdiction.zone,
         catalog: j,
         filter,
         done: false,
@@ -626,7 +626,7 @@ pub enum SyncItem {
 }
 
 pub struct SyncPage {
-    pub offset_minutes: i32,
+    pub zone: crate::domain::Zone,
     pub items: Vec<SyncItem>,
     /// Where the next page begins: after the last item, or where this one began when it is empty.
     pub next: Cursor,
@@ -702,7 +702,7 @@ pub async fn sync_requests(state: &AppState, q: ListQuery) -> Result<SyncPage, A
         until: (now - Duration::seconds(SYNC_SETTLE_SECS)).naive_utc(),
         limit,
     };
-    let (st, offset_minutes) = (state.clone(), j.jurisdiction.utc_offset_minutes);
+    let (st, zone) = (state.clone(), j.jurisdiction.zone);
     let turn = if limit > LARGE_PAGE {
         let turn = state.large_pages.clone().acquire_owned().await;
         Some(turn.map_err(|e| ApiError::Internal(anyhow::anyhow!("large pages: {e}")))?)
@@ -746,7 +746,7 @@ pub async fn sync_requests(state: &AppState, q: ListQuery) -> Result<SyncPage, A
         None => cursor,
     };
     Ok(SyncPage {
-        offset_minutes,
+        zone,
         items,
         next,
         turn,

@@ -116,7 +116,7 @@ pub async fn by_code(
             .await
             .map_err(|e| refuse(e, Text::NotFound))?;
     let lang = Lang::of(&language);
-    let offset = j.jurisdiction.utc_offset_minutes;
+    let offset = j.jurisdiction.zone;
     let service_name = j
         .services
         .get(&row.service_code)

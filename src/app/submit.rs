@@ -311,7 +311,8 @@ async fn store_report(
         jurisdiction_id: jurisdiction.id.clone(),
         service_code: service.code.clone(),
         status: "open".into(),
-        detailed_status: "open".into(),
+        // The city's own first status (`initial` in its vocabulary, else its first open one).
+        detailed_status: catalog.initial_status().to_string(),
         description: new.description.clone(),
         service_notice: service.service_notice.clone(),
         requested_at: now.naive_utc(),

@@ -246,7 +246,7 @@ pub async fn list_updates(
     start: Option<&str>,
     end: Option<&str>,
     key: Option<&super::submit::AppKey>,
-) -> Result<(i32, Vec<PublicUpdate>), ApiError> {
+) -> Result<(crate::domain::Zone, Vec<PublicUpdate>), ApiError> {
     let j = resolve_jurisdiction(state, jurisdiction_id).await?;
     let now = Utc::now();
     let mut problems = Vec::new();
@@ -273,7 +273,7 @@ pub async fn list_updates(
     if !problems.is_empty() {
         return Err(ApiError::Invalid(problems));
     }
-    let (jid, offset) = (j.id.clone(), j.utc_offset_minutes);
+    let (jid, offset) = (j.id.clone(), j.zone);
     let key_id = key.map(|k| k.id().to_string());
     let (rows, vocabulary) = state
         .store

@@ -83,11 +83,78 @@ fn parse_zone(zone: &str) -> Option<FixedOffset> {
     FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60))
 }
 
+/// How a jurisdiction shows its datetimes: a fixed offset from UTC (`utc_offset = "+07:00"`), or an IANA
+/// time zone (`timezone = "Europe/Paris"`), whose offset follows daylight saving time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    /// Minutes east of UTC.
+    Fixed(i32),
+    Named(chrono_tz::Tz),
+}
+
+impl Zone {
+    /// An IANA name (`Europe/Paris`, `Asia/Jakarta`).
+    pub fn named(name: &str) -> Option<Zone> {
+        name.parse::<chrono_tz::Tz>().ok().map(Zone::Named)
+    }
+
+    /// Minutes east of UTC at the instant `t`.
+    pub fn offset_minutes_at(self, t: DateTime<Utc>) -> i32 {
+        use chrono::Offset;
+        match self {
+            Zone::Fixed(m) => m,
+            Zone::Named(tz) => {
+                tz.offset_from_utc_datetime(&t.naive_utc())
+                    .fix()
+                    .local_minus_utc()
+                    / 60
+            }
+        }
+    }
+
+    /// The offset of a local wall-clock time (a browser's `datetime-local`): in a gap or an overlap of
+    /// daylight saving time, the earlier reading.
+    pub fn offset_minutes_of_local(self, local: NaiveDateTime) -> i32 {
+        use chrono::Offset;
+        match self {
+            Zone::Fixed(m) => m,
+            Zone::Named(tz) => tz
+                .offset_from_local_datetime(&local)
+                .earliest()
+                .or_else(|| {
+                    tz.offset_from_local_datetime(&(local + chrono::TimeDelta::hours(1)))
+                        .earliest()
+                })
+                .map_or(0, |o| o.fix().local_minus_utc() / 60),
+        }
+    }
+
+    /// How documents name it: the IANA name, or the offset (`+07:00`).
+    pub fn describe(self) -> String {
+        match self {
+            Zone::Named(tz) => tz.name().to_string(),
+            Zone::Fixed(m) => format!(
+                "{}{:02}:{:02}",
+                if m < 0 { '-' } else { '+' },
+                m.unsigned_abs() / 60,
+                m.unsigned_abs() % 60
+            ),
+        }
+    }
+}
+
+impl From<i32> for Zone {
+    fn from(minutes: i32) -> Self {
+        Zone::Fixed(minutes)
+    }
+}
+
 /// Formats a datetime the one way the output contract allows: seconds precision and an explicit zone
-/// (`Z` for UTC, otherwise `±hh:mm`). Written digit by digit: every answer formats several datetimes per
-/// report, and chrono's `format` parses its pattern again at each call.
-pub fn format_w3c(dt: DateTime<Utc>, utc_offset_minutes: i32) -> String {
+/// (`Z` for UTC, otherwise `±hh:mm`), the offset the zone had at that instant. Written digit by digit: every
+/// answer formats several datetimes per report, and chrono's `format` parses its pattern again at each call.
+pub fn format_w3c(dt: DateTime<Utc>, zone: impl Into<Zone>) -> String {
     use chrono::{Datelike, Timelike};
+    let utc_offset_minutes = zone.into().offset_minutes_at(dt);
     let offset = if (-(24 * 60 - 1)..24 * 60).contains(&utc_offset_minutes) {
         utc_offset_minutes
     } else {
@@ -138,6 +205,24 @@ pub fn format_w3c(dt: DateTime<Utc>, utc_offset_minutes: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_named_zone_follows_daylight_saving_time() {
+        let paris = Zone::named("Europe/Paris").unwrap();
+        let winter = parse_w3c("t", "2026-01-15T10:00:00Z").unwrap();
+        let summer = parse_w3c("t", "2026-07-15T10:00:00Z").unwrap();
+        assert_eq!(format_w3c(winter, paris), "2026-01-15T11:00:00+01:00");
+        assert_eq!(format_w3c(summer, paris), "2026-07-15T12:00:00+02:00");
+        assert_eq!(format_w3c(winter, 420), "2026-01-15T17:00:00+07:00");
+        assert_eq!(paris.describe(), "Europe/Paris");
+        assert_eq!(Zone::Fixed(-330).describe(), "-05:30");
+        assert!(Zone::named("Europe/Pariss").is_none());
+        // 02:30 on the last Sunday of March does not exist in Paris: the earlier reading after the gap.
+        let gap = NaiveDateTime::parse_from_str("2026-03-29T02:30", "%Y-%m-%dT%H:%M").unwrap();
+        assert_eq!(paris.offset_minutes_of_local(gap), 120);
+        let july = NaiveDateTime::parse_from_str("2026-07-01T09:00", "%Y-%m-%dT%H:%M").unwrap();
+        assert_eq!(paris.offset_minutes_of_local(july), 120);
+    }
     use proptest::prelude::*;
 
     fn utc(s: &str) -> DateTime<Utc> {

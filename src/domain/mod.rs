@@ -13,7 +13,7 @@ mod screening;
 
 pub use access::{ApiKeyKind, Role};
 pub use attributes::{AttributeDef, Datatype, ListValue, SubmittedAttributes, ValidatedAttribute};
-pub use datetime::{format_w3c, parse_w3c};
+pub use datetime::{format_w3c, parse_w3c, Zone};
 pub use location::{coarsen, LatLong, METRES_PER_DEGREE};
 pub use request::{Contact, NewRequest, RawRequest, MAX_MEDIA_URLS};
 pub use screening::looks_like_contact;
@@ -117,8 +117,8 @@ pub struct Jurisdiction {
     pub name: String,
     pub contact: String,
     pub key_service: String,
-    /// Datetimes are shown in the city's local offset, as its residents read them.
-    pub utc_offset_minutes: i32,
+    /// Datetimes are shown in the city's own time, as its residents read them.
+    pub zone: Zone,
     pub endpoint_type: String,
     /// Areas within this distance of a report (in metres) are listed as "near" in its routing trace.
     pub near_meters: f64,

@@ -155,12 +155,6 @@ fn datatype(d: Datatype) -> &'static str {
 }
 
 /// `+07:00` for 420 minutes.
-fn offset(minutes: i32) -> String {
-    let sign = if minutes < 0 { '-' } else { '+' };
-    let m = minutes.unsigned_abs();
-    format!("{sign}{:02}:{:02}", m / 60, m % 60)
-}
-
 /// `GET dictionary.json`.
 pub async fn dictionary(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let fmt = Format::Json;
@@ -231,8 +225,8 @@ pub async fn dictionary(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
                 "csv": format!("{base}/requests.csv"),
             },
             "datetimes": format!(
-                "W3C datetimes (ISO 8601) to the second, in the jurisdiction's offset ({})",
-                offset(j.jurisdiction.utc_offset_minutes)
+                "W3C datetimes (ISO 8601) to the second, in the jurisdiction's time ({})",
+                j.jurisdiction.zone.describe()
             ),
             "fields": fields,
             "extensions": EXTENSIONS.iter().map(|(name, kind, meaning)| json!({

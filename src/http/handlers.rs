@@ -150,7 +150,7 @@ pub async fn list_requests(req: HttpRequest, state: State, cache: Cache) -> Http
         let page = app::list_requests(&state, list_query(&q)).await?;
         Ok(wire::Requests {
             list: page.list,
-            offset_minutes: page.offset_minutes,
+            zone: page.zone,
             extensions: extensions(&q),
             changed: page.changed,
             _turn: page.turn,
@@ -205,11 +205,11 @@ pub async fn get_request(req: HttpRequest, state: State, cache: Cache) -> HttpRe
     with_format_cached!(req, state, cache, "service_requests", |fmt| {
         let q = query(&req)?;
         let id = path_id(&req, "service_request_id", "service_request_id")?;
-        let (offset_minutes, r, changed) =
+        let (zone, r, changed) =
             app::get_request(&state, q.get("jurisdiction_id"), id, q.get("locale")).await?;
         Ok(wire::Requests {
             list: vec![r],
-            offset_minutes,
+            zone,
             extensions: extensions(&q),
             changed,
             _turn: None,

@@ -26,7 +26,7 @@ const FIELDS: [&str; 17] = {
 };
 
 /// A report's values for `FIELDS`, text as text and coordinates as numbers; absent values are `None`.
-fn values(r: &PublicRequest, off: i32) -> [Option<Value>; 17] {
+fn values(r: &PublicRequest, off: crate::domain::Zone) -> [Option<Value>; 17] {
     let text = |v: Option<&str>| v.map(|s| Value::String(s.to_string()));
     let time =
         |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| Value::String(format_w3c(t, off)));
@@ -52,7 +52,7 @@ fn values(r: &PublicRequest, off: i32) -> [Option<Value>; 17] {
     ]
 }
 
-fn feature(r: &PublicRequest, off: i32, with_extensions: bool) -> Value {
+fn feature(r: &PublicRequest, off: crate::domain::Zone, with_extensions: bool) -> Value {
     let mut properties = Map::new();
     for (name, value) in FIELDS.iter().zip(values(r, off)) {
         // The point is the geometry's; properties keep every other field, null when absent.
@@ -149,7 +149,12 @@ impl Bulk {
     }
 
     /// Reports, `first` when none has been written before them.
-    pub fn reports(&self, list: &[PublicRequest], off: i32, first: bool) -> Vec<u8> {
+    pub fn reports(
+        &self,
+        list: &[PublicRequest],
+        off: crate::domain::Zone,
+        first: bool,
+    ) -> Vec<u8> {
         let mut out = Vec::with_capacity(list.len() * 600);
         match self {
             Bulk::GeoJson { extensions } => {
@@ -228,7 +233,7 @@ where
 }
 
 /// A report's CSV cells: the fields, then its answers to `codes` (several values joined by `;`).
-fn csv_row(r: &PublicRequest, off: i32, codes: &[String]) -> Vec<String> {
+fn csv_row(r: &PublicRequest, off: crate::domain::Zone, codes: &[String]) -> Vec<String> {
     let mut row: Vec<String> = values(r, off)
         .into_iter()
         .zip(FIELDS)
@@ -273,7 +278,7 @@ pub async fn requests_bulk(req: HttpRequest, state: State) -> HttpResponse {
         }
         let page = app::list_requests(&state, list).await?;
         let mut body = bulk.head();
-        body.extend(bulk.reports(&page.list, page.offset_minutes, true));
+        body.extend(bulk.reports(&page.list, page.zone, true));
         body.extend(bulk.tail());
         Ok(Ok(Answer::new(
             bulk.content_type(),
@@ -309,7 +314,7 @@ pub fn stream(
         loop {
             match export.next_page().await {
                 Ok(Some(page)) => {
-                    let chunk = bulk.reports(&page, export.offset_minutes, first);
+                    let chunk = bulk.reports(&page, export.zone, first);
                     first = false;
                     if tx.send(Ok(chunk.into())).await.is_err() {
                         return; // the client went away

@@ -540,14 +540,19 @@ async fn form_page(
     }
 }
 
-/// A `datetime-local` value (`2026-01-15T06:30`) with the city's offset, as the service definition asks.
-fn with_offset(value: &str, offset_minutes: i32) -> String {
+/// A `datetime-local` value (`2026-01-15T06:30`) with the offset the city's clocks had then, as the service
+/// definition asks.
+fn with_offset(value: &str, zone: crate::domain::Zone) -> String {
     let bare = value.len() == 16 && value.as_bytes().get(10) == Some(&b'T');
-    if !bare {
+    let Some(local) = bare
+        .then(|| chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M").ok())
+        .flatten()
+    else {
         return value.to_string();
-    }
-    let sign = if offset_minutes < 0 { '-' } else { '+' };
-    let m = offset_minutes.abs();
+    };
+    let minutes = zone.offset_minutes_of_local(local);
+    let sign = if minutes < 0 { '-' } else { '+' };
+    let m = minutes.abs();
     format!("{value}:00{sign}{:02}:{:02}", m / 60, m % 60)
 }
 
@@ -579,7 +584,7 @@ pub async fn submit(
                 .map_err(ApiError::TooManyRequests)?;
         }
         let mut body = form.body.clone();
-        let offset = j.jurisdiction.utc_offset_minutes;
+        let offset = j.jurisdiction.zone;
         // Browsers send datetime-local without an offset; the city's own is meant.
         if let Some(service) = j.active_service(&service_code) {
             for a in service
@@ -829,15 +834,15 @@ mod tests {
     #[test]
     fn a_browser_datetime_gets_the_city_offset() {
         assert_eq!(
-            with_offset("2026-01-15T06:30", 420),
+            with_offset("2026-01-15T06:30", 420.into()),
             "2026-01-15T06:30:00+07:00"
         );
         assert_eq!(
-            with_offset("2026-01-15T06:30", -330),
+            with_offset("2026-01-15T06:30", (-330).into()),
             "2026-01-15T06:30:00-05:30"
         );
         assert_eq!(
-            with_offset("2026-01-15T06:30:00Z", 420),
+            with_offset("2026-01-15T06:30:00Z", 420.into()),
             "2026-01-15T06:30:00Z"
         );
     }

@@ -8,7 +8,7 @@ use crate::domain::{format_w3c, AttributeDef, Service, ServiceType};
 pub const SPECIFICATION: &str = "http://wiki.open311.org/GeoReport_v2";
 
 pub fn discovery(d: &Discovery) -> Node {
-    let changeset = format_w3c(d.changeset, d.jurisdiction.utc_offset_minutes);
+    let changeset = format_w3c(d.changeset, d.jurisdiction.zone);
     Node::Object(vec![
         ("changeset", Node::text(&changeset)),
         ("contact", Node::text(&d.jurisdiction.contact)),
@@ -140,7 +140,7 @@ pub fn token(t: &TokenLookup) -> Node {
 /// several megabytes as a tree, and would be made for each client at once.
 pub struct Requests {
     pub list: Vec<PublicRequest>,
-    pub offset_minutes: i32,
+    pub zone: crate::domain::Zone,
     pub extensions: bool,
     /// `Last-Modified` (`app::Page::changed`).
     pub changed: chrono::DateTime<chrono::Utc>,
@@ -152,7 +152,7 @@ impl Document for Requests {
     fn encode<E: Encoder>(&self, key: &str, e: &mut E) {
         e.begin_list(key);
         for r in &self.list {
-            request(e, r, self.offset_minutes, self.extensions);
+            request(e, r, self.zone, self.extensions);
         }
         e.end_list(key);
     }
@@ -177,7 +177,7 @@ pub struct Sync {
 impl Document for Sync {
     fn encode<E: Encoder>(&self, key: &str, e: &mut E) {
         use crate::app::SyncItem;
-        let off = self.page.offset_minutes;
+        let off = self.page.zone;
         e.begin_list(key);
         for item in &self.page.items {
             match item {
@@ -205,7 +205,7 @@ impl Document for Sync {
 }
 
 /// Every field of §3.10, always present (D13), in the documented order; with `extensions` the additions of §4.2.
-fn request<E: Encoder>(e: &mut E, r: &PublicRequest, off: i32, extensions: bool) {
+fn request<E: Encoder>(e: &mut E, r: &PublicRequest, off: crate::domain::Zone, extensions: bool) {
     e.begin_object("request");
     e.text("service_request_id", itoa::Buffer::new().format(r.id));
     e.text("status", &r.status);
@@ -308,7 +308,7 @@ pub fn update_ack(id: &str) -> Node {
 
 /// The updates feed: every field FixMyStreet reads; `status` in FixMyStreet's vocabulary (`domain::fms`), the
 /// city's own code in `external_status_code`.
-pub fn updates(rows: &[crate::app::updates::PublicUpdate], off: i32) -> Node {
+pub fn updates(rows: &[crate::app::updates::PublicUpdate], off: crate::domain::Zone) -> Node {
     Node::List(
         "request_update",
         rows.iter()
@@ -364,7 +364,7 @@ pub fn field_names_of_a_report() -> Vec<String> {
     };
     let doc = Requests {
         list: vec![r],
-        offset_minutes: 0,
+        zone: crate::domain::Zone::Fixed(0),
         extensions: false,
         changed: now,
         _turn: None,

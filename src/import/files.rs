@@ -40,6 +40,9 @@ pub(super) struct StatusDef {
     /// The FixMyStreet statuses (UPPERCASE) that set it; derived from `fms` when left out.
     #[serde(default)]
     pub(super) from_fms: Option<Vec<String>>,
+    /// New reports start in this status (one open status at most); the first open status when none is.
+    #[serde(default)]
+    pub(super) initial: bool,
     #[serde(default)]
     pub(super) translations: std::collections::BTreeMap<String, StatusTranslation>,
 }
@@ -92,6 +95,9 @@ pub(super) struct JurisdictionDef {
     /// e.g. "+07:00"; datetimes are shown in this offset.
     #[serde(default)]
     pub(super) utc_offset: Option<String>,
+    /// An IANA time zone ("Europe/Paris"), daylight saving time included; instead of `utc_offset`.
+    #[serde(default)]
+    pub(super) timezone: Option<String>,
     /// "production" or "test" (discovery `type`).
     #[serde(default)]
     pub(super) endpoint_type: Option<String>,

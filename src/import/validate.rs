@@ -128,7 +128,20 @@ pub(super) fn validate(
                 data_license: j.data_license.clone(),
                 language: j.language.clone().unwrap_or_else(|| "en".into()),
                 citizen_updates: j.citizen_updates.clone().unwrap_or_else(|| "off".into()),
+                timezone: j.timezone.clone(),
             });
+            if let Some(tz) = &j.timezone {
+                if crate::domain::Zone::named(tz).is_none() {
+                    problems.push(format!(
+                        "{at}: timezone {tz} is not an IANA time zone name such as Europe/Paris or Asia/Jakarta"
+                    ));
+                }
+                if j.utc_offset.is_some() {
+                    problems.push(format!(
+                        "{at}: give timezone or utc_offset, not both (timezone follows daylight saving time)"
+                    ));
+                }
+            }
             if j.citizen_updates
                 .as_deref()
                 .is_some_and(|c| !crate::domain::fms::CITIZEN_UPDATES.contains(&c))
@@ -518,13 +531,30 @@ pub(super) fn validate(
                 description: s.description.clone(),
                 fms: s.fms.clone(),
                 from_fms: s.from_fms.as_ref().map(|f| f.join(",")),
+                initial: s.initial,
             });
+            if s.initial && s.closed {
+                problems.push(format!(
+                    "{at}: the initial status, where new reports start, must be an open one"
+                ));
+            }
         }
     }
     for (j, set) in &statuses {
         if !set.iter().any(|s| !s.closed) || !set.iter().any(|s| s.closed) {
             problems.push(format!(
                 "the status vocabulary of {j} needs at least one open and one closed status"
+            ));
+        }
+        let initial: Vec<&str> = set
+            .iter()
+            .filter(|s| s.initial)
+            .map(|s| s.code.as_str())
+            .collect();
+        if initial.len() > 1 {
+            problems.push(format!(
+                "the status vocabulary of {j} marks {} as initial; new reports start in one",
+                initial.join(" and ")
             ));
         }
     }

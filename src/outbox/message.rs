@@ -65,7 +65,7 @@ pub fn compose(
     media_url: impl Fn(&str) -> String,
 ) -> Text {
     let q = &r.request;
-    let off = r.jurisdiction.utc_offset_minutes;
+    let off = r.jurisdiction.zone;
     let place = q
         .address
         .as_deref()

@@ -29,6 +29,8 @@ pub struct JurisdictionRow {
     /// Whether application keys may post citizens' comments to servicerequestupdates (`off`, `notes`,
     /// `status`; docs/FIXMYSTREET.md).
     pub citizen_updates: String,
+    /// An IANA time zone (`Europe/Paris`); when set, it wins over `utc_offset_minutes`.
+    pub timezone: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
@@ -79,7 +81,11 @@ impl From<JurisdictionRow> for Jurisdiction {
             name: r.name,
             contact: r.contact,
             key_service: r.key_service,
-            utc_offset_minutes: r.utc_offset_minutes,
+            zone: r
+                .timezone
+                .as_deref()
+                .and_then(crate::domain::Zone::named)
+                .unwrap_or(crate::domain::Zone::Fixed(r.utc_offset_minutes)),
             endpoint_type: r.endpoint_type,
             near_meters: r.near_meters,
             data_license: r
@@ -353,6 +359,8 @@ pub struct StatusRow {
     pub fms: Option<String>,
     /// The FixMyStreet statuses that set it, comma-separated; `None`: derived from `fms`.
     pub from_fms: Option<String>,
+    /// New reports start in it (at most one of a vocabulary; none: the first open status).
+    pub initial: bool,
 }
 
 /// One translated text of a jurisdiction's catalogue. `scope` is what an import replaces as a whole

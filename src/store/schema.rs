@@ -16,6 +16,7 @@ diesel::table! {
         data_license -> Nullable<Text>,
         language -> Text,
         citizen_updates -> Text,
+        timezone -> Nullable<Text>,
     }
 }
 
@@ -257,6 +258,7 @@ diesel::table! {
         description -> Nullable<Text>,
         fms -> Nullable<Text>,
         from_fms -> Nullable<Text>,
+        initial -> Bool,
     }
 }
 

@@ -101,16 +101,15 @@ async fn dispatcher(app: &TestApp) -> String {
     token(&app.sign_in("rina").await)
 }
 
-async fn set_status(app: &TestApp, t: &str, id: &str, status: &str) {
-    let (code, body) = app
-        .call(
-            "POST",
-            &format!("/staff/v1/requests/{id}/status"),
-            Some(t),
-            Some(json!({"status": status})),
-        )
-        .await;
-    assert_eq!(code, 200, "{body}");
+/// The text of the first element named `tag` in an XML answer.
+fn xml_text(xml: &str, tag: &str) -> String {
+    roxmltree::Document::parse(xml)
+        .unwrap_or_else(|e| panic!("not XML ({e}): {xml}"))
+        .descendants()
+        .find(|n| n.has_tag_name(tag))
+        .and_then(|n| n.text())
+        .unwrap_or_else(|| panic!("no {tag}: {xml}"))
+        .to_string()
 }
 
 async fn detailed_status(app: &TestApp, id: &str) -> String {
@@ -127,8 +126,8 @@ async fn the_feed_speaks_fixmystreets_statuses_and_carries_the_citys_own(app: Te
     let t = dispatcher(&app).await;
     let verified = app.post_flood(&[]).await;
     let rejected = app.post_flood(&[]).await;
-    set_status(&app, &t, &verified, "verified").await;
-    set_status(&app, &t, &rejected, "rejected").await;
+    app.set_status(&t, &verified, "verified").await;
+    app.set_status(&t, &rejected, "rejected").await;
     // A public note on the rejected report changes no status: the feed still says closed.
     let (code, _) = app
         .call(
@@ -186,7 +185,7 @@ async fn the_feed_speaks_fixmystreets_statuses_and_carries_the_citys_own(app: Te
 async fn an_update_changes_the_status_only_when_it_says_something_new(app: TestApp) {
     let t = dispatcher(&app).await;
     let id = app.post_flood(&[]).await;
-    set_status(&app, &t, &id, "in_progress").await;
+    app.set_status(&t, &id, "in_progress").await;
 
     // FixMyStreet's default: every comment says OPEN. The report is open: nothing new, a public note.
     let (code, xml) = fms_update(
@@ -199,13 +198,7 @@ async fn an_update_changes_the_status_only_when_it_says_something_new(app: TestA
     )
     .await;
     assert_eq!(code, 200, "{xml}");
-    let doc = roxmltree::Document::parse(&xml).unwrap();
-    let ack = doc
-        .descendants()
-        .find(|n| n.has_tag_name("update_id"))
-        .and_then(|n| n.text())
-        .unwrap()
-        .to_string();
+    let ack = xml_text(&xml, "update_id");
     assert!(!ack.is_empty());
     assert_eq!(detailed_status(&app, &id).await, "in_progress");
     let feed = fms_feed(&app, None).await;
@@ -261,7 +254,7 @@ async fn an_update_changes_the_status_only_when_it_says_something_new(app: TestA
     assert_eq!(code, 200);
     assert_eq!(detailed_status(&app, &id).await, "fixed");
     // CLOSED again agrees: the detailed status stays; OPEN reopens.
-    set_status(&app, &t, &id, "not_responsible").await;
+    app.set_status(&t, &id, "not_responsible").await;
     let (code, _) = fms_update(&app, BACKOFFICE, &id, "fms-104", "CLOSED", "ok").await;
     assert_eq!(code, 200);
     assert_eq!(detailed_status(&app, &id).await, "not_responsible");
@@ -495,13 +488,7 @@ async fn photos_in_fixmystreet_file_parts_are_kept(app: TestApp) {
     let status = resp.status();
     let xml = resp.text().await.unwrap();
     assert_eq!(status, 200, "{xml}");
-    let doc = roxmltree::Document::parse(&xml).unwrap();
-    let id = doc
-        .descendants()
-        .find(|n| n.has_tag_name("service_request_id"))
-        .and_then(|n| n.text())
-        .unwrap()
-        .to_string();
+    let id = xml_text(&xml, "service_request_id");
     let r = app
         .get_json(&format!("/open311/v2/requests/{id}.json?extensions=true"))
         .await;
@@ -604,7 +591,7 @@ async fn non_public_reports_stay_out_of_every_public_answer(app: TestApp) {
 
     // Its updates reach the client that sent it (FixMyStreet follows its private reports by the feed,
     // sending its key), and nobody else.
-    set_status(&app, &t, &id, "in_progress").await;
+    app.set_status(&t, &id, "in_progress").await;
     assert!(updates_of(&fms_feed(&app, None).await, &id).is_empty());
     let mine = fms_feed(&app, Some(APP)).await;
     assert_eq!(field(updates_of(&mine, &id)[0], "status"), "in_progress");
@@ -741,13 +728,7 @@ async fn the_documented_endpoint_serves_every_call_fixmystreet_makes(app: TestAp
     let status = resp.status();
     let xml = resp.text().await.unwrap();
     assert_eq!(status, 200, "{xml}");
-    let doc = roxmltree::Document::parse(&xml).unwrap();
-    let id = doc
-        .descendants()
-        .find(|n| n.has_tag_name("service_request_id"))
-        .and_then(|n| n.text())
-        .unwrap()
-        .to_string();
+    let id = xml_text(&xml, "service_request_id");
     // fetch-reports and GetUpdates read it back with every field they need; its text has one kind of
     // line break.
     let now = chrono::Utc::now();
@@ -861,16 +842,10 @@ async fn an_applications_comments_reach_only_what_it_may_see(app: TestApp) {
     // The application's update 8 and the back office's update 8 are two updates.
     let (_, first) = fms_update(&app, APP, &id, "8", "OPEN", "Still there").await;
     let (_, second) = fms_update(&app, BACKOFFICE, &id, "8", "OPEN", "Crew informed").await;
-    let ack = |xml: &str| {
-        roxmltree::Document::parse(xml)
-            .unwrap()
-            .descendants()
-            .find(|n| n.has_tag_name("update_id"))
-            .and_then(|n| n.text())
-            .unwrap()
-            .to_string()
-    };
-    assert_ne!(ack(&first), ack(&second));
+    assert_ne!(
+        xml_text(&first, "update_id"),
+        xml_text(&second, "update_id")
+    );
 
     // non_public must be a plain value: a list is a 400, not a public report.
     let resp = app

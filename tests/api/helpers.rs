@@ -752,6 +752,19 @@ impl TestApp {
     }
 
     /// Signs in with `PASSWORD`; the answer holds the tokens.
+    /// Sets a report's status through the staff API (`t`: an access token); it must answer 200.
+    pub async fn set_status(&self, t: &str, id: &str, status: &str) {
+        let (code, body) = self
+            .call(
+                "POST",
+                &format!("/staff/v1/requests/{id}/status"),
+                Some(t),
+                Some(serde_json::json!({"status": status})),
+            )
+            .await;
+        assert_eq!(code, 200, "{body}");
+    }
+
     pub async fn sign_in(&self, name: &str) -> Value {
         let resp = self
             .client

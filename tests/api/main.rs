@@ -29,4 +29,5 @@ mod sessions;
 mod smtp;
 mod staff;
 mod sync;
+mod town;
 mod web_page;

@@ -30,18 +30,6 @@ fn has_contact(r: &civic311::store::requests::RequestRow) -> bool {
         || r.account_id.is_some()
 }
 
-async fn set_status(app: &TestApp, t: &str, id: &str, status: &str) {
-    let (code, body) = app
-        .call(
-            "POST",
-            &format!("/staff/v1/requests/{id}/status"),
-            Some(t),
-            Some(json!({"status": status})),
-        )
-        .await;
-    assert_eq!(code, 200, "{body}");
-}
-
 async fn audit(app: &TestApp, admin: &str) -> Vec<Value> {
     let (code, body) = app.call("GET", "/staff/v1/audit", Some(admin), None).await;
     assert_eq!(code, 200, "{body}");
@@ -58,9 +46,9 @@ async fn retention_removes_contact_details_and_photos_on_the_calendar(app: TestA
     let (rejected, rejected_photo) = app.post_light_with_photo().await;
     app.staff_user("admin", "admin", &[]).await;
     let t = token(&app.sign_in("admin").await);
-    set_status(&app, &t, &closed_long_ago, "fixed").await;
-    set_status(&app, &t, &closed_lately, "fixed").await;
-    set_status(&app, &t, &rejected, "rejected").await;
+    app.set_status(&t, &closed_long_ago, "fixed").await;
+    app.set_status(&t, &closed_lately, "fixed").await;
+    app.set_status(&t, &rejected, "rejected").await;
     let (code, _) = app
         .call(
             "POST",

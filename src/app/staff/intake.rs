@@ -199,7 +199,7 @@ async fn receipt(state: &AppState, s: &Submitted) -> Result<String, ApiError> {
         &service,
         &crate::domain::format_w3c(
             DateTime::from_naive_utc_and_offset(row.requested_at, Utc),
-            catalog.jurisdiction.utc_offset_minutes,
+            catalog.jurisdiction.zone,
         ),
     ))
 }

@@ -1,0 +1,2 @@
+ALTER TABLE jurisdiction_statuses DROP COLUMN initial;
+ALTER TABLE jurisdictions DROP COLUMN timezone;
