@@ -83,11 +83,20 @@ pub fn deliveries(
 
 pub fn show_request(db: &DbArgs, id: i64) -> anyhow::Result<()> {
     let store = Store::open(&db.database_url)?;
-    let (request, deliveries, events) = store.read_blocking(|conn| {
+    let (request, deliveries, events, zone) = store.read_blocking(|conn| {
+        let request = rq::get_any(conn, id)?;
+        // The city's own time, as its public answers show it.
+        let zone = match &request {
+            Some(r) => crate::store::catalog::jurisdiction_row(conn, &r.jurisdiction_id)?
+                .map(|j| crate::domain::Jurisdiction::from(j).zone),
+            None => None,
+        }
+        .unwrap_or(crate::domain::Zone::Fixed(0));
         Ok((
-            rq::get_any(conn, id)?,
+            request,
             dl::of_request(conn, id)?,
             dl::events_of(conn, id)?,
+            zone,
         ))
     })?;
     let Some(r) = request else {
@@ -98,7 +107,7 @@ pub fn show_request(db: &DbArgs, id: i64) -> anyhow::Result<()> {
         r.id,
         r.service_code,
         r.status,
-        r.requested_at.format("%Y-%m-%d %H:%M:%S UTC")
+        crate::domain::format_w3c(r.requested_at.and_utc(), zone)
     );
     let place = match (r.lat, r.long) {
         (Some(lat), Some(long)) => format!("{lat}, {long}"),
@@ -146,7 +155,7 @@ pub fn show_request(db: &DbArgs, id: i64) -> anyhow::Result<()> {
     for e in &events {
         println!(
             "  {} {} {}: {}",
-            e.at.format("%Y-%m-%d %H:%M:%S"),
+            crate::domain::format_w3c(e.at.and_utc(), zone),
             e.actor,
             e.action,
             e.detail.as_deref().unwrap_or("")

@@ -86,7 +86,21 @@ async fn a_named_time_zone_follows_daylight_saving_time(app: TestApp) {
             .and_then(|n| n.text());
         assert_eq!(requested, Some(shown));
     }
-    // Open data says so too, and the data dictionary names the zone.
+    // Staff read the same times, and so does an operator at the command line.
+    app.staff_user("rina", "dispatcher", &[]).await;
+    let t = token(&app.sign_in("rina").await);
+    let (_, staff) = app
+        .call(
+            "GET",
+            &format!("/staff/v1/requests/{winter}"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(staff["requested_datetime"], "2026-01-15T11:00:00+01:00");
+    let shown = app.run_cli(&["request", &summer]);
+    assert!(shown.contains("2026-07-15T12:00:00+02:00"), "{shown}");
+    // The data dictionary names the zone.
     let dictionary = app.get_json("/open311/v2/dictionary.json").await;
     assert!(
         dictionary.to_string().contains("Europe/Paris"),

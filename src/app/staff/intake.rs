@@ -343,12 +343,13 @@ pub async fn add_scan(
     p: &Principal,
     id: i64,
     scan: PhotoUpload,
-) -> Result<ScanInfo, ApiError> {
+) -> Result<(ScanInfo, crate::domain::Zone), ApiError> {
     may_enter(p)?;
     let row = state.store.read(move |conn| rq::get_any(conn, id)).await?;
-    if !row.is_some_and(|r| p.sees(&r)) {
+    let Some(row) = row.filter(|r| p.sees(r)) else {
         return Err(ApiError::no_request(id));
-    }
+    };
+    let zone = super::triage::zone_of(state, &row.jurisdiction_id).await;
     let mut scans = read_scans(vec![scan]).await?;
     let (bytes, kind) = scans
         .pop()
@@ -367,7 +368,7 @@ pub async fn add_scan(
         discard_scan_files(&state.data_dir, std::slice::from_ref(&row));
         return Err(e);
     }
-    Ok(ScanInfo::from(&row))
+    Ok((ScanInfo::from(&row), zone))
 }
 
 /// A report's scans, for its staff view.

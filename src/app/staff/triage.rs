@@ -70,19 +70,31 @@ pub async fn list(
         .store
         .read(move |conn| rq::list_staff(conn, &query))
         .await?;
-    Ok(rows
+    let mut list: Vec<ReportSummary> = rows
         .iter()
         .filter(|r| p.sees(r))
         .map(ReportSummary::from)
-        .collect())
+        .collect();
+    for r in &mut list {
+        r.zone = zone_of(state, &r.jurisdiction_id).await;
+    }
+    Ok(list)
+}
+
+/// The time zone a jurisdiction's datetimes are shown in (the catalogue is cached per import).
+pub(crate) async fn zone_of(state: &AppState, jurisdiction_id: &str) -> crate::domain::Zone {
+    crate::app::catalog::jurisdiction(state, Some(jurisdiction_id))
+        .await
+        .map_or(crate::domain::Zone::Fixed(0), |j| j.jurisdiction.zone)
 }
 
 /// One report with contact details, trace, deliveries and history. Reading it is audited (it shows a
 /// reporter's personal data).
 pub async fn get(state: &AppState, p: &Principal, id: i64) -> Result<ReportDetail, ApiError> {
     let request = InScope::load(state, p, id).await?.request;
+    let zone = zone_of(state, &request.jurisdiction_id).await;
     let p = p.clone();
-    state
+    let mut detail = state
         .store
         .write(move |conn| -> Result<_, StoreError> {
             record(
@@ -102,7 +114,9 @@ pub async fn get(state: &AppState, p: &Principal, id: i64) -> Result<ReportDetai
             ))
         })
         .await
-        .map_err(ApiError::from)
+        .map_err(ApiError::from)?;
+    detail.summary.zone = zone;
+    Ok(detail)
 }
 
 /// What a triage action records: a history event (public or internal) and an audit entry. Recording also

@@ -38,6 +38,8 @@ pub struct ReportSummary {
     /// The staff account that typed it in.
     pub entered_by: Option<String>,
     pub contact_consent: Option<bool>,
+    /// The time zone of its jurisdiction, in which staff read its datetimes (as the public does).
+    pub zone: crate::domain::Zone,
 }
 
 impl From<&RequestRow> for ReportSummary {
@@ -69,6 +71,8 @@ impl From<&RequestRow> for ReportSummary {
                 .map(|_| r.entered_at.unwrap_or(r.requested_at)),
             entered_by: r.entered_by.clone(),
             contact_consent: r.contact_consent,
+            // Set from the catalogue by the use case (`with_zones`); UTC until then.
+            zone: crate::domain::Zone::Fixed(0),
         }
     }
 }

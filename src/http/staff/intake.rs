@@ -261,11 +261,13 @@ pub async fn add_scan(
             .map_err(|e| ApiError::from_io(e, "spooling a scan"))?;
             PhotoUpload { file }
         };
-        uc::add_scan(&state, &p, id, upload).await.map(|s| (id, s))
+        uc::add_scan(&state, &p, id, upload)
+            .await
+            .map(|(s, zone)| (id, s, zone))
     }
     .await;
-    respond(result, |(id, s)| {
-        created(&serde_json::to_value(super::wire::Scan::of(*id, s)).unwrap_or_default())
+    respond(result, |(id, s, zone)| {
+        created(&serde_json::to_value(super::wire::Scan::of(*id, s, *zone)).unwrap_or_default())
     })
 }
 

@@ -11,6 +11,11 @@ use crate::domain::format_w3c;
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
+/// A report's datetime in its jurisdiction's time, as the public API shows it.
+fn local(t: NaiveDateTime, zone: crate::domain::Zone) -> String {
+    format_w3c(t.and_utc(), zone)
+}
+
 fn utc(t: NaiveDateTime) -> String {
     format_w3c(t.and_utc(), 0)
 }
@@ -89,13 +94,13 @@ impl<'a> From<&'a ReportSummary> for Report<'a> {
             agency_responsible: r.agency_responsible.as_deref(),
             hidden: r.hidden,
             moderation_state: &r.moderation_state,
-            requested_datetime: utc(r.requested_at),
-            updated_datetime: utc(r.updated_at),
+            requested_datetime: local(r.requested_at, r.zone),
+            updated_datetime: local(r.updated_at, r.zone),
             channel: r.channel.as_deref(),
             priority: r.priority,
             duplicate_of: r.duplicate_of.map(|m| m.to_string()),
             reference_code: crate::domain::refcode::encode(r.id),
-            entered_datetime: r.entered_at.map(utc),
+            entered_datetime: r.entered_at.map(|t| local(t, r.zone)),
             entered_by: r.entered_by.as_deref(),
             contact_consent: r.contact_consent,
         }
@@ -161,10 +166,10 @@ struct History<'a> {
     contact: Option<Contact<'a>>,
 }
 
-impl<'a> From<&'a HistoryEntry> for History<'a> {
-    fn from(e: &'a HistoryEntry) -> Self {
+impl<'a> History<'a> {
+    fn of(e: &'a HistoryEntry, zone: crate::domain::Zone) -> Self {
         History {
-            at: utc(e.at),
+            at: local(e.at, zone),
             actor: &e.actor,
             action: &e.action,
             detail: e.detail.as_deref(),
@@ -201,13 +206,17 @@ pub struct Scan<'a> {
 }
 
 impl<'a> Scan<'a> {
-    pub fn of(report: i64, s: &'a crate::app::staff::intake::ScanInfo) -> Self {
+    pub fn of(
+        report: i64,
+        s: &'a crate::app::staff::intake::ScanInfo,
+        zone: crate::domain::Zone,
+    ) -> Self {
         Scan {
             id: &s.id,
             content_type: &s.content_type,
             byte_size: s.byte_size,
             uploaded_by: &s.uploaded_by,
-            uploaded_datetime: format_w3c(s.uploaded_at, 0),
+            uploaded_datetime: format_w3c(s.uploaded_at, zone),
             url: format!("/staff/v1/requests/{report}/scans/{}", s.id),
         }
     }
@@ -221,8 +230,16 @@ impl<'a> From<&'a DetailView> for ReportDetail<'a> {
             routing_trace: v.routing_trace.as_ref(),
             duplicates: v.duplicates,
             deliveries: v.deliveries.iter().map(Delivery::from).collect(),
-            history: v.history.iter().map(History::from).collect(),
-            scans: v.scans.iter().map(|s| Scan::of(v.summary.id, s)).collect(),
+            history: v
+                .history
+                .iter()
+                .map(|h| History::of(h, v.summary.zone))
+                .collect(),
+            scans: v
+                .scans
+                .iter()
+                .map(|s| Scan::of(v.summary.id, s, v.summary.zone))
+                .collect(),
         }
     }
 }
