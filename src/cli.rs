@@ -243,6 +243,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 s.updated,
                 s.unchanged
             );
+            for layer in &s.layers {
+                println!("  {layer}");
+            }
             explain_keys(&s.published_keys, &s.revoked_keys, None);
             Ok(())
         }

@@ -98,6 +98,10 @@ pub(super) struct JurisdictionDef {
     /// An IANA time zone ("Europe/Paris"), daylight saving time included; instead of `utc_offset`.
     #[serde(default)]
     pub(super) timezone: Option<String>,
+    /// The city's extent, `[min_long, min_lat, max_long, max_lat]`: every area must lie within it, which
+    /// also catches a boundary file written with its coordinates in the wrong order.
+    #[serde(default)]
+    pub(super) bbox: Option<[f64; 4]>,
     /// "production" or "test" (discovery `type`).
     #[serde(default)]
     pub(super) endpoint_type: Option<String>,

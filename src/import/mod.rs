@@ -24,7 +24,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// What an import did.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Summary {
     pub created: usize,
     pub updated: usize,
@@ -35,6 +35,35 @@ pub struct Summary {
     pub published_keys: Vec<String>,
     /// Names of keys in the files that were revoked and stay so.
     pub revoked_keys: Vec<String>,
+    /// Every area layer in the files, with its area count and bounding box.
+    pub layers: Vec<LayerSummary>,
+}
+
+/// One imported area layer, as the import reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerSummary {
+    pub jurisdiction: String,
+    pub layer: String,
+    pub areas: usize,
+    /// `[min_long, min_lat, max_long, max_lat]` of its areas.
+    pub bbox: [f64; 4],
+}
+
+impl std::fmt::Display for LayerSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [w, s, e, n] = self.bbox;
+        if self.areas == 0 {
+            return write!(f, "{} / {}: no areas", self.jurisdiction, self.layer);
+        }
+        write!(
+            f,
+            "{} / {}: {} area{} within [{w:.5}, {s:.5}, {e:.5}, {n:.5}] (min_long, min_lat, max_long, max_lat)",
+            self.jurisdiction,
+            self.layer,
+            self.areas,
+            if self.areas == 1 { "" } else { "s" }
+        )
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,8 +121,9 @@ pub fn import_dir(store: &Store, dir: &Path) -> Result<Summary, ImportError> {
         .collect();
     let known = store.read_blocking(|conn| routing::Known::load(conn, &existing))?;
     let plan = validate(&parsed, &existing, &known)?;
-    let (summary, version) = store.write_blocking(|conn| apply(conn, &plan))?;
+    let (mut summary, version) = store.write_blocking(|conn| apply(conn, &plan))?;
     store.catalog_changed_to(version);
+    summary.layers = plan.routing.layer_extents();
     Ok(summary)
 }
 

@@ -98,6 +98,37 @@ pub struct Known {
     pub areas: HashSet<(String, String)>,
 }
 
+impl Plan {
+    /// Each imported layer: (jurisdiction, layer, how many areas, their bounding box
+    /// `[min_long, min_lat, max_long, max_lat]`), for the officer to check against the map.
+    pub fn layer_extents(&self) -> Vec<super::LayerSummary> {
+        self.layers
+            .iter()
+            .map(|(j, layer, rows)| super::LayerSummary {
+                jurisdiction: j.clone(),
+                layer: layer.clone(),
+                areas: rows.len(),
+                bbox: rows.iter().fold(
+                    [
+                        f64::INFINITY,
+                        f64::INFINITY,
+                        f64::NEG_INFINITY,
+                        f64::NEG_INFINITY,
+                    ],
+                    |b, r| {
+                        [
+                            b[0].min(r.min_lon),
+                            b[1].min(r.min_lat),
+                            b[2].max(r.max_lon),
+                            b[3].max(r.max_lat),
+                        ]
+                    },
+                ),
+            })
+            .collect()
+    }
+}
+
 impl Known {
     pub fn load(conn: &mut AnyConnection, jurisdictions: &[String]) -> Result<Self, StoreError> {
         let mut k = Known::default();
@@ -149,6 +180,8 @@ type Feature = (
 pub struct Input<'a> {
     pub files: Vec<FileInput<'a>>,
     pub jurisdictions: &'a HashSet<String>,
+    /// The extents jurisdictions declare (`bbox`), `[min_long, min_lat, max_long, max_lat]`.
+    pub extents: HashMap<String, [f64; 4]>,
     /// Services and groups defined by the files being imported.
     pub services: HashSet<(String, String)>,
     pub groups: HashSet<(String, String)>,
@@ -228,8 +261,9 @@ pub fn validate(input: &Input, known: &Known, problems: &mut Vec<String>) -> Pla
                 problems.push(format!("{at}: layer {} is defined twice", l.layer));
                 continue;
             }
+            // Relative to the TOML file that names it: the message shows where that led.
             let path = dir.join(&l.file);
-            let shown = format!("{file} → {}", l.file);
+            let shown = format!("{file} → {}", path.display());
             let collection = match std::fs::read_to_string(&path)
                 .map_err(|e| e.to_string())
                 .and_then(|t| t.parse::<geojson::GeoJson>().map_err(|e| e.to_string()))
@@ -283,6 +317,9 @@ pub fn validate(input: &Input, known: &Known, problems: &mut Vec<String>) -> Pla
                 if !seen.insert(code.clone()) {
                     problems.push(format!("{shown}: area code {code} appears twice"));
                 }
+            }
+            if let Some(extent) = input.extents.get(&j) {
+                check_extent(&shown, extent, &features, problems);
             }
             loaded.push(Loaded {
                 at,
@@ -452,6 +489,51 @@ pub fn validate(input: &Input, known: &Known, problems: &mut Vec<String>) -> Pla
     }
     plan.rules = rules;
     plan
+}
+
+/// Whether `inner` lies within `outer` (both `[min_lon, min_lat, max_lon, max_lat]`).
+fn within(inner: &[f64; 4], outer: &[f64; 4]) -> bool {
+    inner[0] >= outer[0] && inner[1] >= outer[1] && inner[2] <= outer[2] && inner[3] <= outer[3]
+}
+
+/// Every area of a layer must lie within its jurisdiction's extent. A layer whose areas are outside it but
+/// would be inside with longitude and latitude exchanged was written `[lat, lon]`: the message says so,
+/// because "outside the city" alone would not tell the officer what to fix. Swapped coordinates are still
+/// valid WGS84 for most cities, so no other check catches them.
+fn check_extent(shown: &str, extent: &[f64; 4], features: &[Feature], problems: &mut Vec<String>) {
+    let outside: Vec<&Feature> = features
+        .iter()
+        .filter(|(.., bbox)| !within(bbox, extent))
+        .collect();
+    if outside.is_empty() {
+        return;
+    }
+    let swapped_inside = outside
+        .iter()
+        .all(|(.., b)| within(&[b[1], b[0], b[3], b[2]], extent));
+    let [w, s, e, n] = extent;
+    if swapped_inside {
+        problems.push(format!(
+            "{shown}: the coordinate order looks swapped: {} of {} areas lie outside the jurisdiction's bbox \
+             [{w}, {s}, {e}, {n}] and would lie inside it with longitude and latitude exchanged (GeoJSON \
+             positions are [longitude, latitude])",
+            outside.len(),
+            features.len()
+        ));
+        return;
+    }
+    for (code, _, _, _, b) in outside.iter().take(5) {
+        problems.push(format!(
+            "{shown}: area {code} (bbox [{:.5}, {:.5}, {:.5}, {:.5}]) lies outside the jurisdiction's bbox [{w}, {s}, {e}, {n}]",
+            b[0], b[1], b[2], b[3]
+        ));
+    }
+    if outside.len() > 5 {
+        problems.push(format!(
+            "{shown}: and {} more areas outside the jurisdiction's bbox",
+            outside.len() - 5
+        ));
+    }
 }
 
 /// Checks a Polygon or MultiPolygon: rings closed with at least 4 positions, coordinates in range. Returns its

@@ -1,6 +1,7 @@
 //! Every problem of the files at once, with file and item, before anything is written: the plan of an import.
 
 use super::*;
+use std::collections::HashMap;
 
 pub(super) fn parse_offset(s: &str) -> Option<i32> {
     let (sign, rest) = match s.as_bytes().first()? {
@@ -89,6 +90,8 @@ pub(super) fn validate(
     let mut problems = Vec::new();
     let now = now();
     let mut jurisdictions = Vec::new();
+    // Declared extents, by jurisdiction (`bbox`): the layers are checked against them.
+    let mut extents: HashMap<String, [f64; 4]> = HashMap::new();
     for (file, _, f) in files {
         for (i, j) in f.jurisdictions.iter().enumerate() {
             let at = format!("{file}: jurisdictions[{i}] ({})", j.id);
@@ -130,6 +133,20 @@ pub(super) fn validate(
                 citizen_updates: j.citizen_updates.clone().unwrap_or_else(|| "off".into()),
                 timezone: j.timezone.clone(),
             });
+            if let Some(b) = j.bbox {
+                let in_range = b.iter().all(|v| v.is_finite())
+                    && (-180.0..=180.0).contains(&b[0])
+                    && (-180.0..=180.0).contains(&b[2])
+                    && (-90.0..=90.0).contains(&b[1])
+                    && (-90.0..=90.0).contains(&b[3]);
+                if !in_range || b[0] >= b[2] || b[1] >= b[3] {
+                    problems.push(format!(
+                        "{at}: bbox must be [min_long, min_lat, max_long, max_lat] within WGS84, minimum below maximum"
+                    ));
+                } else {
+                    extents.insert(j.id.clone(), b);
+                }
+            }
             if let Some(tz) = &j.timezone {
                 if crate::domain::Zone::named(tz).is_none() {
                     problems.push(format!(
@@ -470,6 +487,7 @@ pub(super) fn validate(
             })
             .collect(),
         jurisdictions: &known,
+        extents,
         services: services
             .iter()
             .map(|(s, _)| (s.jurisdiction_id.clone(), s.code.clone()))

@@ -6,6 +6,7 @@ use crate::helpers::*;
 both_backends!(
     a_named_time_zone_follows_daylight_saving_time,
     new_reports_start_in_the_citys_initial_status,
+    a_boundary_file_with_swapped_coordinates_is_refused,
 );
 
 /// The demo city's files with `edit` applied to city.toml, in a folder of their own.
@@ -200,4 +201,115 @@ async fn new_reports_start_in_the_citys_initial_status(app: TestApp) {
     .unwrap_err();
     assert!(err.contains("must be an open one"), "{err}");
     assert!(err.contains("marks recu and resolu as initial"), "{err}");
+}
+
+/// A square area around (lon, lat), `d` degrees wide, as GeoJSON positions in the order given.
+fn square(code: &str, lon: f64, lat: f64, d: f64, swapped: bool) -> serde_json::Value {
+    let ring: Vec<[f64; 2]> = [(0.0, 0.0), (d, 0.0), (d, d), (0.0, d), (0.0, 0.0)]
+        .iter()
+        .map(|(x, y)| {
+            if swapped {
+                [lat + y, lon + x]
+            } else {
+                [lon + x, lat + y]
+            }
+        })
+        .collect();
+    serde_json::json!({
+        "type": "Feature",
+        "properties": {"code": code, "name": code},
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+    })
+}
+
+fn write_town(dir: &std::path::Path, features: Vec<serde_json::Value>) {
+    std::fs::create_dir_all(dir.join("areas")).unwrap();
+    std::fs::write(
+        dir.join("town.toml"),
+        r#"
+[[jurisdictions]]
+id = "annecy.example.fr"
+name = "Annecy (test)"
+contact = "mairie"
+key_service = "ask the mairie"
+timezone = "Europe/Paris"
+language = "fr"
+bbox = [5.9, 45.7, 6.4, 46.1]
+
+[[area_layers]]
+jurisdiction = "annecy.example.fr"
+layer = "communes"
+file = "areas/communes.geojson"
+code_property = "code"
+name_property = "name"
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("areas/communes.geojson"),
+        serde_json::json!({"type": "FeatureCollection", "features": features}).to_string(),
+    )
+    .unwrap();
+}
+
+async fn a_boundary_file_with_swapped_coordinates_is_refused(app: TestApp) {
+    let dir = tempfile::tempdir().unwrap();
+    write_town(
+        dir.path(),
+        vec![
+            square("74010", 6.10, 45.88, 0.05, false),
+            square("74011", 6.15, 45.88, 0.05, false),
+        ],
+    );
+    let store = app.store.clone();
+    let path = dir.path().to_path_buf();
+    let summary = tokio::task::spawn_blocking(move || civic311::import::import_dir(&store, &path))
+        .await
+        .unwrap()
+        .unwrap();
+    // The import reports each layer's extent, to be checked against the map.
+    assert_eq!(summary.layers.len(), 1);
+    assert_eq!(summary.layers[0].areas, 2);
+    assert_eq!(summary.layers[0].bbox, [6.10, 45.88, 6.20, 45.93]);
+    let shown = summary.layers[0].to_string();
+    assert!(
+        shown.contains("communes: 2 areas within [6.10000, 45.88000, 6.20000, 45.93000]"),
+        "{shown}"
+    );
+
+    // The same file written [lat, lon]: still valid WGS84, refused with the reason.
+    write_town(
+        dir.path(),
+        vec![
+            square("74010", 6.10, 45.88, 0.05, true),
+            square("74011", 6.15, 45.88, 0.05, true),
+        ],
+    );
+    let err = import(&app, &dir).await.unwrap_err();
+    assert!(err.contains("the coordinate order looks swapped"), "{err}");
+    assert!(err.contains("2 of 2 areas"), "{err}");
+    // Nothing changed.
+    let areas = app
+        .store
+        .read(|c| civic311::store::routing::area_rows_of_layer(c, "annecy.example.fr", "communes"))
+        .await
+        .unwrap();
+    assert_eq!(areas.len(), 2);
+    assert!(areas.iter().all(|a| a.min_lon >= 6.0 && a.min_lat >= 45.0));
+
+    // An area simply elsewhere (Paris) is named, without the swap hint.
+    write_town(
+        dir.path(),
+        vec![
+            square("74010", 6.10, 45.88, 0.05, false),
+            square("75056", 2.30, 48.80, 0.05, false),
+        ],
+    );
+    let err = import(&app, &dir).await.unwrap_err();
+    assert!(err.contains("area 75056"), "{err}");
+    assert!(
+        err.contains("lies outside the jurisdiction's bbox"),
+        "{err}"
+    );
+    assert!(!err.contains("swapped"), "{err}");
 }
