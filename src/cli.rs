@@ -29,9 +29,13 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
-    /// Load jurisdictions, services and API keys from the TOML files in DIR (see docs/IMPORT.md).
+    /// Load a city's files from DIR: jurisdictions, services, statuses, API keys, departments, areas and
+    /// routing rules (see docs/IMPORT.md).
     Import {
         dir: PathBuf,
+        /// Print what would change, and how many open reports would route differently; change nothing.
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -233,20 +237,43 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations are up to date on {}", db.database_url);
             Ok(())
         }
-        Command::Import { dir, db } => {
+        Command::Import { dir, dry_run, db } => {
             let store = Store::open(&db.database_url)?;
-            let s = import::import_dir(&store, &dir)?;
+            let s = import::import_dir_with(&store, &dir, dry_run)?;
             println!(
-                "imported {}: {} created, {} updated, {} unchanged",
+                "{} {}: {} created, {} updated, {} unchanged",
+                if dry_run {
+                    "dry run, nothing was changed; importing"
+                } else {
+                    "imported"
+                },
                 dir.display(),
                 s.created,
                 s.updated,
                 s.unchanged
             );
+            for (kind, c) in &s.kinds {
+                let removed = if c.removed > 0 {
+                    format!(", {} removed", c.removed)
+                } else {
+                    String::new()
+                };
+                println!(
+                    "  {kind}: {} created, {} updated, {} unchanged{removed}",
+                    c.created, c.updated, c.unchanged
+                );
+            }
             for layer in &s.layers {
                 println!("  {layer}");
             }
-            explain_keys(&s.published_keys, &s.revoked_keys, None);
+            for (j, n) in &s.rerouted {
+                println!(
+                    "  {j}: {n} open report(s) would now route to another department (civic311 reroute ID moves one)"
+                );
+            }
+            if !dry_run {
+                explain_keys(&s.published_keys, &s.revoked_keys, None);
+            }
             Ok(())
         }
         Command::Apikey { action } => apikey(action),

@@ -210,6 +210,24 @@ impl RoutingCache {
     }
 }
 
+/// How many open reports of a jurisdiction the areas and rules as this connection sees them would send to
+/// another department than the one they are with (an import's dry run asks inside its own transaction).
+/// Reports sent somewhere by hand stay where staff put them, so only those routed by rule are compared.
+pub fn rerouted_count(
+    conn: &mut AnyConnection,
+    jurisdiction_id: &str,
+) -> Result<usize, StoreError> {
+    let routing = Routing::load(conn, jurisdiction_id)?;
+    let open = rq::open_for_routing(conn, jurisdiction_id)?;
+    Ok(open
+        .iter()
+        .filter(|r| {
+            let now = routing.decide(&RouteInput::from(*r), "dry run");
+            now.trace.department_code != r.department_code
+        })
+        .count())
+}
+
 /// A report as routing sees it; its jurisdiction is that of the `Routing` it is decided by.
 pub struct RouteInput {
     pub service_code: String,

@@ -7,10 +7,23 @@ pub(super) fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<(Summary, i
     // Moved even when nothing changes: a reload costs one query, a stale cache would cost correctness.
     let version = catalog::bump_version(conn)?;
     let mut summary = Summary::default();
-    let mut count = |existed: bool, changed: bool| match (existed, changed) {
-        (false, _) => summary.created += 1,
-        (true, true) => summary.updated += 1,
-        (true, false) => summary.unchanged += 1,
+    // Field by field, so that the closure and the key lists below borrow different parts of the summary.
+    let mut count = |kind: &'static str, existed: bool, changed: bool| {
+        let k = summary.kinds.entry(kind).or_default();
+        match (existed, changed) {
+            (false, _) => {
+                summary.created += 1;
+                k.created += 1;
+            }
+            (true, true) => {
+                summary.updated += 1;
+                k.updated += 1;
+            }
+            (true, false) => {
+                summary.unchanged += 1;
+                k.unchanged += 1;
+            }
+        }
     };
     for row in &plan.jurisdictions {
         let current = catalog::jurisdiction_row(conn, &row.id)?;
@@ -23,7 +36,7 @@ pub(super) fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<(Summary, i
         if changed {
             catalog::upsert_jurisdiction(conn, row, current.is_some())?;
         }
-        count(current.is_some(), changed);
+        count("jurisdictions", current.is_some(), changed);
     }
     let mut regridded: Vec<(String, String)> = Vec::new();
     for (row, attrs) in &plan.services {
@@ -47,7 +60,7 @@ pub(super) fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<(Summary, i
                 regridded.push((row.jurisdiction_id.clone(), row.code.clone()));
             }
         }
-        count(current.is_some(), changed);
+        count("services", current.is_some(), changed);
     }
     if !regridded.is_empty() {
         crate::store::requests::fill_public_points(conn)?;
@@ -58,14 +71,14 @@ pub(super) fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<(Summary, i
             crate::store::requests::touch_public_of_service(conn, jurisdiction, code, now)?;
         }
     }
-    routing::apply(conn, &plan.routing, &mut count)?;
+    let areas_removed = routing::apply(conn, &plan.routing, &mut count)?;
     for (j, rows) in &plan.statuses {
         let current = catalog::statuses(conn, j)?;
         let same = current == *rows;
         if !same {
             catalog::replace_statuses(conn, j, rows)?;
         }
-        count(!current.is_empty(), !same);
+        count("status vocabularies", !current.is_empty(), !same);
     }
     for ((j, scope), rows) in &plan.translations {
         let current = catalog::translations(conn, j, scope)?;
@@ -74,7 +87,7 @@ pub(super) fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<(Summary, i
             // The answers these texts appear in changed: their Last-Modified must move.
             catalog::touch(conn, j, scope.strip_prefix("service:"), crate::app::now())?;
             // Counted as a change of its own: a service whose texts alone changed was "unchanged" above.
-            count(!current.is_empty(), true);
+            count("translations", !current.is_empty(), true);
         }
     }
     for KeyPlan {
@@ -99,7 +112,7 @@ pub(super) fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<(Summary, i
                     && c.rate_limit == *rate_limit
                     && c.jurisdiction_id == *jurisdiction =>
             {
-                count(true, false)
+                count("api keys", true, false)
             }
             Some(c) => {
                 api_keys::update_key(
@@ -118,7 +131,7 @@ pub(super) fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<(Summary, i
                     Some(format!("api key {}", c.id)),
                     Some(format!("{name} ({})", kind.as_str())),
                 )?;
-                count(true, true);
+                count("api keys", true, true);
             }
             None => {
                 let row = ApiKeyRow::new(
@@ -134,7 +147,7 @@ pub(super) fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<(Summary, i
                     crate::app::audit::Actor::Operator("import"),
                     &row,
                 )?;
-                count(false, true);
+                count("api keys", false, true);
             }
         }
         if *published {
@@ -146,6 +159,9 @@ pub(super) fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<(Summary, i
         {
             summary.test_keys.push((name.clone(), key.clone()));
         }
+    }
+    if areas_removed > 0 {
+        summary.kinds.entry("areas").or_default().removed += areas_removed;
     }
     Ok((summary, version))
 }

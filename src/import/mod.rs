@@ -37,6 +37,22 @@ pub struct Summary {
     pub revoked_keys: Vec<String>,
     /// Every area layer in the files, with its area count and bounding box.
     pub layers: Vec<LayerSummary>,
+    /// The same counts by kind (`services`, `areas`, …), with what was removed.
+    pub kinds: std::collections::BTreeMap<&'static str, KindCounts>,
+    /// For a dry run: by jurisdiction, how many of its open reports the imported areas and rules would send
+    /// to another department than the one they are with.
+    pub rerouted: Vec<(String, usize)>,
+    /// Whether nothing was written (`--dry-run`).
+    pub dry_run: bool,
+}
+
+/// What an import did (or would do) to one kind of row.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct KindCounts {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub removed: usize,
 }
 
 /// One imported area layer, as the import reports it.
@@ -87,6 +103,25 @@ struct Plan {
 
 /// Reads every `*.toml` file under `dir` (sorted, recursively), validates the whole set and applies it.
 pub fn import_dir(store: &Store, dir: &Path) -> Result<Summary, ImportError> {
+    import_dir_with(store, dir, false)
+}
+
+/// An import's own transaction, rolled back on purpose after a dry run has counted.
+enum DryRun {
+    Counted(Box<Summary>),
+    Store(StoreError),
+}
+
+impl From<StoreError> for DryRun {
+    fn from(e: StoreError) -> Self {
+        DryRun::Store(e)
+    }
+}
+
+/// `dry_run`: apply the whole import in a transaction, count what it changes and how many open reports its
+/// areas and rules would route elsewhere, then roll it back. The counts are exactly those of a real import,
+/// because they come from the same code on the same rows.
+pub fn import_dir_with(store: &Store, dir: &Path, dry_run: bool) -> Result<Summary, ImportError> {
     let files = toml_files(dir)
         .map_err(|e| ImportError::Invalid(vec![format!("{}: {e}", dir.display())]))?;
     if files.is_empty() {
@@ -121,8 +156,26 @@ pub fn import_dir(store: &Store, dir: &Path) -> Result<Summary, ImportError> {
         .collect();
     let known = store.read_blocking(|conn| routing::Known::load(conn, &existing))?;
     let plan = validate(&parsed, &existing, &known)?;
-    let (mut summary, version) = store.write_blocking(|conn| apply(conn, &plan))?;
-    store.catalog_changed_to(version);
+    let mut summary = if dry_run {
+        let counted = store.write_blocking(|conn| -> Result<(), DryRun> {
+            let (mut summary, _) = apply(conn, &plan)?;
+            for j in plan.routing.jurisdictions() {
+                let n = crate::app::rerouted_count(conn, &j)?;
+                summary.rerouted.push((j, n));
+            }
+            summary.dry_run = true;
+            Err(DryRun::Counted(Box::new(summary)))
+        });
+        match counted {
+            Err(DryRun::Counted(summary)) => *summary,
+            Err(DryRun::Store(e)) => return Err(e.into()),
+            Ok(()) => unreachable!("a dry run always rolls back"),
+        }
+    } else {
+        let (summary, version) = store.write_blocking(|conn| apply(conn, &plan))?;
+        store.catalog_changed_to(version);
+        summary
+    };
     summary.layers = plan.routing.layer_extents();
     Ok(summary)
 }

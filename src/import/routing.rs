@@ -4,7 +4,7 @@ use super::{now, resolve_jurisdiction};
 use crate::store::routing::{self as rs, AreaRow, DepartmentRow, RuleRow};
 use crate::store::{AnyConnection, StoreError};
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 #[derive(Debug, Deserialize)]
@@ -597,12 +597,13 @@ fn check_geometry(g: &geojson::Geometry) -> Result<[f64; 4], String> {
     Ok(bbox)
 }
 
-/// Applies the plan; `count(existed, changed)` tallies the summary.
+/// Applies the plan; `count(kind, existed, changed)` tallies the summary, `removed(kind)` what went.
 pub fn apply(
     conn: &mut AnyConnection,
     plan: &Plan,
-    count: &mut dyn FnMut(bool, bool),
-) -> Result<(), StoreError> {
+    count: &mut dyn FnMut(&'static str, bool, bool),
+) -> Result<usize, StoreError> {
+    let mut areas_removed = 0;
     for row in &plan.departments {
         let current = rs::department(conn, &row.jurisdiction_id, &row.code)?;
         let changed = current.as_ref().is_none_or(|c| {
@@ -614,7 +615,7 @@ pub fn apply(
         if changed {
             rs::upsert_department(conn, row, current.is_some())?;
         }
-        count(current.is_some(), changed);
+        count("departments", current.is_some(), changed);
     }
     for (j, layer, rows) in &plan.layers {
         // One query for the layer, not one per area: a national layer has tens of thousands.
@@ -637,11 +638,12 @@ pub fn apply(
             if changed {
                 rs::upsert_area(conn, row, current.is_some())?;
             }
-            count(current.is_some(), changed);
+            count("areas", current.is_some(), changed);
         }
         // What is left was in the layer but is no longer in its file.
         for gone in before.keys() {
             rs::delete_area(conn, j, gone)?;
+            areas_removed += 1;
         }
     }
     for (j, rows) in &plan.rules {
@@ -656,7 +658,19 @@ pub fn apply(
         if !same {
             rs::replace_rules(conn, j, rows)?;
         }
-        count(!current.is_empty(), !same);
+        count("rule sets", !current.is_empty(), !same);
     }
-    Ok(())
+    Ok(areas_removed)
+}
+
+impl Plan {
+    /// The jurisdictions whose routing the plan changes (departments, areas or rules).
+    pub fn jurisdictions(&self) -> BTreeSet<String> {
+        self.departments
+            .iter()
+            .map(|d| d.jurisdiction_id.clone())
+            .chain(self.layers.iter().map(|(j, ..)| j.clone()))
+            .chain(self.rules.keys().cloned())
+            .collect()
+    }
 }

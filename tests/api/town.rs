@@ -7,6 +7,7 @@ both_backends!(
     a_named_time_zone_follows_daylight_saving_time,
     new_reports_start_in_the_citys_initial_status,
     a_boundary_file_with_swapped_coordinates_is_refused,
+    a_dry_run_tells_what_would_change_and_changes_nothing,
 );
 
 /// The demo city's files with `edit` applied to city.toml, in a folder of their own.
@@ -312,4 +313,73 @@ async fn a_boundary_file_with_swapped_coordinates_is_refused(app: TestApp) {
         "{err}"
     );
     assert!(!err.contains("swapped"), "{err}");
+}
+
+async fn a_dry_run_tells_what_would_change_and_changes_nothing(app: TestApp) {
+    // Two flood reports in Jakarta Pusat (its own water department) and a street light.
+    let a = app.post_flood(&[]).await;
+    let b = app.post_flood(&[]).await;
+    app.post_form("json", &light(&[])).await;
+    assert_eq!(
+        app.stored(&a).await.department_code.as_deref(),
+        Some("SDA-JP")
+    );
+    // The officer's change: Jakarta Pusat's floods go to the city's water department.
+    let dir = demo_with(|c| c);
+    let routing = dir.path().join("routing.toml");
+    let text = std::fs::read_to_string(&routing).unwrap();
+    std::fs::write(
+        &routing,
+        text.replace(
+            "id = \"flood-jakpus\"\nservice = \"FLOOD\"\narea = \"31.71\"\ndepartment = \"SDA-JP\"",
+            "id = \"flood-jakpus\"\nservice = \"FLOOD\"\narea = \"31.71\"\ndepartment = \"SDA\"",
+        ),
+    )
+    .unwrap();
+    let path = dir.path().to_string_lossy().to_string();
+    let out = app.run_cli(&["import", "--dry-run", &path]);
+    assert!(out.contains("dry run, nothing was changed"), "{out}");
+    assert!(
+        out.contains("rule sets: 0 created, 1 updated, 0 unchanged"),
+        "{out}"
+    );
+    assert!(
+        out.contains("jakarta.go.id: 2 open report(s) would now route to another department"),
+        "{out}"
+    );
+    // Nothing changed: the stored rule, and where a new flood report goes.
+    let rules = app
+        .store
+        .read(|c| civic311::store::routing::rule_rows(c, "jakarta.go.id"))
+        .await
+        .unwrap();
+    let rule = rules.iter().find(|r| r.id == "flood-jakpus").unwrap();
+    assert_eq!(rule.department_code, "SDA-JP");
+    let c = app.post_flood(&[]).await;
+    assert_eq!(
+        app.stored(&c).await.department_code.as_deref(),
+        Some("SDA-JP")
+    );
+    assert_eq!(
+        app.stored(&b).await.department_code.as_deref(),
+        Some("SDA-JP")
+    );
+    // The import itself then does what the dry run said.
+    let out = app.run_cli(&["import", &path]);
+    assert!(out.contains("imported"), "{out}");
+    assert!(
+        out.contains("rule sets: 0 created, 1 updated, 0 unchanged"),
+        "{out}"
+    );
+    // Another process imported: the server sees the new catalogue within a second or so.
+    let mut routed = None;
+    for _ in 0..20 {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let d = app.post_flood(&[]).await;
+        routed = app.stored(&d).await.department_code;
+        if routed.as_deref() == Some("SDA") {
+            break;
+        }
+    }
+    assert_eq!(routed.as_deref(), Some("SDA"));
 }

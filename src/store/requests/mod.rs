@@ -812,6 +812,19 @@ pub fn public_updates(
         .load(conn)?)
 }
 
+/// The open reports of a jurisdiction, for an import's dry run to route again.
+pub fn open_for_routing(
+    conn: &mut AnyConnection,
+    jurisdiction_id: &str,
+) -> Result<Vec<RequestRow>, StoreError> {
+    Ok(requests::table
+        .filter(requests::jurisdiction_id.eq(jurisdiction_id))
+        .filter(requests::status.eq("open"))
+        .order(requests::id)
+        .select(RequestRow::as_select())
+        .load(conn)?)
+}
+
 /// The moderation state of a report that is never public: its service is private (FixMyStreet's `private`
 /// keyword) or its client asked (`non_public`).
 pub const PRIVATE: &str = "private";
