@@ -40,6 +40,23 @@ pub struct JurisdictionCatalog {
     pub languages: Vec<String>,
     /// The language of this copy's texts (a translated copy's locale, or the jurisdiction's language).
     pub locale: String,
+    /// The server's own words in that language (note summaries; `i18n::SERVER_TEXTS`).
+    pub words: crate::domain::i18n::Words,
+}
+
+/// The city's own server texts (`[texts.LOCALE]`) among a language's translated texts.
+fn words_of(
+    locale: &str,
+    texts: Option<&HashMap<(String, String), String>>,
+) -> crate::domain::i18n::Words {
+    crate::domain::i18n::Words::new(
+        locale,
+        texts
+            .into_iter()
+            .flatten()
+            .filter(|((scope, _), _)| scope == "texts")
+            .map(|((_, item), text)| (item.clone(), text.clone())),
+    )
 }
 
 /// A detailed status with its name and meaning in the copy's language.
@@ -140,6 +157,7 @@ impl JurisdictionCatalog {
             services,
             statuses,
             languages: self.languages.clone(),
+            words: words_of(locale, Some(texts)),
             locale: locale.to_string(),
         }
     }
@@ -243,6 +261,7 @@ impl Catalog {
                 .collect();
             others.sort();
             languages.extend(others.into_iter().cloned());
+            let j_id = j.id.clone();
             let base = JurisdictionCatalog {
                 jurisdiction: j.into(),
                 changeset,
@@ -250,6 +269,7 @@ impl Catalog {
                 services: by_code,
                 statuses,
                 languages: languages.clone(),
+                words: words_of(&language, texts.get(&(j_id.clone(), language.clone()))),
                 locale: language,
             };
             for l in languages.iter().skip(1) {

@@ -48,6 +48,8 @@ pub struct PublicRequest {
     pub duplicate_of: Option<i64>,
     /// Public updates and status notes, oldest first (internal notes are never here).
     pub notes: Vec<PublicNote>,
+    /// The summary of the note that opens the list, in the answer's language.
+    pub opened: String,
     /// Answers to the attributes the service definition publishes. Unknown codes a client sent are kept for
     /// staff only: clients such as FixMyStreet put free text (and sometimes contact details) there.
     pub attributes: Vec<PublicAttribute>,
@@ -70,6 +72,7 @@ impl PublicRequest {
         answers: &[AttributeValueRow],
         media: &[MediaRow],
         events: &[crate::store::deliveries::EventRow],
+        catalog: &super::JurisdictionCatalog,
     ) -> Self {
         let PublicService {
             name: service_name,
@@ -156,14 +159,21 @@ impl PublicRequest {
                         } else {
                             "activity".into()
                         },
+                        // In the answer's language, with the status as the city names it.
                         summary: match (&e.status, changed) {
-                            (Some(s), true) => format!("Status: {}", s.replace('_', " ")),
-                            _ => "Update".into(),
+                            (Some(s), true) => {
+                                let name = catalog
+                                    .status(s)
+                                    .map_or_else(|| s.replace('_', " "), |c| c.name.clone());
+                                catalog.words.fill("note.status", &[("status", &name)])
+                            }
+                            _ => catalog.words.get("note.update").to_string(),
                         },
                         description: e.detail.clone(),
                     }
                 })
                 .collect(),
+            opened: catalog.words.get("note.opened").to_string(),
             attributes,
         }
         .notes_in_time_order()

@@ -454,6 +454,7 @@ fn project(
             answers.get(&id).map_or(&[][..], Vec::as_slice),
             media.get(&id).map_or(&[][..], Vec::as_slice),
             events.get(&id).map_or(&[][..], Vec::as_slice),
+            catalog,
         ));
     }
     Ok(out)

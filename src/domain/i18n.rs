@@ -273,6 +273,92 @@ pub fn fit(s: &str, max: usize) -> String {
     out
 }
 
+/// The server's own words where departments and the public read a city's language: department e-mail and
+/// the summaries of public notes. English and Indonesian are built in; a city adds another language, or its
+/// own wording, with a `[texts.LOCALE]` table in its files (docs/IMPORT.md), without a release. `{name}`
+/// marks a value filled in.
+pub const SERVER_TEXTS: &[(&str, &str, &str)] = &[
+    ("mail.report_for", "A report for {department}.", "Laporan untuk {department}."),
+    (
+        "mail.fallback",
+        "(Sent to the fallback address: the department's own address could not receive it.)",
+        "(Dikirim ke alamat cadangan: alamat dinas sendiri tidak dapat menerimanya.)",
+    ),
+    ("mail.reference", "Reference", "Nomor"),
+    ("mail.service", "Service", "Layanan"),
+    ("mail.reported", "Reported", "Dilaporkan"),
+    ("mail.address", "Address", "Alamat"),
+    ("mail.address_id", "Address id", "ID alamat"),
+    ("mail.location", "Location", "Lokasi"),
+    ("mail.map", "Map", "Peta"),
+    ("mail.no_location", "no location", "tanpa lokasi"),
+    ("mail.details", "Details", "Rincian"),
+    ("mail.description", "Description", "Uraian"),
+    ("mail.photos", "Photos", "Foto"),
+    (
+        "mail.reporter",
+        "Reporter (shared with the department for this service)",
+        "Pelapor (dibagikan kepada dinas untuk layanan ini)",
+    ),
+    ("mail.public_record", "Public record", "Catatan publik"),
+    ("mail.routing", "Routing", "Penugasan"),
+    (
+        "mail.footer",
+        "Sent by civic311. A resend of this report carries the same Message-ID: {message_id}",
+        "Dikirim oleh civic311. Kiriman ulang laporan ini membawa Message-ID yang sama: {message_id}",
+    ),
+    ("note.opened", "Request opened", "Laporan dibuat"),
+    ("note.status", "Status: {status}", "Status: {status}"),
+    ("note.update", "Update", "Pembaruan"),
+];
+
+/// The server's words in one language: the city's own (`[texts.LOCALE]`) first, then the built-in ones of
+/// that language, then English.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Words {
+    lang: String,
+    own: std::collections::BTreeMap<String, String>,
+}
+
+impl Words {
+    pub fn new(lang: &str, own: impl IntoIterator<Item = (String, String)>) -> Self {
+        Words {
+            lang: primary(lang),
+            own: own.into_iter().collect(),
+        }
+    }
+
+    pub fn get<'a>(&'a self, key: &'a str) -> &'a str {
+        if let Some(t) = self.own.get(key) {
+            return t;
+        }
+        SERVER_TEXTS
+            .iter()
+            .find(|(k, ..)| *k == key)
+            .map_or(key, |(_, en, id)| if self.lang == "id" { id } else { en })
+    }
+
+    /// The text of `key` with each `{name}` replaced by its value.
+    pub fn fill(&self, key: &str, values: &[(&str, &str)]) -> String {
+        let mut out = self.get(key).to_string();
+        for (name, value) in values {
+            out = out.replace(&format!("{{{name}}}"), value);
+        }
+        out
+    }
+}
+
+/// Whether `key` is one of the server's texts, and the `{names}` its text must keep.
+pub fn server_text_placeholders(key: &str) -> Option<Vec<String>> {
+    let (_, en, _) = SERVER_TEXTS.iter().find(|(k, ..)| *k == key)?;
+    Some(
+        en.split('{')
+            .skip(1)
+            .filter_map(|p| p.split_once('}').map(|(name, _)| name.to_string()))
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -272,14 +272,14 @@ fn request<E: Encoder>(e: &mut E, r: &PublicRequest, off: crate::domain::Zone, e
         let mut opened = false;
         for n in &r.notes {
             if !opened && n.datetime >= r.requested {
-                note(e, &requested, "opened", "Request opened", None);
+                note(e, &requested, "opened", &r.opened, None);
                 opened = true;
             }
             let at = format_w3c(n.datetime, off);
             note(e, &at, &n.kind, &n.summary, n.description.as_deref());
         }
         if !opened {
-            note(e, &requested, "opened", "Request opened", None);
+            note(e, &requested, "opened", &r.opened, None);
         }
         e.end_list("notes");
     }
@@ -360,6 +360,7 @@ pub fn field_names_of_a_report() -> Vec<String> {
         channel: None,
         duplicate_of: None,
         notes: Vec::new(),
+        opened: "Request opened".into(),
         attributes: Vec::new(),
     };
     let doc = Requests {

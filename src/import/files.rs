@@ -19,6 +19,11 @@ pub(super) struct CityFile {
     pub(super) rules: Vec<routing::RuleDef>,
     #[serde(default)]
     pub(super) statuses: Vec<StatusDef>,
+    /// The server's own words in a language (`[texts.fr]`): department e-mail and note summaries. A key
+    /// `jurisdiction` names the jurisdiction when the files hold several.
+    #[serde(default)]
+    pub(super) texts:
+        std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
 }
 
 /// One status of a jurisdiction's vocabulary for staff, mapped to Open311 open or closed.

@@ -452,10 +452,26 @@ pub fn validate(input: &Input, known: &Known, problems: &mut Vec<String>) -> Pla
             if r.service.is_some() && r.group.is_some() {
                 problems.push(format!("{at}: name a service or a group, not both"));
             }
+            // What the jurisdiction has, to suggest for a misspelt code.
+            let of_j = |set: &HashSet<(String, String)>| -> Vec<String> {
+                set.iter()
+                    .filter(|(x, _)| *x == j)
+                    .map(|(_, c)| c.clone())
+                    .collect()
+            };
+            let suggest = |word: &str, candidates: Vec<String>| {
+                let refs: Vec<&str> = candidates.iter().map(String::as_str).collect();
+                super::validate::did_you_mean(word, &refs)
+            };
             if let Some(s) = &r.service {
                 let key = (j.clone(), s.clone());
                 if !input.services.contains(&key) && !known.services.contains(&key) {
-                    problems.push(format!("{at}: service {s} is not defined"));
+                    let mut all = of_j(&input.services);
+                    all.extend(of_j(&known.services));
+                    problems.push(format!(
+                        "{at}: service {s} is not defined{}",
+                        suggest(s, all)
+                    ));
                 }
             }
             if let Some(g) = &r.group {
@@ -466,11 +482,29 @@ pub fn validate(input: &Input, known: &Known, problems: &mut Vec<String>) -> Pla
             }
             if let Some(a) = &r.area {
                 if !area_known(&j, a) {
-                    problems.push(format!("{at}: area {a} is not defined"));
+                    let mut all = of_j(&known.areas);
+                    all.extend(
+                        plan.layers
+                            .iter()
+                            .filter(|(lj, ..)| *lj == j)
+                            .flat_map(|(_, _, rows)| rows.iter().map(|r| r.code.clone())),
+                    );
+                    problems.push(format!("{at}: area {a} is not defined{}", suggest(a, all)));
                 }
             }
             if !department_known(&j, &r.department) {
-                problems.push(format!("{at}: department {} is not defined", r.department));
+                let mut all = of_j(&known.departments);
+                all.extend(
+                    plan.departments
+                        .iter()
+                        .filter(|d| d.jurisdiction_id == j)
+                        .map(|d| d.code.clone()),
+                );
+                problems.push(format!(
+                    "{at}: department {} is not defined{}",
+                    r.department,
+                    suggest(&r.department, all)
+                ));
             }
             set.push(RuleRow {
                 jurisdiction_id: j,

@@ -558,6 +558,53 @@ pub(super) fn validate(
             }
         }
     }
+    for (file, _, f) in files {
+        for (locale, texts) in &f.texts {
+            let at = format!("{file}: texts.{locale}");
+            if !valid_locale(locale) {
+                problems.push(format!("{at}: not a language code such as fr or id"));
+                continue;
+            }
+            let Some(j) = resolve_jurisdiction(
+                &at,
+                texts.get("jurisdiction").map(String::as_str),
+                &known,
+                &mut problems,
+            ) else {
+                continue;
+            };
+            let rows = translations
+                .entry((j.clone(), "texts".to_string()))
+                .or_default();
+            let keys: Vec<&str> = crate::domain::i18n::SERVER_TEXTS
+                .iter()
+                .map(|(k, ..)| *k)
+                .collect();
+            for (key, text) in texts.iter().filter(|(k, _)| *k != "jurisdiction") {
+                let Some(names) = crate::domain::i18n::server_text_placeholders(key) else {
+                    problems.push(format!(
+                        "{at}: {key} is not one of the server's texts{}",
+                        did_you_mean(key, &keys)
+                    ));
+                    continue;
+                };
+                for name in names {
+                    if !text.contains(&format!("{{{name}}}")) {
+                        problems.push(format!("{at}: {key} must keep {{{name}}}"));
+                    }
+                }
+                translated(
+                    rows,
+                    &mut problems,
+                    &at,
+                    (&j, "texts", locale),
+                    key.clone(),
+                    Some(text),
+                );
+            }
+            rows.sort();
+        }
+    }
     for (j, set) in &statuses {
         if !set.iter().any(|s| !s.closed) || !set.iter().any(|s| s.closed) {
             problems.push(format!(
@@ -648,5 +695,65 @@ fn check_fms(
                 other.code
             ));
         }
+    }
+}
+
+/// ", did you mean X?" for the known word nearest to a misspelt one (at most a third of it differs), or
+/// nothing: an officer's typo is caught with its fix.
+pub(super) fn did_you_mean(word: &str, known: &[&str]) -> String {
+    let best = known
+        .iter()
+        .map(|k| (edit_distance(word, k), *k))
+        // Ties by the name, so that the same typo gets the same answer whatever order the set is in.
+        .min_by_key(|(d, k)| (*d, k.len(), *k));
+    match best {
+        Some((d, k)) if d > 0 && d * 3 <= word.chars().count().max(3) => {
+            format!("; did you mean {k}?")
+        }
+        _ => String::new(),
+    }
+}
+
+/// Edit distance by characters, an exchange of two neighbours counting as one edit (the commonest typo).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod suggestion_tests {
+    use super::*;
+
+    #[test]
+    fn a_typo_gets_the_nearest_known_word() {
+        let known = ["SDA-JP", "SDA-JU", "PJU", "LH"];
+        assert_eq!(did_you_mean("SDA-PJ", &known), "; did you mean SDA-JP?");
+        assert_eq!(
+            did_you_mean("FLOOOD", &["FLOOD", "LIGHT"]),
+            "; did you mean FLOOD?"
+        );
+        assert_eq!(did_you_mean("XYZ123", &known), "");
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("SDA-UJ", "SDA-JU"), 1);
+        assert_eq!(did_you_mean("SDA-UJ", &known), "; did you mean SDA-JU?");
     }
 }

@@ -17,6 +17,8 @@ pub struct Report {
     pub media: Vec<MediaRow>,
     pub jurisdiction: Jurisdiction,
     pub department: Option<DepartmentRow>,
+    /// The server's words in the jurisdiction's language.
+    pub words: crate::domain::i18n::Words,
 }
 
 pub struct Text {
@@ -66,6 +68,26 @@ pub fn compose(
 ) -> Text {
     let q = &r.request;
     let off = r.jurisdiction.zone;
+    let w = &r.words;
+    // The labels of the block of facts, padded to one column in whatever language they are in.
+    let keys = [
+        "mail.reference",
+        "mail.service",
+        "mail.reported",
+        "mail.address",
+        "mail.address_id",
+        "mail.location",
+        "mail.map",
+    ];
+    let width = keys
+        .iter()
+        .map(|k| w.get(k).chars().count() + 2)
+        .max()
+        .unwrap_or(12);
+    let label = |key: &str| {
+        let l = format!("{}:", w.get(key));
+        format!("{l:<width$}")
+    };
     let place = q
         .address
         .as_deref()
@@ -76,7 +98,7 @@ pub fn compose(
                 .map(|(lat, long)| format!("{lat:.5}, {long:.5}"))
         })
         .or_else(|| q.address_id.clone())
-        .unwrap_or_else(|| "no location".into());
+        .unwrap_or_else(|| w.get("mail.no_location").to_string());
     let subject = format!(
         "[{} #{}] {} — {}",
         r.jurisdiction.name, q.id, r.service.name, place
@@ -87,30 +109,34 @@ pub fn compose(
         .department
         .as_ref()
         .map_or(delivery.department_code.clone(), |d| d.name.clone());
-    let _ = writeln!(b, "A report for {dept}.");
+    let _ = writeln!(b, "{}", w.fill("mail.report_for", &[("department", &dept)]));
     if delivery.is_fallback {
-        let _ = writeln!(
-            b,
-            "(Sent to the fallback address: the department's own address could not receive it.)"
-        );
+        let _ = writeln!(b, "{}", w.get("mail.fallback"));
     }
     let _ = writeln!(b);
-    let _ = writeln!(b, "Reference:  {}", q.id);
-    let _ = writeln!(b, "Service:    {} ({})", r.service.name, r.service.code);
+    let _ = writeln!(b, "{}{}", label("mail.reference"), q.id);
     let _ = writeln!(
         b,
-        "Reported:   {}",
+        "{}{} ({})",
+        label("mail.service"),
+        r.service.name,
+        r.service.code
+    );
+    let _ = writeln!(
+        b,
+        "{}{}",
+        label("mail.reported"),
         format_w3c(q.requested_at.and_utc(), off)
     );
     if let Some(a) = &q.address {
-        let _ = writeln!(b, "Address:    {}", one_line(a, 300));
+        let _ = writeln!(b, "{}{}", label("mail.address"), one_line(a, 300));
     }
     if let Some(a) = &q.address_id {
-        let _ = writeln!(b, "Address id: {}", one_line(a, 100));
+        let _ = writeln!(b, "{}{}", label("mail.address_id"), one_line(a, 100));
     }
     if let (Some(lat), Some(long)) = (q.lat, q.long) {
-        let _ = writeln!(b, "Location:   {lat:.6}, {long:.6}");
-        let _ = writeln!(b, "Map:        https://www.openstreetmap.org/?mlat={lat:.6}&mlon={long:.6}#map=18/{lat:.6}/{long:.6}");
+        let _ = writeln!(b, "{}{lat:.6}, {long:.6}", label("mail.location"));
+        let _ = writeln!(b, "{}https://www.openstreetmap.org/?mlat={lat:.6}&mlon={long:.6}#map=18/{lat:.6}/{long:.6}", label("mail.map"));
     }
 
     let mut codes: Vec<&str> = Vec::new();
@@ -126,7 +152,7 @@ pub fn compose(
             .unwrap_or(usize::MAX)
     });
     if !codes.is_empty() {
-        let _ = writeln!(b, "\nDetails");
+        let _ = writeln!(b, "\n{}", w.get("mail.details"));
         for code in codes {
             let def = r.attributes.iter().find(|d| d.code == code);
             let values: Vec<&str> = r
@@ -147,7 +173,7 @@ pub fn compose(
         }
     }
     if let Some(d) = &q.description {
-        let _ = writeln!(b, "\nDescription");
+        let _ = writeln!(b, "\n{}", w.get("mail.description"));
         for line in d.lines() {
             let _ = writeln!(
                 b,
@@ -169,7 +195,7 @@ pub fn compose(
         })
         .collect();
     if !photos.is_empty() {
-        let _ = writeln!(b, "\nPhotos");
+        let _ = writeln!(b, "\n{}", w.get("mail.photos"));
         for p in photos {
             let _ = writeln!(b, "  {p}");
         }
@@ -190,16 +216,13 @@ pub fn compose(
         .map(|p| one_line(&p, 200))
         .collect();
         if !parts.is_empty() {
-            let _ = writeln!(
-                b,
-                "\nReporter (shared with the department for this service)\n  {}",
-                parts.join(", ")
-            );
+            let _ = writeln!(b, "\n{}\n  {}", w.get("mail.reporter"), parts.join(", "));
         }
     }
     let _ = writeln!(
         b,
-        "\nPublic record: {public_url}/open311/v2/requests/{}.json",
+        "\n{}: {public_url}/open311/v2/requests/{}.json",
+        w.get("mail.public_record"),
         q.id
     );
     if let Some(trace) = q
@@ -207,12 +230,12 @@ pub fn compose(
         .as_deref()
         .and_then(|t| serde_json::from_str::<crate::routing::RoutingTrace>(t).ok())
     {
-        let _ = writeln!(b, "Routing:       {}", trace.reason);
+        let _ = writeln!(b, "{}: {}", w.get("mail.routing"), trace.reason);
     }
     let _ = writeln!(
         b,
-        "\n-- \nSent by civic311. A resend of this report carries the same Message-ID: {}",
-        delivery.message_id
+        "\n-- \n{}",
+        w.fill("mail.footer", &[("message_id", &delivery.message_id)])
     );
     Text { subject, body: b }
 }

@@ -333,7 +333,17 @@ pub fn load_report(
         Some(code) => rs::department(conn, j, code)?,
         None => None,
     };
+    // The city's own wording in its language, where its files give one (`[texts.LOCALE]`).
+    let language = jurisdiction.language.clone();
+    let words = crate::domain::i18n::Words::new(
+        &language,
+        catalog::translations(conn, j, "texts")?
+            .into_iter()
+            .filter(|t| t.locale == language)
+            .map(|t| (t.item, t.text)),
+    );
     Ok(Some(Report {
+        words,
         service: Service::try_from(service)?,
         jurisdiction: jurisdiction.into(),
         request,

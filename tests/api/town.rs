@@ -8,6 +8,7 @@ both_backends!(
     new_reports_start_in_the_citys_initial_status,
     a_boundary_file_with_swapped_coordinates_is_refused,
     a_dry_run_tells_what_would_change_and_changes_nothing,
+    department_mail_and_note_summaries_speak_the_citys_language,
 );
 
 /// The demo city's files with `edit` applied to city.toml, in a folder of their own.
@@ -336,6 +337,21 @@ async fn a_dry_run_tells_what_would_change_and_changes_nothing(app: TestApp) {
         ),
     )
     .unwrap();
+    // A typo in a code is refused with its likely fix.
+    let typo = demo_with(|c| c);
+    let typo_routing = typo.path().join("routing.toml");
+    std::fs::write(
+        &typo_routing,
+        std::fs::read_to_string(&routing)
+            .unwrap()
+            .replace("department = \"SDA-JU\"", "department = \"SDA-UJ\""),
+    )
+    .unwrap();
+    let err = import(&app, &typo).await.unwrap_err();
+    assert!(
+        err.contains("department SDA-UJ is not defined; did you mean SDA-JU?"),
+        "{err}"
+    );
     let path = dir.path().to_string_lossy().to_string();
     let out = app.run_cli(&["import", "--dry-run", &path]);
     assert!(out.contains("dry run, nothing was changed"), "{out}");
@@ -382,4 +398,80 @@ async fn a_dry_run_tells_what_would_change_and_changes_nothing(app: TestApp) {
         }
     }
     assert_eq!(routed.as_deref(), Some("SDA"));
+}
+
+/// The server's words in French, as a town adds them: a file of its own, no release.
+const FRENCH_TEXTS: &str = r#"
+[texts.fr]
+"mail.report_for" = "Un signalement pour {department}."
+"mail.reference" = "Numero de suivi"
+"mail.description" = "Description du signalement"
+"note.status" = "Statut : {status}"
+"note.opened" = "Signalement recu"
+"#;
+
+async fn department_mail_and_note_summaries_speak_the_citys_language(app: TestApp) {
+    let dir =
+        demo_with(|c| with_statuses(c, FRENCH).replace("language = \"en\"", "language = \"fr\""));
+    let texts = dir.path().join("langues/fr.toml");
+    std::fs::create_dir_all(texts.parent().unwrap()).unwrap();
+    // A misspelt key and a lost placeholder are refused, each with what to fix.
+    std::fs::write(
+        &texts,
+        FRENCH_TEXTS
+            .replace("\"mail.reference\"", "\"mail.referense\"")
+            .replace("pour {department}.", "pour le service."),
+    )
+    .unwrap();
+    let err = import(&app, &dir).await.unwrap_err();
+    assert!(
+        err.contains(
+            "mail.referense is not one of the server's texts; did you mean mail.reference?"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("mail.report_for must keep {department}"),
+        "{err}"
+    );
+    // The French file the project ships imports as it is.
+    std::fs::copy(repo_path("examples/texts/fr.toml"), &texts).unwrap();
+    import(&app, &dir).await.unwrap();
+    std::fs::write(&texts, FRENCH_TEXTS).unwrap();
+    import(&app, &dir).await.unwrap();
+
+    let id = app
+        .post_flood(&[("description", "Air setinggi lutut")])
+        .await;
+    let (worker, mailbox) = app.memory_worker();
+    worker.drain().await.unwrap();
+    let mail = mailbox.messages();
+    let raw = &mail
+        .iter()
+        .find(|m| m.raw.contains(&format!("#{id}]")))
+        .unwrap_or_else(|| panic!("no mail for {id}"))
+        .raw;
+    assert!(raw.contains("Un signalement pour "), "{raw}");
+    assert!(raw.contains(&format!("Numero de suivi: {id}")), "{raw}");
+    assert!(raw.contains("Description du signalement"), "{raw}");
+    // What the town did not translate falls back to English.
+    assert!(raw.contains("Service:"), "{raw}");
+
+    // Note summaries use the vocabulary's own label, not the code.
+    app.staff_user("rina", "dispatcher", &[]).await;
+    let t = token(&app.sign_in("rina").await);
+    app.set_status(&t, &id, "en_cours").await;
+    let r = app
+        .get_json(&format!("/open311/v2/requests/{id}.json?extensions=true"))
+        .await;
+    let summaries: Vec<&str> = r[0]["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["summary"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        summaries,
+        ["Signalement recu", "Statut : En cours de traitement"]
+    );
 }
