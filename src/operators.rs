@@ -9,14 +9,15 @@ use crate::store::{requests as rq, Store};
 use anyhow::Context;
 use std::path::Path;
 
+/// A delivery as operators list it. Its times are the mail server's business, across jurisdictions: in UTC,
+/// and said so.
 fn line(d: &DeliveryRow) -> String {
+    let utc = |t: chrono::NaiveDateTime| crate::domain::format_w3c(t.and_utc(), 0);
     let next = match d.state.as_str() {
-        dl::RETRYING | dl::QUEUED => {
-            format!(" next {}", d.next_attempt_at.format("%Y-%m-%d %H:%M:%S"))
-        }
+        dl::RETRYING | dl::QUEUED => format!(" next {}", utc(d.next_attempt_at)),
         dl::SENT => d
             .sent_at
-            .map(|t| format!(" at {}", t.format("%Y-%m-%d %H:%M:%S")))
+            .map(|t| format!(" at {}", utc(t)))
             .unwrap_or_default(),
         _ => String::new(),
     };
@@ -26,7 +27,7 @@ fn line(d: &DeliveryRow) -> String {
         d.request_id,
         d.state,
         d.attempts,
-        d.created_at.format("%Y-%m-%d %H:%M:%S"),
+        utc(d.created_at),
         next,
         d.recipient,
         if d.is_fallback { " (fallback)" } else { "" },

@@ -10,6 +10,8 @@ both_backends!(
     a_dry_run_tells_what_would_change_and_changes_nothing,
     department_mail_and_note_summaries_speak_the_citys_language,
 );
+// A town's own server: nothing imported before the guide's steps.
+both_backends!(backend: the_set_up_guide_works_as_written,);
 
 /// The demo city's files with `edit` applied to city.toml, in a folder of their own.
 fn demo_with(edit: impl Fn(String) -> String) -> tempfile::TempDir {
@@ -474,4 +476,147 @@ async fn department_mail_and_note_summaries_speak_the_citys_language(app: TestAp
         summaries,
         ["Signalement recu", "Statut : En cours de traitement"]
     );
+}
+
+/// The blocks of docs/IMPORT.md's guide, in order: (the file it names, if any, its language, its text).
+fn guide_blocks() -> Vec<(Option<String>, String, String)> {
+    let doc = std::fs::read_to_string(repo_path("docs/IMPORT.md")).unwrap();
+    let start = doc.find("## Set up your own city, step by step").unwrap();
+    let rest = &doc[start + 3..];
+    let section = &rest[..rest.find("\n## ").unwrap_or(rest.len())];
+    let mut blocks = Vec::new();
+    let mut named: Option<String> = None;
+    let mut lines = section.lines();
+    while let Some(line) = lines.next() {
+        if let Some(lang) = line.strip_prefix("```") {
+            let mut text = String::new();
+            for l in lines.by_ref() {
+                if l == "```" {
+                    break;
+                }
+                text.push_str(l);
+                text.push('\n');
+            }
+            blocks.push((named.take(), lang.to_string(), text));
+        } else if line.starts_with('`') && line.ends_with("`:") {
+            named = Some(line.trim_matches(|c| c == '`' || c == ':').to_string());
+        }
+    }
+    blocks
+}
+
+async fn the_set_up_guide_works_as_written(backend: Backend) {
+    let app = spawn_app_with(backend, &[]).await;
+    let work = tempfile::tempdir().unwrap();
+    // The officer's shell: `civic311` on the PATH (on this test's database), the project's examples
+    // beside, the national boundary file from the shared data.
+    let bin = work.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_civic311"), bin.join("civic311")).unwrap();
+    std::os::unix::fs::symlink(repo_path("examples"), work.path().join("examples")).unwrap();
+    let france = repo_path("../shared/data/france-communes.geojson");
+    assert!(
+        france.exists(),
+        "{} is needed by this test",
+        france.display()
+    );
+    let shell = |script: &str| {
+        let out = std::process::Command::new("bash")
+            .arg("-euc")
+            .arg(script)
+            .current_dir(work.path())
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    bin.display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .env("FRANCE_COMMUNES", &france)
+            .env("CIVIC311_DATABASE_URL", app.database_url_arg())
+            .env("CIVIC311_DATA_DIR", &app.data_dir)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{script}\n{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let mut said = String::new();
+    let mut key = None;
+    for (file, lang, text) in guide_blocks() {
+        match (file, lang.as_str()) {
+            (Some(path), _) => {
+                let to = work.path().join(path);
+                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+                std::fs::write(to, text).unwrap();
+            }
+            (None, "sh") => {
+                let out = shell(&text);
+                if text.contains("apikey create") {
+                    key = out.lines().nth(1).map(str::to_string);
+                }
+                said.push_str(&out);
+            }
+            _ => {}
+        }
+    }
+    assert!(said.contains("7 communes"), "{said}");
+    assert!(said.contains("dry run, nothing was changed"), "{said}");
+    assert!(
+        said.contains("annecy.fr / communes: 7 areas within"),
+        "{said}"
+    );
+    assert!(said.contains("imported annecy"), "{said}");
+    let key = key.expect("the key the guide's command printed");
+
+    // Step 6: a pothole in Talloires-Montmin goes to its own services.
+    let resp = app
+        .client
+        .post(app.url("/open311/v2/requests.json"))
+        .form(&[
+            ("api_key", key.as_str()),
+            ("jurisdiction_id", "annecy.fr"),
+            ("service_code", "NIDS"),
+            ("lat", "45.84"),
+            ("long", "6.22"),
+            ("description", "Un trou profond devant l'école"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let ack: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(status, 200, "{ack}");
+    let id = ack[0]["service_request_id"].as_str().unwrap().to_string();
+    let shown = app.run_cli(&["request", &id]);
+    assert!(shown.contains("voirie-talloires"), "{shown}");
+    assert!(
+        shown.contains("department: Services techniques de Talloires-Montmin"),
+        "{shown}"
+    );
+    let r = app
+        .get_json(&format!("/open311/v2/requests/{id}.json?extensions=true"))
+        .await;
+    assert_eq!(r[0]["extended_attributes"]["detailed_status"], "recu");
+    let requested = r[0]["requested_datetime"].as_str().unwrap();
+    assert!(
+        requested.ends_with("+01:00") || requested.ends_with("+02:00"),
+        "{requested}"
+    );
+    // The dispatcher the guide made signs in.
+    let (code, _) = app
+        .call(
+            "POST",
+            "/staff/v1/session",
+            None,
+            Some(serde_json::json!({"username": "marie", "password": "lac-annecy-2026"})),
+        )
+        .await;
+    assert_eq!(code, 200);
 }
