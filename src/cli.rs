@@ -547,6 +547,9 @@ async fn serve(settings: Settings, dirs: Vec<PathBuf>) -> anyhow::Result<()> {
         let d = dir.clone();
         let s = tokio::task::spawn_blocking(move || import::import_dir(&store, &d)).await??;
         tracing::info!(dir = %dir.display(), created = s.created, updated = s.updated, unchanged = s.unchanged, "imported");
+        for layer in &s.layers {
+            tracing::info!(%layer, "area layer");
+        }
         test_keys.extend(s.test_keys);
         published.extend(s.published_keys);
         revoked.extend(s.revoked_keys);
