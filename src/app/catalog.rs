@@ -254,10 +254,16 @@ impl Catalog {
             };
             let language = j.language.clone();
             let mut languages = vec![language.clone()];
+            // The languages its catalogue is translated into; the server's own texts (`texts`) in a language
+            // do not make one.
             let mut others: Vec<&String> = texts
-                .keys()
-                .filter(|(jid, l)| *jid == j.id && *l != language)
-                .map(|(_, l)| l)
+                .iter()
+                .filter(|((jid, l), items)| {
+                    *jid == j.id
+                        && *l != language
+                        && items.keys().any(|(scope, _)| scope != "texts")
+                })
+                .map(|((_, l), _)| l)
                 .collect();
             others.sort();
             languages.extend(others.into_iter().cloned());

@@ -23,7 +23,7 @@ pub use query::{
     export, get_request, list_requests, media_file, resolve_token, sync_requests, Cursor, Export,
     ListQuery, Page, SyncItem, SyncPage, TokenLookup, LARGE_PAGES_AT_ONCE, SYNC_SETTLE_SECS,
 };
-pub use routing::{reroute, rerouted_count, RoutingCache};
+pub use routing::{open_decisions, reroute, RoutingCache};
 pub use submit::{
     authenticate, submit, submit_request, web_key, with_places, AppKey, Entered, KeyCache,
     PhotoUpload, Source, Submitted, STAFF_INTAKE_KEY, WEB_PAGE_KEY,

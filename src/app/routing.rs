@@ -210,22 +210,23 @@ impl RoutingCache {
     }
 }
 
-/// How many open reports of a jurisdiction the areas and rules as this connection sees them would send to
-/// another department than the one they are with (an import's dry run asks inside its own transaction).
-/// Reports sent somewhere by hand stay where staff put them, so only those routed by rule are compared.
-pub fn rerouted_count(
+/// Where the areas and rules, as this connection sees them, send each open report of a jurisdiction:
+/// (report, department). An import's dry run asks before and after applying the files in its transaction,
+/// and counts the reports whose department the files change (not those staff moved by hand, which the
+/// same rules would route as before).
+pub fn open_decisions(
     conn: &mut AnyConnection,
     jurisdiction_id: &str,
-) -> Result<usize, StoreError> {
+) -> Result<Vec<(i64, Option<String>)>, StoreError> {
     let routing = Routing::load(conn, jurisdiction_id)?;
     let open = rq::open_for_routing(conn, jurisdiction_id)?;
     Ok(open
         .iter()
-        .filter(|r| {
-            let now = routing.decide(&RouteInput::from(*r), "dry run");
-            now.trace.department_code != r.department_code
+        .map(|r| {
+            let decided = routing.decide(&RouteInput::from(r), "dry run");
+            (r.id, decided.trace.department_code)
         })
-        .count())
+        .collect())
 }
 
 /// A report as routing sees it; its jurisdiction is that of the `Routing` it is decided by.

@@ -158,10 +158,16 @@ pub fn import_dir_with(store: &Store, dir: &Path, dry_run: bool) -> Result<Summa
     let plan = validate(&parsed, &existing, &known)?;
     let mut summary = if dry_run {
         let counted = store.write_blocking(|conn| -> Result<(), DryRun> {
+            let touched = plan.routing.jurisdictions();
+            let mut before = Vec::new();
+            for j in &touched {
+                before.push(crate::app::open_decisions(conn, j)?);
+            }
             let (mut summary, _) = apply(conn, &plan)?;
-            for j in plan.routing.jurisdictions() {
-                let n = crate::app::rerouted_count(conn, &j)?;
-                summary.rerouted.push((j, n));
+            for (j, was) in touched.into_iter().zip(before) {
+                let now = crate::app::open_decisions(conn, &j)?;
+                let moved = was.iter().zip(&now).filter(|(a, b)| a != b).count();
+                summary.rerouted.push((j, moved));
             }
             summary.dry_run = true;
             Err(DryRun::Counted(Box::new(summary)))

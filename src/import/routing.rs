@@ -617,7 +617,16 @@ fn check_geometry(g: &geojson::Geometry) -> Result<[f64; 4], String> {
                     && (-180.0..=180.0).contains(&lon)
                     && (-90.0..=90.0).contains(&lat))
                 {
-                    return Err(format!("polygon {pi} ring {ri} has a position outside WGS84 lon/lat: [{lon}, {lat}]"));
+                    // [-6.2, 106.8] is Jakarta written [lat, lon]: say so, it is the likely mistake.
+                    let swapped = (-90.0..=90.0).contains(&lon) && (-180.0..=180.0).contains(&lat);
+                    return Err(format!(
+                        "polygon {pi} ring {ri} has a position outside WGS84 lon/lat: [{lon}, {lat}]{}",
+                        if swapped {
+                            "; the coordinate order looks swapped (GeoJSON positions are [longitude, latitude])"
+                        } else {
+                            ""
+                        }
+                    ));
                 }
                 bbox = [
                     bbox[0].min(lon),

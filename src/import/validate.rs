@@ -573,6 +573,35 @@ pub(super) fn validate(
             ) else {
                 continue;
             };
+            // Texts in a language the jurisdiction does not speak would be read by nothing: a misspelt
+            // locale (`fra`, `fe`) is refused with the language it has.
+            if let Some(own) = jurisdictions
+                .iter()
+                .find(|r: &&JurisdictionRow| r.id == j)
+                .map(|r| r.language.clone())
+            {
+                let spoken: Vec<String> = std::iter::once(own.clone())
+                    .chain(
+                        translations
+                            .iter()
+                            .filter(|((tj, scope), _)| *tj == j && scope != "texts")
+                            .flat_map(|(_, rows)| rows.iter().map(|r| r.locale.clone())),
+                    )
+                    .collect();
+                if !spoken.contains(locale) {
+                    let refs: Vec<&str> = spoken.iter().map(String::as_str).collect();
+                    problems.push(format!(
+                        "{at}: {j} speaks {own}{}; texts in {locale} would be used by nothing{}",
+                        if refs.len() > 1 {
+                            " and the languages of its translations"
+                        } else {
+                            ""
+                        },
+                        did_you_mean(locale, &refs)
+                    ));
+                    continue;
+                }
+            }
             let rows = translations
                 .entry((j.clone(), "texts".to_string()))
                 .or_default();
@@ -592,6 +621,12 @@ pub(super) fn validate(
                     if !text.contains(&format!("{{{name}}}")) {
                         problems.push(format!("{at}: {key} must keep {{{name}}}"));
                     }
+                }
+                if rows.iter().any(|r| r.locale == *locale && r.item == *key) {
+                    problems.push(format!(
+                        "{at}: {key} is given twice in {locale} (in this file and another); keep one"
+                    ));
+                    continue;
                 }
                 translated(
                     rows,

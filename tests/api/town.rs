@@ -322,7 +322,13 @@ async fn a_dry_run_tells_what_would_change_and_changes_nothing(app: TestApp) {
     // Two flood reports in Jakarta Pusat (its own water department) and a street light.
     let a = app.post_flood(&[]).await;
     let b = app.post_flood(&[]).await;
-    app.post_form("json", &light(&[])).await;
+    let lamp: serde_json::Value = app
+        .post_form("json", &light(&[]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let lamp = lamp[0]["service_request_id"].as_str().unwrap().to_string();
     assert_eq!(
         app.stored(&a).await.department_code.as_deref(),
         Some("SDA-JP")
@@ -339,6 +345,24 @@ async fn a_dry_run_tells_what_would_change_and_changes_nothing(app: TestApp) {
         ),
     )
     .unwrap();
+    // A report staff moved by hand is not what the files change: a dry run of the same files counts none.
+    app.staff_user("rina", "dispatcher", &[]).await;
+    let t = token(&app.sign_in("rina").await);
+    let (code, _) = app
+        .call(
+            "POST",
+            &format!("/staff/v1/requests/{lamp}/assign"),
+            Some(&t),
+            Some(serde_json::json!({"department": "SDA", "why": "the lamp stands in a canal"})),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let same = demo_with(|c| c);
+    let out = app.run_cli(&["import", "--dry-run", &same.path().to_string_lossy()]);
+    assert!(
+        out.contains("jakarta.go.id: 0 open report(s) would now route"),
+        "{out}"
+    );
     // A typo in a code is refused with its likely fix.
     let typo = demo_with(|c| c);
     let typo_routing = typo.path().join("routing.toml");
@@ -436,6 +460,22 @@ async fn department_mail_and_note_summaries_speak_the_citys_language(app: TestAp
         err.contains("mail.report_for must keep {department}"),
         "{err}"
     );
+    // A misspelt language, and a key given in two files, are refused.
+    std::fs::write(&texts, FRENCH_TEXTS.replace("[texts.fr]", "[texts.fe]")).unwrap();
+    let err = import(&app, &dir).await.unwrap_err();
+    assert!(
+        err.contains("texts in fe would be used by nothing; did you mean fr?"),
+        "{err}"
+    );
+    std::fs::write(&texts, FRENCH_TEXTS).unwrap();
+    std::fs::write(
+        dir.path().join("langues/encore.toml"),
+        "[texts.fr]\n\"note.update\" = \"Nouvelles\"\n\"note.status\" = \"Etat : {status}\"\n",
+    )
+    .unwrap();
+    let err = import(&app, &dir).await.unwrap_err();
+    assert!(err.contains("note.status is given twice in fr"), "{err}");
+    std::fs::remove_file(dir.path().join("langues/encore.toml")).unwrap();
     // The French file the project ships imports as it is.
     std::fs::copy(repo_path("examples/texts/fr.toml"), &texts).unwrap();
     import(&app, &dir).await.unwrap();
