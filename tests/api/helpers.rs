@@ -631,8 +631,15 @@ impl TestApp {
     /// Runs `civic311 ARGS` on this app's database and data directory; answers its standard output, and
     /// fails the test if it fails.
     pub fn run_cli(&self, args: &[&str]) -> String {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_civic311"))
-            .args(args)
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_civic311"));
+        cmd.args(args);
+        self.run_for_stdout(cmd, &format!("civic311 {args:?}"))
+    }
+
+    /// Runs a command with this app's database and data directory in its environment, as an operator's
+    /// shell would have them; answers its standard output, and fails the test if it fails.
+    pub fn run_for_stdout(&self, mut cmd: std::process::Command, what: &str) -> String {
+        let out = cmd
             .env("CIVIC311_DATABASE_URL", self.database_url_arg())
             .env("CIVIC311_DATA_DIR", &self.data_dir)
             .env("RUST_LOG", "warn")
@@ -641,7 +648,7 @@ impl TestApp {
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
             out.status.success(),
-            "civic311 {args:?}: {stdout}{}",
+            "{what}: {stdout}{}",
             String::from_utf8_lossy(&out.stderr)
         );
         stdout

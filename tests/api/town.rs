@@ -561,8 +561,8 @@ async fn the_set_up_guide_works_as_written(backend: Backend) {
         france.display()
     );
     let shell = |script: &str| {
-        let out = std::process::Command::new("bash")
-            .arg("-euc")
+        let mut cmd = std::process::Command::new("bash");
+        cmd.arg("-euc")
             .arg(script)
             .current_dir(work.path())
             .env(
@@ -573,19 +573,8 @@ async fn the_set_up_guide_works_as_written(backend: Backend) {
                     std::env::var("PATH").unwrap_or_default()
                 ),
             )
-            .env("FRANCE_COMMUNES", &france)
-            .env("CIVIC311_DATABASE_URL", app.database_url_arg())
-            .env("CIVIC311_DATA_DIR", &app.data_dir)
-            .env("RUST_LOG", "warn")
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "{script}\n{stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
+            .env("FRANCE_COMMUNES", &france);
+        app.run_for_stdout(cmd, script)
     };
     let mut said = String::new();
     let mut key = None;

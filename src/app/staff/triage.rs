@@ -75,8 +75,15 @@ pub async fn list(
         .filter(|r| p.sees(r))
         .map(ReportSummary::from)
         .collect();
+    // One catalogue lookup per jurisdiction of the page, not per report.
+    let mut zones: std::collections::HashMap<String, crate::domain::Zone> =
+        std::collections::HashMap::new();
     for r in &mut list {
-        r.zone = zone_of(state, &r.jurisdiction_id).await;
+        if !zones.contains_key(&r.jurisdiction_id) {
+            let zone = zone_of(state, &r.jurisdiction_id).await;
+            zones.insert(r.jurisdiction_id.clone(), zone);
+        }
+        r.zone = zones[&r.jurisdiction_id];
     }
     Ok(list)
 }
